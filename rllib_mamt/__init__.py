@@ -1,0 +1,27 @@
+"""rllib_mamt: MAMT (ICLR 2022) and its MAAC / MAMD modes as an RLlib plugin.
+
+Importing the package registers the algorithms ``MAMT``, ``MAMD`` and ``MAAC``
+and the paper's environments with Ray Tune, so they work by name in
+``tune.Tuner("MAMD", ...)`` and in tuned-example YAML files.
+"""
+
+from ray.tune.registry import register_trainable
+
+from rllib_mamt.envs.registry import register_environments
+from rllib_mamt.mamt import MAAC, MAMD, MAMT
+from rllib_mamt.mamt_config import MAMTConfig
+
+__all__ = ["MAMT", "MAMD", "MAAC", "MAMTConfig"]
+__version__ = "0.1.0"
+
+ALGORITHMS = {"MAMT": MAMT, "MAMD": MAMD, "MAAC": MAAC}
+
+
+def register() -> None:
+    """Registers algorithms and environments with Tune (idempotent)."""
+    for name, algorithm in ALGORITHMS.items():
+        register_trainable(name, algorithm)
+    register_environments()
+
+
+register()

@@ -1,0 +1,151 @@
+"""Checks of ``MAMTConfig`` values: each error names the key, the value and the range.
+
+Also probes the configured environment once at build time to learn its agents
+and to reject environments in which not every agent acts at every step.
+"""
+
+import math
+from numbers import Integral, Real
+from typing import Dict, Tuple
+
+import gymnasium as gym
+
+from rllib_mamt.mamt_config import TRUST_REGION_MODES
+from rllib_mamt.modules.actor import require_discrete
+
+
+def _fail(key: str, value, allowed: str) -> None:
+    raise ValueError(f"MAMTConfig: '{key}' = {value!r} is invalid; allowed: {allowed}.")
+
+
+def _number(config, key, *, low=None, high=None, low_open=False, high_open=False,
+            integer=False, optional=False) -> None:
+    value = getattr(config, key)
+    if value is None and optional:
+        return
+    kind = Integral if integer else Real
+    bounds = []
+    if low is not None:
+        bounds.append(f"{'>' if low_open else '>='} {low}")
+    if high is not None:
+        bounds.append(f"{'<' if high_open else '<='} {high}")
+    allowed = ("an integer" if integer else "a number") + (
+        " " + " and ".join(bounds) if bounds else ""
+    ) + (" or None" if optional else "")
+    if isinstance(value, bool) or not isinstance(value, kind):
+        _fail(key, value, allowed)
+    if not math.isfinite(value):
+        _fail(key, value, allowed)
+    if low is not None and (value < low or (low_open and value == low)):
+        _fail(key, value, allowed)
+    if high is not None and (value > high or (high_open and value == high)):
+        _fail(key, value, allowed)
+
+
+def validate_mamt_settings(config) -> None:
+    """Raises ``ValueError`` for the first MAMT setting out of its allowed range."""
+    for key in ("actor_lr", "critic_lr", "adam_epsilon", "reward_scale"):
+        _number(config, key, low=0, low_open=True)
+    _number(config, "tau", low=0, high=1, low_open=True)
+    _number(config, "gamma", low=0, high=1)
+    for key in ("actor_logit_regularization", "critic_regularization_coefficient"):
+        _number(config, key, low=0)
+    _number(config, "actor_grad_clip", low=0, low_open=True, optional=True)
+    _number(config, "critic_grad_clip", low=0, low_open=True, optional=True)
+    for key in ("critic_hidden_dim", "critic_attention_heads", "replay_buffer_capacity",
+                "env_steps_per_update", "num_updates_per_round", "mirror_descent_lag"):
+        _number(config, key, low=1, integer=True)
+    _number(config, "num_steps_sampled_before_learning_starts", low=1, integer=True,
+            optional=True)
+    if config.critic_hidden_dim % config.critic_attention_heads:
+        _fail("critic_attention_heads", config.critic_attention_heads,
+              f"a divisor of critic_hidden_dim={config.critic_hidden_dim}")
+    sizes = config.actor_hidden_sizes
+    if not isinstance(sizes, (list, tuple)) or not all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
+    ):
+        _fail("actor_hidden_sizes", sizes, "a list of integers >= 1")
+    if not isinstance(config.standardize_rewards, bool):
+        _fail("standardize_rewards", config.standardize_rewards, "True or False")
+    _number(config, "tsallis_q", low=0)
+    _validate_trust_region(config)
+    if config.train_batch_size_per_learner < 1:
+        _fail("train_batch_size_per_learner", config.train_batch_size_per_learner,
+              "an integer >= 1")
+
+
+def _validate_trust_region(config) -> None:
+    if config.trust_region_mode not in TRUST_REGION_MODES:
+        _fail("trust_region_mode", config.trust_region_mode,
+              " | ".join(repr(m) for m in TRUST_REGION_MODES))
+    bounds = config.trust_region_bounds
+    if (
+        not isinstance(bounds, (list, tuple))
+        or len(bounds) != 2
+        or not all(isinstance(b, Real) and not isinstance(b, bool) for b in bounds)
+        or not 0 < bounds[0] <= bounds[1] < math.inf
+    ):
+        _fail("trust_region_bounds", bounds,
+              "(delta_min, delta_max) with 0 < delta_min <= delta_max < inf")
+    _number(config, "trust_region_budget", low=0, low_open=True, optional=True)
+    deltas = config.trust_region_deltas
+    if config.trust_region_mode == "manual":
+        if not isinstance(deltas, dict) or not deltas:
+            _fail("trust_region_deltas", deltas,
+                  "a non-empty {agent_id: delta_i} dict when trust_region_mode='manual'")
+        for agent, delta in deltas.items():
+            if isinstance(delta, bool) or not isinstance(delta, Real) or not (
+                bounds[0] <= delta <= bounds[1]
+            ):
+                _fail(f"trust_region_deltas[{agent!r}]", delta,
+                      f"a number within trust_region_bounds {tuple(bounds)}")
+    elif deltas is not None:
+        _fail("trust_region_deltas", deltas,
+              "None unless trust_region_mode='manual'")
+
+
+def probe_agents(config) -> Dict[str, Tuple[gym.Space, gym.Space]]:
+    """Reads sorted agents and spaces from one env instance and checks it.
+
+    Raises:
+        ValueError: If the env is not multi-agent, an action space is not
+            Discrete, some agent is missing after reset or after a random step,
+            or 'manual' trust regions name an unknown agent.
+    """
+    env = config.make_probe_env()
+    try:
+        agents = sorted(getattr(env, "possible_agents", None) or [])
+        if len(agents) < 2:
+            raise ValueError(
+                f"Environment {config.env!r} has agents {agents}; MAMT needs a "
+                "multi-agent env (RLlib MultiAgentEnv) with at least 2 agents."
+            )
+        spaces = {
+            agent: (env.observation_spaces[agent], env.action_spaces[agent])
+            for agent in agents
+        }
+        for agent, (_, action_space) in spaces.items():
+            require_discrete(agent, action_space)
+        observations, _ = env.reset(seed=0)
+        missing = sorted(set(agents) - set(observations))
+        if not missing:
+            actions = {agent: spaces[agent][1].sample() for agent in agents}
+            observations, _, terminateds, truncateds, _ = env.step(actions)
+            if not (terminateds.get("__all__") or truncateds.get("__all__")):
+                missing = sorted(set(agents) - set(observations))
+        if missing:
+            raise ValueError(
+                f"Environment {config.env!r}: agents {missing} did not act at "
+                "every step. MAMT's joint replay buffer and centralized critic "
+                "need every agent to act at every environment step."
+            )
+    finally:
+        env.close()
+    if config.trust_region_mode == "manual":
+        unknown = sorted(set(config.trust_region_deltas) - set(agents))
+        if unknown:
+            raise ValueError(
+                f"MAMTConfig: 'trust_region_deltas' names unknown agent(s) "
+                f"{unknown}; the env's agents are {agents}."
+            )
+    return spaces

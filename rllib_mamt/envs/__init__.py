@@ -1,0 +1,1 @@
+"""The paper's environments, registered with RLlib by name (see ``registry``)."""

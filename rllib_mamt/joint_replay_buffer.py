@@ -1,0 +1,189 @@
+"""The joint replay buffer D of Algorithm 2: one row per environment step.
+
+RLlib's ``MultiAgentEpisodeReplayBuffer`` samples each module independently, so
+its rows do not line up in time (DESIGN.md §4); a centralized critic needs the
+whole joint transition ``({o_i}, {a_i}, {r_i}, {o'_i}, d)`` of one step. This
+buffer stores exactly that, with agents in sorted order, in preallocated numpy
+ring arrays, and samples whole joint rows uniformly ("batch handling: shuffle
+transitions", Table 3).
+"""
+
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+ACTIONS = "actions"
+REWARDS = "rewards"
+TERMINATEDS = "terminateds"
+
+
+def obs_key(agent_index: int) -> str:
+    """Batch column holding the observation o_i of the agent at ``agent_index``."""
+    return f"obs_{agent_index}"
+
+
+def next_obs_key(agent_index: int) -> str:
+    """Batch column holding the next observation o'_i of that agent."""
+    return f"next_obs_{agent_index}"
+
+
+class AgentsNotSynchronousError(ValueError):
+    """Raised for an environment in which not every agent acts at every step."""
+
+
+class JointReplayBuffer:
+    """Ring buffer of joint transitions, aligned per environment step.
+
+    Args:
+        capacity: Maximum number of joint transitions kept (Table 3: 1,000,000).
+        agent_ids: Agent ids, in the order used for every column (sorted).
+        observation_sizes: Flat observation size per agent id.
+        seed: Seed of the buffer's own sampling generator.
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        agent_ids: Sequence[str],
+        observation_sizes: Dict[str, int],
+        seed: Optional[int] = None,
+    ):
+        self.capacity = int(capacity)
+        self.agent_ids = list(agent_ids)
+        self.num_agents = len(self.agent_ids)
+        self._columns: Dict[str, np.ndarray] = {}
+        for index, agent in enumerate(self.agent_ids):
+            size = int(observation_sizes[agent])
+            self._columns[obs_key(index)] = np.zeros((capacity, size), np.float32)
+            self._columns[next_obs_key(index)] = np.zeros(
+                (capacity, size), np.float32
+            )
+        self._columns[ACTIONS] = np.zeros((capacity, self.num_agents), np.int64)
+        self._columns[REWARDS] = np.zeros((capacity, self.num_agents), np.float32)
+        self._columns[TERMINATEDS] = np.zeros((capacity,), np.float32)
+        self._next_index = 0
+        self._size = 0
+        self._reward_sum = np.zeros(self.num_agents, np.float64)
+        self._reward_square_sum = np.zeros(self.num_agents, np.float64)
+        self._rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, rows: Dict[str, np.ndarray]) -> None:
+        """Appends joint rows given column by column (all of equal length)."""
+        count = len(rows[ACTIONS])
+        if count == 0:
+            return
+        if count > self.capacity:
+            rows = {key: value[-self.capacity:] for key, value in rows.items()}
+            count = self.capacity
+        positions = (self._next_index + np.arange(count)) % self.capacity
+        overwritten = self._columns[REWARDS][positions[positions < self._size]]
+        self._reward_sum -= overwritten.astype(np.float64).sum(axis=0)
+        self._reward_square_sum -= (overwritten.astype(np.float64) ** 2).sum(axis=0)
+        for key, column in self._columns.items():
+            column[positions] = rows[key]
+        new_rewards = self._columns[REWARDS][positions].astype(np.float64)
+        self._reward_sum += new_rewards.sum(axis=0)
+        self._reward_square_sum += (new_rewards**2).sum(axis=0)
+        self._next_index = int((self._next_index + count) % self.capacity)
+        self._size = min(self.capacity, self._size + count)
+
+    def add_episodes(self, episodes: List) -> int:
+        """Converts RLlib ``MultiAgentEpisode`` chunks to joint rows and stores them.
+
+        Returns:
+            The number of joint transitions added.
+
+        Raises:
+            AgentsNotSynchronousError: If an agent is missing from a step.
+        """
+        added = 0
+        for episode in episodes:
+            rows = self._episode_to_rows(episode)
+            if rows is not None:
+                self.add(rows)
+                added += len(rows[ACTIONS])
+        return added
+
+    def _episode_to_rows(self, episode) -> Optional[Dict[str, np.ndarray]]:
+        length = len(episode)
+        if length == 0:
+            return None
+        rows: Dict[str, np.ndarray] = {}
+        actions, rewards = [], []
+        for index, agent in enumerate(self.agent_ids):
+            agent_episode = episode.agent_episodes.get(agent)
+            if agent_episode is None or len(agent_episode) != length:
+                acted = 0 if agent_episode is None else len(agent_episode)
+                raise AgentsNotSynchronousError(
+                    f"Agent '{agent}' acted in {acted} of {length} steps of an "
+                    "episode chunk. MAMT's joint replay buffer and centralized "
+                    "critic need every agent (all of "
+                    f"{self.agent_ids}) to act at every environment step."
+                )
+            observations = np.asarray(agent_episode.get_observations(), np.float32)
+            observations = observations.reshape(length + 1, -1)
+            rows[obs_key(index)] = observations[:-1]
+            rows[next_obs_key(index)] = observations[1:]
+            actions.append(np.asarray(agent_episode.get_actions()).reshape(length))
+            rewards.append(np.asarray(agent_episode.get_rewards(), np.float32))
+        rows[ACTIONS] = np.stack(actions, axis=1).astype(np.int64)
+        rows[REWARDS] = np.stack(rewards, axis=1)
+        terminateds = np.zeros(length, np.float32)
+        terminateds[-1] = float(episode.is_terminated)
+        rows[TERMINATEDS] = terminateds
+        return rows
+
+    def reward_statistics(self):
+        """Per-agent mean and standard deviation of the rewards now stored."""
+        count = max(self._size, 1)
+        mean = self._reward_sum / count
+        variance = np.maximum(self._reward_square_sum / count - mean**2, 0.0)
+        return mean.astype(np.float32), np.sqrt(variance).astype(np.float32)
+
+    def sample(self, num_rows: int, standardize_rewards: bool = False):
+        """Samples ``num_rows`` whole joint rows uniformly, with replacement.
+
+        Args:
+            num_rows: How many joint transitions to return.
+            standardize_rewards: If True, rewards are shifted and scaled per agent
+                by the mean and standard deviation of all stored rewards (as the
+                MAAC reference buffer does by default).
+        """
+        if self._size == 0:
+            raise ValueError("Cannot sample from an empty JointReplayBuffer.")
+        indices = self._rng.integers(0, self._size, size=num_rows)
+        batch = {key: column[indices] for key, column in self._columns.items()}
+        if standardize_rewards:
+            mean, std = self.reward_statistics()
+            batch[REWARDS] = (batch[REWARDS] - mean) / np.maximum(std, 1e-6)
+        return batch
+
+    def get_state(self) -> Dict:
+        """Everything needed to continue sampling exactly where this buffer is."""
+        return {
+            "columns": {k: v[: self._size].copy() for k, v in self._columns.items()},
+            "next_index": self._next_index,
+            "size": self._size,
+            "reward_sum": self._reward_sum.copy(),
+            "reward_square_sum": self._reward_square_sum.copy(),
+            "rng": self._rng.bit_generator.state,
+        }
+
+    def set_state(self, state: Dict) -> None:
+        """Restores a state returned by :meth:`get_state`."""
+        size = state["size"]
+        if size > self.capacity:
+            raise ValueError(
+                f"Replay buffer state holds {size} rows but capacity is "
+                f"{self.capacity}; raise 'replay_buffer_capacity'."
+            )
+        for key, column in self._columns.items():
+            column[:size] = state["columns"][key]
+        self._size = size
+        self._next_index = state["next_index"]
+        self._reward_sum = state["reward_sum"].copy()
+        self._reward_square_sum = state["reward_square_sum"].copy()
+        self._rng.bit_generator.state = state["rng"]

@@ -1,0 +1,135 @@
+"""The MAMT algorithm (Algorithms 2 and 3 of the paper) as an RLlib ``Algorithm``.
+
+One ``training_step`` = one round of Algorithm 2: sample ``env_steps_per_update``
+joint env steps from the (parallel) EnvRunners into the joint replay buffer,
+then, once the buffer holds enough rows, ``num_updates_per_round`` learner
+updates on freshly sampled minibatches, then push the new actor weights to the
+EnvRunners. RLlib repeats training steps until an iteration has sampled
+``min_sample_timesteps_per_iteration`` env steps.
+"""
+
+from ray.rllib.algorithms.algorithm import Algorithm
+from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
+from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
+from ray.rllib.utils.annotations import override
+from ray.rllib.utils.metrics import (
+    ENV_RUNNER_RESULTS,
+    ENV_RUNNER_SAMPLING_TIMER,
+    LEARNER_RESULTS,
+    LEARNER_UPDATE_TIMER,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    SYNCH_WORKER_WEIGHTS_TIMER,
+    TIMERS,
+)
+
+from rllib_mamt.joint_replay_buffer import JointReplayBuffer
+from rllib_mamt.mamt_config import MAMTConfig
+from rllib_mamt.modules.actor import flat_size
+from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+
+REPLAY_BUFFER_STATE = "mamt_joint_replay_buffer"
+
+
+class MAMT(Algorithm):
+    """Multi-Agent Mirror descent policy optimisation with Trust-region decomposition."""
+
+    @classmethod
+    @override(Algorithm)
+    def get_default_config(cls) -> MAMTConfig:
+        return MAMTConfig(cls)
+
+    @override(Algorithm)
+    def setup(self, config: MAMTConfig) -> None:
+        super().setup(config)
+        agents = self.config.agent_ids()
+        self.joint_replay_buffer = JointReplayBuffer(
+            capacity=self.config.replay_buffer_capacity,
+            agent_ids=agents,
+            observation_sizes={
+                agent: flat_size(self.config.policies[agent].observation_space)
+                for agent in agents
+            },
+            seed=self.config.seed,
+        )
+
+    @override(Algorithm)
+    def training_step(self) -> None:
+        self.sample_into_buffer()
+        if len(self.joint_replay_buffer) >= self.config.first_update_buffer_size():
+            self.update_from_buffer()
+
+    def sample_into_buffer(self) -> int:
+        """Samples one round of joint env steps into the joint replay buffer."""
+        with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
+            episodes, env_runner_results = synchronous_parallel_sample(
+                worker_set=self.env_runner_group,
+                max_env_steps=self.config.env_steps_per_update,
+                sample_timeout_s=self.config.sample_timeout_s,
+                _uses_new_env_runners=True,
+                _return_metrics=True,
+            )
+        self.metrics.aggregate(env_runner_results, key=ENV_RUNNER_RESULTS)
+        added = self.joint_replay_buffer.add_episodes(episodes)
+        self.metrics.log_value("replay_buffer_size", len(self.joint_replay_buffer), window=1)
+        return added
+
+    def update_from_buffer(self) -> None:
+        """Runs one round of learner updates on batches drawn from the buffer."""
+        config = self.config
+        per_learner = config.train_batch_size_per_learner
+        rows = self.joint_replay_buffer.sample(
+            config.num_updates_per_round * config.total_train_batch_size,
+            standardize_rewards=config.standardize_rewards,
+        )
+        batch = MultiAgentBatch(
+            {CENTRAL_MODULE_ID: SampleBatch(rows)},
+            env_steps=len(rows["actions"]),
+        )
+        with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
+            learner_results = self.learner_group.update(
+                batch=batch,
+                minibatch_size=per_learner,
+                num_epochs=1,
+                timesteps={
+                    NUM_ENV_STEPS_SAMPLED_LIFETIME: self.metrics.peek(
+                        (ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0
+                    )
+                },
+            )
+        self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
+        with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
+            self.env_runner_group.sync_weights(
+                from_worker_or_learner_group=self.learner_group,
+                policies=config.agent_ids(),
+                inference_only=True,
+            )
+
+    @override(Algorithm)
+    def get_state(self, components=None, *, not_components=None, **kwargs):
+        state = super().get_state(components, not_components=not_components, **kwargs)
+        state[REPLAY_BUFFER_STATE] = self.joint_replay_buffer.get_state()
+        return state
+
+    @override(Algorithm)
+    def set_state(self, state) -> None:
+        super().set_state(state)
+        if REPLAY_BUFFER_STATE in state:
+            self.joint_replay_buffer.set_state(state[REPLAY_BUFFER_STATE])
+
+
+class MAMD(MAMT):
+    """MAMD (Algorithm 3): MAMT with the trust region split equally, delta_i = delta/n."""
+
+    @classmethod
+    @override(Algorithm)
+    def get_default_config(cls) -> MAMTConfig:
+        return MAMTConfig(cls).training(trust_region_mode="equal")
+
+
+class MAAC(MAMT):
+    """MAAC (Iqbal & Sha, 2019): the same critic and actors with no trust region."""
+
+    @classmethod
+    @override(Algorithm)
+    def get_default_config(cls) -> MAMTConfig:
+        return MAMTConfig(cls).training(trust_region_mode="none")

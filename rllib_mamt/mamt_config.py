@@ -1,0 +1,276 @@
+"""``MAMTConfig``: every MAMT setting, its default (paper Table 3) and its checks.
+
+Modes of one algorithm (``trust_region_mode``):
+    ``"none"``    MAAC: no trust region (Iqbal & Sha, 2019).
+    ``"equal"``   MAMD: delta_i = delta / n for every agent (Eq. 4, Algorithm 3).
+    ``"manual"``  delta_i given per agent; agents left out are unconstrained
+                  (MAMD-OP of Appendix D).
+"""
+
+import math
+from typing import Any, Dict, List, Optional
+
+import gymnasium as gym
+from typing_extensions import Self
+
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from ray.rllib.env.env_context import EnvContext
+from ray.rllib.policy.policy import PolicySpec
+from ray.rllib.utils.annotations import override
+
+from rllib_mamt.modules.actor import MAMTActorModule
+from rllib_mamt.modules.central import CENTRAL_MODULE_ID, MAMTCentralModule
+
+TRUST_REGION_MODES = ("none", "equal", "manual")
+
+
+def map_agent_to_own_module(agent_id, episode=None, **kwargs):
+    """Policy mapping of MAMT: every agent has its own decentralized actor."""
+    return agent_id
+
+
+class MAMTConfig(AlgorithmConfig):
+    """Configuration of MAMT and its modes (MAAC, MAMD, MAMD-OP).
+
+    Example:
+        >>> from rllib_mamt import MAMTConfig
+        >>> config = (MAMTConfig().environment("spread")
+        ...           .training(trust_region_mode="equal"))
+        >>> algo = config.build_algo()  # doctest: +SKIP
+        >>> algo.train()  # doctest: +SKIP
+    """
+
+    def __init__(self, algo_class=None):
+        from rllib_mamt.mamt import MAMT
+
+        super().__init__(algo_class=algo_class or MAMT)
+        # RLlib settings with Table 3 values.
+        self.gamma = 0.99
+        self.train_batch_size_per_learner = 1024
+        self.min_sample_timesteps_per_iteration = 1000
+        self.evaluation_config = {"explore": False}
+        self.evaluation_duration = 10
+        self.evaluation_duration_unit = "episodes"
+        # MAMT settings; each is documented in `training()`.
+        self.actor_lr = 1e-3
+        self.critic_lr = 1e-3
+        self.adam_epsilon = 1e-7
+        self.tau = 0.001
+        self.reward_scale = 100.0
+        self.standardize_rewards = True
+        self.actor_logit_regularization = 1e-3
+        self.critic_regularization_coefficient = 1.0
+        self.actor_grad_clip = 0.5
+        self.critic_grad_clip = None
+        self.actor_hidden_sizes = (128, 128)
+        self.critic_hidden_dim = 128
+        self.critic_attention_heads = 4
+        self.replay_buffer_capacity = 1_000_000
+        self.env_steps_per_update = 100
+        self.num_updates_per_round = 4
+        self.num_steps_sampled_before_learning_starts = None
+        self.trust_region_mode = "equal"
+        self.trust_region_budget = None
+        self.trust_region_bounds = (0.01, 100.0)
+        self.trust_region_deltas = None
+        self.mirror_descent_lag = 100
+        self.tsallis_q = 0.2
+
+    @override(AlgorithmConfig)
+    def training(
+        self,
+        *,
+        actor_lr: Optional[float] = NotProvided,
+        critic_lr: Optional[float] = NotProvided,
+        adam_epsilon: Optional[float] = NotProvided,
+        tau: Optional[float] = NotProvided,
+        reward_scale: Optional[float] = NotProvided,
+        standardize_rewards: Optional[bool] = NotProvided,
+        actor_logit_regularization: Optional[float] = NotProvided,
+        critic_regularization_coefficient: Optional[float] = NotProvided,
+        actor_grad_clip: Optional[float] = NotProvided,
+        critic_grad_clip: Optional[float] = NotProvided,
+        actor_hidden_sizes: Optional[List[int]] = NotProvided,
+        critic_hidden_dim: Optional[int] = NotProvided,
+        critic_attention_heads: Optional[int] = NotProvided,
+        replay_buffer_capacity: Optional[int] = NotProvided,
+        env_steps_per_update: Optional[int] = NotProvided,
+        num_updates_per_round: Optional[int] = NotProvided,
+        num_steps_sampled_before_learning_starts: Optional[int] = NotProvided,
+        trust_region_mode: Optional[str] = NotProvided,
+        trust_region_budget: Optional[float] = NotProvided,
+        trust_region_bounds: Optional[tuple] = NotProvided,
+        trust_region_deltas: Optional[Dict[str, float]] = NotProvided,
+        mirror_descent_lag: Optional[int] = NotProvided,
+        tsallis_q: Optional[float] = NotProvided,
+        **kwargs,
+    ) -> Self:
+        """Sets MAMT's training settings (defaults: paper, Table 3).
+
+        Args:
+            actor_lr: Adam learning rate of every actor pi_psi_i (1e-3).
+            critic_lr: Adam learning rate of the attention critic Q_zeta (1e-3).
+            adam_epsilon: Adam epsilon of all optimisers (1e-7).
+            tau: Soft-update rate of target critic and target actors (MAAC: 0.001).
+            reward_scale: "Soft reward scale" (100); the entropy temperature of
+                Eq. 9/10 is alpha = 1 / reward_scale.
+            standardize_rewards: Standardise each agent's sampled rewards by the
+                mean and std of all rewards in the buffer (MAAC's default).
+            actor_logit_regularization: L2 penalty on actor logits ("policy
+                regularization coefficient", 0.001).
+            critic_regularization_coefficient: Weight of MAAC's attention-logit
+                penalty 1e-3 * mean(logits^2) in the critic loss (1.0).
+            actor_grad_clip: Max gradient norm per actor ("policy clip grad", 0.5).
+            critic_grad_clip: Max critic gradient norm; None means 10 * n_agents.
+            actor_hidden_sizes: Hidden layer sizes of each actor ((128, 128)).
+            critic_hidden_dim: Embedding width of the attention critic (128).
+            critic_attention_heads: Attention heads of the critic (4).
+            replay_buffer_capacity: Joint transitions kept (1,000,000).
+            env_steps_per_update: Joint env steps sampled between update rounds
+                ("steps per update", 100).
+            num_updates_per_round: Gradient updates per round ("num epochs per
+                step", 4); each uses `train_batch_size_per_learner` rows (1024).
+            num_steps_sampled_before_learning_starts: Buffer size before the
+                first update; None means one full train batch.
+            trust_region_mode: "none" (MAAC), "equal" (MAMD) or "manual" (MAMD-OP).
+            trust_region_budget: Joint trust region delta of Eq. 1-2; None means
+                n_agents (so delta_i = 1 in "equal" mode). The paper gives no value.
+            trust_region_bounds: (delta_min, delta_max) each delta_i must stay in
+                ("trust-region clip", 0.01 to 100).
+            trust_region_deltas: For "manual": {agent_id: delta_i}; agents not
+                listed have no trust-region constraint.
+            mirror_descent_lag: m, the number of updates between refreshes of the
+                old actor pi_psi_old ("num of iteration delay in mirror descent", 100).
+            tsallis_q: q of the Tsallis logarithm in the mirror-descent term (0.2;
+                q = 1 is the ordinary KL divergence).
+        """
+        super().training(**kwargs)
+        given = dict(locals())
+        for name in (
+            "actor_lr", "critic_lr", "adam_epsilon", "tau", "reward_scale",
+            "standardize_rewards", "actor_logit_regularization",
+            "critic_regularization_coefficient", "actor_grad_clip",
+            "critic_grad_clip", "actor_hidden_sizes", "critic_hidden_dim",
+            "critic_attention_heads", "replay_buffer_capacity",
+            "env_steps_per_update", "num_updates_per_round",
+            "num_steps_sampled_before_learning_starts", "trust_region_mode",
+            "trust_region_budget", "trust_region_bounds", "trust_region_deltas",
+            "mirror_descent_lag", "tsallis_q",
+        ):
+            if given[name] is not NotProvided:
+                setattr(self, name, given[name])
+        return self
+
+    @override(AlgorithmConfig)
+    def validate(self) -> None:
+        super().validate()
+        from rllib_mamt.config_validation import validate_mamt_settings
+
+        validate_mamt_settings(self)
+        self._assign_one_actor_per_agent()
+
+    def _assign_one_actor_per_agent(self) -> None:
+        """Gives every agent its own actor module, reading agents from the env.
+
+        Also rejects, at build time, an environment in which some agent does not
+        act at every step (the joint buffer needs whole joint transitions).
+        """
+        if self.policies and set(self.policies) != {"default_policy"}:
+            return
+        if self.env is None:
+            return
+        from rllib_mamt.config_validation import probe_agents
+
+        spaces = probe_agents(self)
+        self.multi_agent(
+            policies={
+                agent: PolicySpec(observation_space=obs, action_space=act)
+                for agent, (obs, act) in spaces.items()
+            },
+            policy_mapping_fn=map_agent_to_own_module,
+        )
+
+    def agent_ids(self) -> List[str]:
+        """Agent ids (= actor module ids) in the order used by every tensor."""
+        return sorted(self.policies)
+
+    def resolved_trust_region_deltas(self) -> List[float]:
+        """delta_i per agent for the configured mode (``inf`` = unconstrained)."""
+        agents = self.agent_ids()
+        n = len(agents)
+        budget = self.trust_region_budget if self.trust_region_budget is not None else float(n)
+        if self.trust_region_mode == "none":
+            return [math.inf] * n
+        if self.trust_region_mode == "equal":
+            return [budget / n] * n
+        deltas = self.trust_region_deltas or {}
+        return [float(deltas.get(agent, math.inf)) for agent in agents]
+
+    def first_update_buffer_size(self) -> int:
+        """Buffer size at which updates begin."""
+        if self.num_steps_sampled_before_learning_starts is not None:
+            return self.num_steps_sampled_before_learning_starts
+        return self.total_train_batch_size
+
+    @override(AlgorithmConfig)
+    def get_rollout_fragment_length(self, worker_index: int = 0) -> int:
+        if self.rollout_fragment_length != "auto":
+            return self.rollout_fragment_length
+        samplers = max(1, self.num_env_runners or 0) * self.num_envs_per_env_runner
+        return max(1, math.ceil(self.env_steps_per_update / samplers))
+
+    @override(AlgorithmConfig)
+    def get_default_rl_module_spec(self) -> RLModuleSpec:
+        return RLModuleSpec(
+            module_class=MAMTActorModule,
+            model_config={"actor_hidden_sizes": list(self.actor_hidden_sizes)},
+        )
+
+    @override(AlgorithmConfig)
+    def get_default_learner_class(self):
+        from rllib_mamt.mamt_learner import MAMTTorchLearner
+
+        return MAMTTorchLearner
+
+    @override(AlgorithmConfig)
+    def get_multi_rl_module_spec(self, *, env=None, spaces=None, inference_only=False, **kwargs) -> MultiRLModuleSpec:
+        spec = super().get_multi_rl_module_spec(
+            env=env, spaces=spaces, inference_only=inference_only, **kwargs
+        )
+        if inference_only:
+            return spec
+        agents = [m for m in sorted(spec.rl_module_specs) if m != CENTRAL_MODULE_ID]
+        actor_specs = spec.rl_module_specs
+        spec.add_modules(
+            {
+                CENTRAL_MODULE_ID: RLModuleSpec(
+                    module_class=MAMTCentralModule,
+                    learner_only=True,
+                    observation_space=gym.spaces.Dict(
+                        {a: actor_specs[a].observation_space for a in agents}
+                    ),
+                    action_space=gym.spaces.Dict(
+                        {a: actor_specs[a].action_space for a in agents}
+                    ),
+                    model_config={
+                        "agent_ids": agents,
+                        "actor_hidden_sizes": list(self.actor_hidden_sizes),
+                        "critic_hidden_dim": self.critic_hidden_dim,
+                        "critic_attention_heads": self.critic_attention_heads,
+                        "initial_trust_region_deltas": self.resolved_trust_region_deltas(),
+                        "learn_trust_regions": False,
+                    },
+                )
+            },
+            override=True,
+        )
+        return spec
+
+    def make_probe_env(self):
+        """Builds one instance of the configured env (for spaces and checks)."""
+        from ray.rllib.algorithms.algorithm import Algorithm
+
+        _, creator = Algorithm._get_env_id_and_creator(self.env, self)
+        return creator(EnvContext(self.env_config, worker_index=0))

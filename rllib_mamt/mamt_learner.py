@@ -1,0 +1,298 @@
+"""MAMT's torch learner: critic (Eq. 9) and mirror-descent actor (Eq. 10) updates.
+
+One learner update = one gradient step of every optimiser on one minibatch of
+joint transitions, followed by the soft update of the targets and, every m
+updates, the refresh of the m-update-old actors (Algorithm 2, lines 10-21).
+
+Each parameter group has its own optimiser and its own loss (critic, one actor
+per agent); the losses are built so that no loss reaches another group's
+parameters (critic values are detached in the actor losses, targets are
+computed without gradient), so one backward pass of their sum gives every group
+exactly the gradient of its own loss.
+
+Distributed learners: RLlib's DDP averages gradients only for computation inside
+``forward_train`` (DESIGN.md §4). MAMT's losses are computed outside it, so this
+learner all-reduces (averages) every gradient explicitly before clipping and
+stepping; all learners therefore take identical steps.
+"""
+
+from typing import Any, Dict, List
+
+import torch
+import torch.distributed as dist
+from torch.nn import functional as F
+
+from ray.rllib.core.learner.torch.torch_learner import TorchLearner
+from ray.rllib.utils.typing import ModuleID, ParamDict, TensorType
+
+from rllib_mamt.joint_replay_buffer import (
+    ACTIONS,
+    REWARDS,
+    TERMINATEDS,
+    next_obs_key,
+    obs_key,
+)
+from rllib_mamt.losses import (
+    counterfactual_baseline,
+    entropy,
+    soft_update_,
+    tsallis_relative_entropy,
+)
+from rllib_mamt.modules.actor import flatten_observations
+from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+
+CRITIC_OPTIMIZER = "critic"
+POLICY_OPTIMIZER = "policy"
+ATTENTION_LOGIT_SCALE = 1e-3  # MAAC's fixed scale of its attention-logit penalty.
+
+
+class MAMTTorchLearner(TorchLearner):
+    """Learner for the MAMT family (modes ``none`` = MAAC, ``equal`` = MAMD, ...)."""
+
+    def build(self) -> None:
+        super().build()
+        central = self._central()
+        self.agent_ids: List[str] = list(central.agent_ids)
+        self._losses_by_optimizer: Dict[tuple, torch.Tensor] = {}
+        self._sampling_generator = torch.Generator(device=self._device)
+        self._sampling_generator.manual_seed(int(self.config.seed or 0))
+        actors = [self._actor(agent).policy_network for agent in self.agent_ids]
+        for copies in (central.target_actors, central.old_actors):
+            for copy, actor in zip(copies, actors):
+                copy.load_state_dict(actor.state_dict())
+
+    def _central(self):
+        return self.module[CENTRAL_MODULE_ID].unwrapped()
+
+    def _actor(self, agent_id):
+        return self.module[agent_id].unwrapped()
+
+    def configure_optimizers_for_module(self, module_id: ModuleID, config=None) -> None:
+        module = self.module[module_id].unwrapped()
+        if module_id == CENTRAL_MODULE_ID:
+            groups = {CRITIC_OPTIMIZER: (list(module.critic.parameters()), config.critic_lr)}
+        else:
+            groups = {POLICY_OPTIMIZER: (list(module.parameters()), config.actor_lr)}
+        for name, (params, lr) in groups.items():
+            self.register_optimizer(
+                module_id=module_id,
+                optimizer_name=name,
+                optimizer=torch.optim.Adam(params, betas=(0.9, 0.999), eps=config.adam_epsilon),
+                params=params,
+                lr_or_lr_schedule=lr,
+            )
+
+    def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
+        raise NotImplementedError(
+            "MAMT computes all losses jointly in compute_losses(); the joint batch "
+            "is not split per module."
+        )
+
+    def compute_losses(
+        self, *, fwd_out: Dict[str, Any], batch: Dict[str, Any]
+    ) -> Dict[str, Any]:
+        config = self.config
+        central = self._central()
+        data = batch[CENTRAL_MODULE_ID]
+        n = len(self.agent_ids)
+        observations = [data[obs_key(k)] for k in range(n)]
+        next_observations = [data[next_obs_key(k)] for k in range(n)]
+        actions = data[ACTIONS].long()
+        rewards = data[REWARDS].float()
+        not_terminated = 1.0 - data[TERMINATEDS].float()
+        alpha = 1.0 / config.reward_scale
+
+        actors = [self._actor(agent) for agent in self.agent_ids]
+        logits = [actor.action_logits(obs) for actor, obs in zip(actors, observations)]
+        log_probs = [F.log_softmax(x, dim=-1) for x in logits]
+        probs = [lp.exp() for lp in log_probs]
+
+        critic_loss, critic_metrics = self._critic_loss(
+            central, actors, observations, next_observations, actions, rewards,
+            not_terminated, alpha,
+        )
+        self._losses_by_optimizer = {(CENTRAL_MODULE_ID, CRITIC_OPTIMIZER): critic_loss}
+        losses = {CENTRAL_MODULE_ID: critic_loss}
+        self.metrics.log_dict(critic_metrics, key=CENTRAL_MODULE_ID, window=1)
+
+        with torch.no_grad():
+            sampled = torch.stack(
+                [
+                    torch.multinomial(p, 1, generator=self._sampling_generator).squeeze(-1)
+                    for p in probs
+                ],
+                dim=-1,
+            )
+            q_all_actions, _ = central.critic(observations, sampled)
+            old_probs = [
+                F.softmax(old(flatten_observations(obs)), dim=-1)
+                for old, obs in zip(central.old_actors, observations)
+            ]
+        deltas = central.trust_region_deltas()
+        for k, agent in enumerate(self.agent_ids):
+            taken = sampled[:, k : k + 1]
+            log_prob_taken = log_probs[k].gather(-1, taken).squeeze(-1)
+            advantage = q_all_actions[k].gather(-1, taken).squeeze(-1) - (
+                counterfactual_baseline(probs[k].detach(), q_all_actions[k])
+            )
+            policy_target = (alpha * log_prob_taken - advantage).detach()
+            policy_gradient_loss = (log_prob_taken * policy_target).mean()
+            logit_penalty = config.actor_logit_regularization * logits[k].pow(2).mean()
+            divergence = tsallis_relative_entropy(probs[k], old_probs[k], config.tsallis_q).mean()
+            constrained = bool(torch.isfinite(deltas[k]))
+            trust_region_term = divergence / deltas[k] if constrained else divergence * 0.0
+            actor_loss = policy_gradient_loss + logit_penalty + trust_region_term
+            self._losses_by_optimizer[(agent, POLICY_OPTIMIZER)] = actor_loss
+            losses[agent] = actor_loss
+            with torch.no_grad():
+                kl = (probs[k] * (log_probs[k] - old_probs[k].clamp_min(1e-12).log())).sum(-1).mean()
+            self.metrics.log_dict(
+                {
+                    "actor_loss": actor_loss.detach(),
+                    "policy_gradient_loss": policy_gradient_loss.detach(),
+                    "entropy": entropy(probs[k], log_probs[k]).mean().detach(),
+                    "kl_to_old_policy": kl,
+                    "tsallis_divergence_to_old_policy": divergence.detach(),
+                    "trust_region_delta": deltas[k].detach(),
+                    "advantage_abs_mean": advantage.abs().mean(),
+                },
+                key=agent,
+                window=1,
+            )
+        return losses
+
+    def _critic_loss(
+        self, central, actors, observations, next_observations, actions, rewards,
+        not_terminated, alpha,
+    ):
+        """Eq. 9: sum_i E[(Q_i(o, a) - y_i)^2] plus MAAC's attention-logit penalty.
+
+        y_i = r_i + gamma * (1 - d) * E_{a'_i ~ pi_bar_i}[Q_bar_i(o', a'_i, a'_-i)
+        - alpha * log pi_i(a'_i | o'_i)], with a'_-i sampled from the target
+        actors and the expectation over agent i's own next action taken exactly.
+        """
+        config = self.config
+        with torch.no_grad():
+            next_target_probs = [
+                F.softmax(target(flatten_observations(obs)), dim=-1)
+                for target, obs in zip(central.target_actors, next_observations)
+            ]
+            next_log_probs = [
+                F.log_softmax(actor.action_logits(obs), dim=-1)
+                for actor, obs in zip(actors, next_observations)
+            ]
+            next_actions = torch.stack(
+                [
+                    torch.multinomial(p, 1, generator=self._sampling_generator).squeeze(-1)
+                    for p in next_target_probs
+                ],
+                dim=-1,
+            )
+            next_q, _ = central.target_critic(next_observations, next_actions)
+            targets = torch.stack(
+                [
+                    (p * (q - alpha * lp)).sum(-1)
+                    for p, q, lp in zip(next_target_probs, next_q, next_log_probs)
+                ],
+                dim=-1,
+            )
+            targets = rewards + config.gamma * not_terminated.unsqueeze(-1) * targets
+        q_values, attention_logits = central.critic(observations, actions)
+        taken = torch.stack(
+            [q.gather(-1, actions[:, k : k + 1]).squeeze(-1) for k, q in enumerate(q_values)],
+            dim=-1,
+        )
+        td_loss = (taken - targets).pow(2).mean(0).sum()
+        attention_penalty = (
+            config.critic_regularization_coefficient
+            * ATTENTION_LOGIT_SCALE
+            * attention_logits.pow(2).mean()
+        )
+        loss = td_loss + attention_penalty
+        metrics = {
+            "critic_loss": loss.detach(),
+            "critic_td_loss": td_loss.detach(),
+            "q_mean": taken.mean().detach(),
+            "q_target_mean": targets.mean(),
+        }
+        return loss, metrics
+
+    def compute_gradients(
+        self, loss_per_module: Dict[ModuleID, TensorType], **kwargs
+    ) -> ParamDict:
+        for optimizer in self._optimizer_parameters:
+            optimizer.zero_grad(set_to_none=True)
+        sum(self._losses_by_optimizer.values()).backward()
+        central = self._central()
+        for param in central.critic.shared_parameters():
+            if param.grad is not None:
+                param.grad.mul_(1.0 / len(self.agent_ids))
+        self._average_gradients_across_learners()
+        self._clip_gradients()
+        self._losses_by_optimizer = {}
+        return {pid: p.grad for pid, p in self._params.items() if p.grad is not None}
+
+    def _average_gradients_across_learners(self) -> None:
+        """All-reduce (mean) every gradient when several learners train in parallel."""
+        if not (dist.is_available() and dist.is_initialized()):
+            return
+        world_size = dist.get_world_size()
+        if world_size < 2:
+            return
+        grads = [p.grad for p in self._params.values() if p.grad is not None]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat.div_(world_size)
+        offset = 0
+        for grad in grads:
+            count = grad.numel()
+            grad.copy_(flat[offset : offset + count].view_as(grad))
+            offset += count
+
+    def _clip_gradients(self) -> None:
+        """Per-group gradient-norm clipping (Table 3: critic 10·n, policy 0.5)."""
+        n = len(self.agent_ids)
+        limits = {
+            CRITIC_OPTIMIZER: self.config.critic_grad_clip or 10.0 * n,
+            POLICY_OPTIMIZER: self.config.actor_grad_clip,
+        }
+        for module_id, names in self._module_optimizers.items():
+            for name in names:
+                params = self._optimizer_parameters[self.get_optimizer(module_id, name)]
+                limit = limits.get(name)
+                if limit:
+                    torch.nn.utils.clip_grad_norm_(
+                        [self._params[pid] for pid in params], limit
+                    )
+
+    def apply_gradients(self, gradients_dict: ParamDict) -> None:
+        super().apply_gradients(gradients_dict)
+        self._after_optimizer_step()
+
+    @torch.no_grad()
+    def _after_optimizer_step(self) -> None:
+        """Soft-update targets (tau); refresh the old actors every m updates."""
+        central = self._central()
+        tau = self.config.tau
+        soft_update_(
+            central.target_critic.parameters(), central.critic.parameters(), tau
+        )
+        for k, agent in enumerate(self.agent_ids):
+            actor = self._actor(agent).policy_network
+            soft_update_(central.target_actors[k].parameters(), actor.parameters(), tau)
+        central.num_updates += 1
+        if int(central.num_updates) % self.config.mirror_descent_lag == 0:
+            for k, agent in enumerate(self.agent_ids):
+                central.old_actors[k].load_state_dict(
+                    self._actor(agent).policy_network.state_dict()
+                )
+
+    def get_state(self, *args, **kwargs):
+        state = super().get_state(*args, **kwargs)
+        state["mamt_sampling_generator"] = self._sampling_generator.get_state()
+        return state
+
+    def set_state(self, state) -> None:
+        super().set_state(state)
+        if "mamt_sampling_generator" in state:
+            self._sampling_generator.set_state(state["mamt_sampling_generator"])

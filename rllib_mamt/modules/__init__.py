@@ -1,0 +1,1 @@
+"""Neural-network modules of MAMT: actors, attention critic and the central module."""

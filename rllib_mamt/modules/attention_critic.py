@@ -1,0 +1,156 @@
+"""The MAAC attention critic Q_i(o, a) of every agent (paper Eq. 9).
+
+Per agent i: a state encoder s_i = f_i(o_i), a state-action encoder
+e_i = g_i(o_i, a_i), and a head that maps (s_i, x_i) to Q_i for *every* own
+action, where x_i is what agent i attends to in the other agents' e_j through
+shared multi-head attention (keys, queries and values shared across agents).
+Because the head outputs all own actions, the counterfactual baseline
+b_i = sum_a' pi_i(a'|o_i) Q_i(o, a', a_-i) of Eq. 10 is exact and costs nothing
+extra. Attention is computed for all agents at once as a batched
+(..., heads, n, n) tensor product; any leading batch dimensions are allowed.
+"""
+
+import math
+from typing import List, Sequence, Tuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class AttentionCritic(nn.Module):
+    """Centralized critics of all agents with shared attention.
+
+    Args:
+        observation_sizes: Flat observation size of each agent, in agent order.
+        action_sizes: Number of discrete actions of each agent.
+        hidden_dim: Width of every embedding (MAAC: 128).
+        num_heads: Number of attention heads (Table 3: 4); must divide hidden_dim.
+    """
+
+    def __init__(
+        self,
+        observation_sizes: Sequence[int],
+        action_sizes: Sequence[int],
+        hidden_dim: int = 128,
+        num_heads: int = 4,
+    ):
+        super().__init__()
+        if hidden_dim % num_heads:
+            raise ValueError(
+                f"critic_hidden_dim={hidden_dim} must be divisible by "
+                f"critic_attention_heads={num_heads}."
+            )
+        self.num_agents = len(observation_sizes)
+        self.action_sizes = list(action_sizes)
+        self.num_heads = num_heads
+        self.head_dim = hidden_dim // num_heads
+        self.state_encoders = nn.ModuleList(
+            nn.Sequential(nn.Linear(size, hidden_dim), nn.LeakyReLU())
+            for size in observation_sizes
+        )
+        self.state_action_encoders = nn.ModuleList(
+            nn.Sequential(nn.Linear(size + actions, hidden_dim), nn.LeakyReLU())
+            for size, actions in zip(observation_sizes, action_sizes)
+        )
+        self.q_heads = nn.ModuleList(
+            nn.Sequential(
+                nn.Linear(2 * hidden_dim, hidden_dim),
+                nn.LeakyReLU(),
+                nn.Linear(hidden_dim, actions),
+            )
+            for actions in action_sizes
+        )
+        self.key_projection = nn.Linear(hidden_dim, hidden_dim, bias=False)
+        self.query_projection = nn.Linear(hidden_dim, hidden_dim, bias=False)
+        self.value_projection = nn.Sequential(
+            nn.Linear(hidden_dim, hidden_dim), nn.LeakyReLU()
+        )
+        self.register_buffer(
+            "self_mask", torch.eye(self.num_agents, dtype=torch.bool), persistent=False
+        )
+
+    def shared_parameters(self) -> List[nn.Parameter]:
+        """Attention parameters shared by all agents (MAAC scales their gradient by 1/n)."""
+        return [
+            *self.key_projection.parameters(),
+            *self.query_projection.parameters(),
+            *self.value_projection.parameters(),
+        ]
+
+    def encode_states(self, observations: Sequence[torch.Tensor]) -> torch.Tensor:
+        """s_i for every agent: (..., n, hidden)."""
+        return torch.stack(
+            [encoder(obs) for encoder, obs in zip(self.state_encoders, observations)],
+            dim=-2,
+        )
+
+    def encode_state_action(
+        self, agent_index: int, observation: torch.Tensor, action_one_hot: torch.Tensor
+    ) -> torch.Tensor:
+        """e_i = g_i(o_i, a_i): (..., hidden)."""
+        return self.state_action_encoders[agent_index](
+            torch.cat([observation, action_one_hot], dim=-1)
+        )
+
+    def attend(
+        self, states: torch.Tensor, state_actions: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """x_i = sum_{j != i} softmax_j(q_i . k_j / sqrt(d)) v_j for every agent.
+
+        Args:
+            states: (..., n, hidden) state embeddings s_i (queries).
+            state_actions: (..., n, hidden) state-action embeddings e_j.
+
+        Returns:
+            (attended, logits): (..., n, hidden) and the raw attention logits
+            (..., heads, n, n) with the diagonal excluded from the softmax.
+        """
+        leading = states.shape[:-2]
+        n = self.num_agents
+
+        def split_heads(x):
+            return x.reshape(*leading, n, self.num_heads, self.head_dim).transpose(
+                -3, -2
+            )
+
+        queries = split_heads(self.query_projection(states))
+        keys = split_heads(self.key_projection(state_actions))
+        values = split_heads(self.value_projection(state_actions))
+        logits = queries @ keys.transpose(-1, -2) / math.sqrt(self.head_dim)
+        weights = torch.softmax(logits.masked_fill(self.self_mask, float("-inf")), -1)
+        attended = (weights @ values).transpose(-3, -2).reshape(*leading, n, -1)
+        return attended, logits.masked_fill(self.self_mask, 0.0)
+
+    def all_action_values(
+        self, states: torch.Tensor, attended: torch.Tensor
+    ) -> List[torch.Tensor]:
+        """Q_i(o, a', a_-i) for every own action a' of every agent i."""
+        inputs = torch.cat([states, attended], dim=-1)
+        return [head(inputs[..., index, :]) for index, head in enumerate(self.q_heads)]
+
+    def forward(
+        self, observations: Sequence[torch.Tensor], actions: torch.Tensor
+    ) -> Tuple[List[torch.Tensor], torch.Tensor]:
+        """Q-values of all own actions per agent, given the others' actions.
+
+        Args:
+            observations: One (B, obs_i) tensor per agent.
+            actions: (B, n) integer joint actions.
+
+        Returns:
+            (q_values, attention_logits): a list of (B, |A_i|) tensors and the
+            (B, heads, n, n) attention logits (for MAAC's regulariser).
+        """
+        states = self.encode_states(observations)
+        state_actions = torch.stack(
+            [
+                self.encode_state_action(
+                    index, obs, F.one_hot(actions[:, index], size).float()
+                )
+                for index, (obs, size) in enumerate(zip(observations, self.action_sizes))
+            ],
+            dim=-2,
+        )
+        attended, logits = self.attend(states, state_actions)
+        return self.all_action_values(states, attended), logits
