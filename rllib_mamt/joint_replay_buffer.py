@@ -111,18 +111,20 @@ class JointReplayBuffer:
         length = len(episode)
         if length == 0:
             return None
-        rows: Dict[str, np.ndarray] = {}
-        actions, rewards = [], []
-        for index, agent in enumerate(self.agent_ids):
+        for agent in self.agent_ids:
             agent_episode = episode.agent_episodes.get(agent)
-            if agent_episode is None or len(agent_episode) != length:
-                acted = 0 if agent_episode is None else len(agent_episode)
+            acted = 0 if agent_episode is None else len(agent_episode)
+            if acted != length:
                 raise AgentsNotSynchronousError(
                     f"Agent '{agent}' acted in {acted} of {length} steps of an "
                     "episode chunk. MAMT's joint replay buffer and centralized "
                     "critic need every agent (all of "
                     f"{self.agent_ids}) to act at every environment step."
                 )
+        rows: Dict[str, np.ndarray] = {}
+        actions, rewards = [], []
+        for index, agent in enumerate(self.agent_ids):
+            agent_episode = episode.agent_episodes[agent]
             observations = np.asarray(agent_episode.get_observations(), np.float32)
             observations = observations.reshape(length + 1, -1)
             rows[obs_key(index)] = observations[:-1]
@@ -132,7 +134,9 @@ class JointReplayBuffer:
         rows[ACTIONS] = np.stack(actions, axis=1).astype(np.int64)
         rows[REWARDS] = np.stack(rewards, axis=1)
         terminateds = np.zeros(length, np.float32)
-        terminateds[-1] = float(episode.is_terminated)
+        # RLlib marks a multi-agent episode whose agents are all truncated as
+        # terminated too; only a non-truncated end is a true terminal state.
+        terminateds[-1] = float(episode.is_terminated and not episode.is_truncated)
         rows[TERMINATEDS] = terminateds
         return rows
 

@@ -24,7 +24,6 @@ from ray.rllib.utils.metrics import (
 
 from rllib_mamt.joint_replay_buffer import JointReplayBuffer
 from rllib_mamt.mamt_config import MAMTConfig
-from rllib_mamt.modules.actor import flat_size
 from rllib_mamt.modules.central import CENTRAL_MODULE_ID
 
 REPLAY_BUFFER_STATE = "mamt_joint_replay_buffer"
@@ -45,10 +44,7 @@ class MAMT(Algorithm):
         self.joint_replay_buffer = JointReplayBuffer(
             capacity=self.config.replay_buffer_capacity,
             agent_ids=agents,
-            observation_sizes={
-                agent: flat_size(self.config.policies[agent].observation_space)
-                for agent in agents
-            },
+            observation_sizes=self.config.agent_observation_sizes(),
             seed=self.config.seed,
         )
 

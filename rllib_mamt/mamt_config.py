@@ -20,7 +20,7 @@ from ray.rllib.env.env_context import EnvContext
 from ray.rllib.policy.policy import PolicySpec
 from ray.rllib.utils.annotations import override
 
-from rllib_mamt.modules.actor import MAMTActorModule
+from rllib_mamt.modules.actor import MAMTActorModule, flat_size
 from rllib_mamt.modules.central import CENTRAL_MODULE_ID, MAMTCentralModule
 
 TRUST_REGION_MODES = ("none", "equal", "manual")
@@ -50,6 +50,7 @@ class MAMTConfig(AlgorithmConfig):
         self.gamma = 0.99
         self.train_batch_size_per_learner = 1024
         self.min_sample_timesteps_per_iteration = 1000
+        self.rollout_fragment_length = "auto"
         self.evaluation_config = {"explore": False}
         self.evaluation_duration = 10
         self.evaluation_duration_unit = "episodes"
@@ -195,6 +196,23 @@ class MAMTConfig(AlgorithmConfig):
     def agent_ids(self) -> List[str]:
         """Agent ids (= actor module ids) in the order used by every tensor."""
         return sorted(self.policies)
+
+    def agent_observation_sizes(self) -> Dict[str, int]:
+        """Flat observation size per agent, read from the per-agent policies.
+
+        A restored config holds its PolicySpecs as plain tuples
+        ``(policy_class, observation_space, action_space, config)``.
+        """
+        sizes = {}
+        for agent in self.agent_ids():
+            policy = self.policies[agent]
+            space = (
+                policy.observation_space
+                if isinstance(policy, PolicySpec)
+                else policy[1]
+            )
+            sizes[agent] = flat_size(space)
+        return sizes
 
     def resolved_trust_region_deltas(self) -> List[float]:
         """delta_i per agent for the configured mode (``inf`` = unconstrained)."""

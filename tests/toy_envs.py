@@ -1,0 +1,72 @@
+"""Small PettingZoo ParallelEnvs used only by the tests."""
+
+import gymnasium as gym
+import numpy as np
+from pettingzoo.utils.env import ParallelEnv
+
+
+class HeterogeneousMatchEnv(ParallelEnv):
+    """Two agents with different observation and action sizes.
+
+    'scout' sees 3 floats and has 3 actions; 'worker' sees 5 floats and has 4
+    actions. Both are rewarded 1 when worker's action modulo 3 equals scout's.
+    """
+
+    metadata = {"name": "heterogeneous_match_v0", "render_modes": []}
+
+    def __init__(self, max_cycles=5):
+        self.possible_agents = ["scout", "worker"]
+        self.max_cycles = max_cycles
+        self._spaces = {
+            "scout": (gym.spaces.Box(-1, 1, (3,), np.float32), gym.spaces.Discrete(3)),
+            "worker": (gym.spaces.Box(-1, 1, (5,), np.float32), gym.spaces.Discrete(4)),
+        }
+        self._rng = np.random.default_rng()
+
+    def observation_space(self, agent):
+        return self._spaces[agent][0]
+
+    def action_space(self, agent):
+        return self._spaces[agent][1]
+
+    def _observe(self):
+        return {a: self._rng.uniform(-1, 1, self._spaces[a][0].shape).astype(np.float32)
+                for a in self.agents}
+
+    def reset(self, seed=None, options=None):
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self.agents = list(self.possible_agents)
+        self._t = 0
+        return self._observe(), {a: {} for a in self.agents}
+
+    def step(self, actions):
+        self._t += 1
+        reward = float(actions["worker"] % 3 == actions["scout"])
+        observations = self._observe()
+        done = self._t >= self.max_cycles
+        result = (
+            observations,
+            {a: reward for a in self.agents},
+            {a: False for a in self.agents},
+            {a: done for a in self.agents},
+            {a: {} for a in self.agents},
+        )
+        if done:
+            self.agents = []
+        return result
+
+
+class TurnTakingEnv(HeterogeneousMatchEnv):
+    """Like HeterogeneousMatchEnv, but 'worker' only observes (acts) every other step."""
+
+    def _observe(self):
+        observations = super()._observe()
+        if self._t % 2 == 1:
+            observations.pop("worker", None)
+        return observations
+
+    def step(self, actions):
+        actions = {"scout": actions["scout"], "worker": actions.get("worker", 0)}
+        observations, rewards, terminations, truncations, infos = super().step(actions)
+        return observations, rewards, terminations, truncations, infos
