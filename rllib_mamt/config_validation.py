@@ -68,6 +68,26 @@ def validate_mamt_settings(config) -> None:
     if not isinstance(config.standardize_rewards, bool):
         _fail("standardize_rewards", config.standardize_rewards, "True or False")
     _number(config, "tsallis_q", low=0)
+    _number(config, "coordination_threshold", low=0, high=1, high_open=True)
+    _number(config, "coordination_batch_size", low=1, integer=True, optional=True)
+    for key in ("opponent_model_lr", "trd_lr", "delta_lr"):
+        _number(config, key, low=0, low_open=True)
+    for key in ("opponent_model_logit_regularization", "trust_region_budget_penalty"):
+        _number(config, key, low=0)
+    _number(config, "opponent_model_grad_clip", low=0, low_open=True, optional=True)
+    _number(config, "trd_grad_clip", low=0, low_open=True, optional=True)
+    _number(config, "trd_hidden_dim", low=1, integer=True)
+    _number(config, "trd_message_passing_layers", low=0, integer=True)
+    _number(config, "trd_updates_per_delta_update", low=1, integer=True)
+    projection = config.non_stationarity_range
+    if (
+        not isinstance(projection, (list, tuple))
+        or len(projection) != 2
+        or not all(isinstance(b, Real) and not isinstance(b, bool) for b in projection)
+        or not 0 <= projection[0] < projection[1] < math.inf
+    ):
+        _fail("non_stationarity_range", projection,
+              "(low, high) with 0 <= low < high < inf")
     _validate_trust_region(config)
     if config.train_batch_size_per_learner < 1:
         _fail("train_batch_size_per_learner", config.train_batch_size_per_learner,
@@ -141,6 +161,11 @@ def probe_agents(config) -> Dict[str, Tuple[gym.Space, gym.Space]]:
             )
     finally:
         env.close()
+    if config.learns_trust_regions() and config.trust_region_budget is not None:
+        minimum = len(agents) * config.trust_region_bounds[0]
+        if config.trust_region_budget < minimum:
+            _fail("trust_region_budget", config.trust_region_budget,
+                  f">= n_agents * delta_min = {minimum} so every delta_i fits its bounds")
     if config.trust_region_mode == "manual":
         unknown = sorted(set(config.trust_region_deltas) - set(agents))
         if unknown:

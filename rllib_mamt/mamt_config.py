@@ -1,6 +1,9 @@
 """``MAMTConfig``: every MAMT setting, its default (paper Table 3) and its checks.
 
 Modes of one algorithm (``trust_region_mode``):
+    ``"learned"`` MAMT: delta_i learned through the TRD-Net (Eq. 5-8, Alg. 2).
+    ``"fixed_coef"``, ``"random_coef"``, ``"weighted_sum"``: the Table 10
+                  ablations MAMT-Fixed, MAMT-Random and MAMT-WS.
     ``"none"``    MAAC: no trust region (Iqbal & Sha, 2019).
     ``"equal"``   MAMD: delta_i = delta / n for every agent (Eq. 4, Algorithm 3).
     ``"manual"``  delta_i given per agent; agents left out are unconstrained
@@ -22,8 +25,11 @@ from ray.rllib.utils.annotations import override
 
 from rllib_mamt.modules.actor import MAMTActorModule, flat_size
 from rllib_mamt.modules.central import CENTRAL_MODULE_ID, MAMTCentralModule
+from rllib_mamt.trust_region_learning import LEARNED_TRUST_REGION_MODES
 
-TRUST_REGION_MODES = ("none", "equal", "manual")
+TRUST_REGION_MODES = ("learned", "none", "equal", "manual") + tuple(
+    m for m in LEARNED_TRUST_REGION_MODES if m != "learned"
+)
 
 
 def map_agent_to_own_module(agent_id, episode=None, **kwargs):
@@ -72,12 +78,25 @@ class MAMTConfig(AlgorithmConfig):
         self.env_steps_per_update = 100
         self.num_updates_per_round = 4
         self.num_steps_sampled_before_learning_starts = None
-        self.trust_region_mode = "equal"
+        self.trust_region_mode = "learned"
         self.trust_region_budget = None
         self.trust_region_bounds = (0.01, 100.0)
         self.trust_region_deltas = None
         self.mirror_descent_lag = 100
         self.tsallis_q = 0.2
+        self.coordination_threshold = 0.2
+        self.coordination_batch_size = 256
+        self.non_stationarity_range = (0.0, 10.0)
+        self.opponent_model_lr = 1e-3
+        self.opponent_model_logit_regularization = 1e-3
+        self.opponent_model_grad_clip = 0.5
+        self.trd_lr = 1e-3
+        self.trd_grad_clip = None
+        self.trd_hidden_dim = 64
+        self.trd_message_passing_layers = 2
+        self.trd_updates_per_delta_update = 2
+        self.delta_lr = 1e-3
+        self.trust_region_budget_penalty = 1.0
 
     @override(AlgorithmConfig)
     def training(
@@ -106,6 +125,19 @@ class MAMTConfig(AlgorithmConfig):
         trust_region_deltas: Optional[Dict[str, float]] = NotProvided,
         mirror_descent_lag: Optional[int] = NotProvided,
         tsallis_q: Optional[float] = NotProvided,
+        coordination_threshold: Optional[float] = NotProvided,
+        coordination_batch_size: Optional[int] = NotProvided,
+        non_stationarity_range: Optional[tuple] = NotProvided,
+        opponent_model_lr: Optional[float] = NotProvided,
+        opponent_model_logit_regularization: Optional[float] = NotProvided,
+        opponent_model_grad_clip: Optional[float] = NotProvided,
+        trd_lr: Optional[float] = NotProvided,
+        trd_grad_clip: Optional[float] = NotProvided,
+        trd_hidden_dim: Optional[int] = NotProvided,
+        trd_message_passing_layers: Optional[int] = NotProvided,
+        trd_updates_per_delta_update: Optional[int] = NotProvided,
+        delta_lr: Optional[float] = NotProvided,
+        trust_region_budget_penalty: Optional[float] = NotProvided,
         **kwargs,
     ) -> Self:
         """Sets MAMT's training settings (defaults: paper, Table 3).
@@ -135,7 +167,10 @@ class MAMTConfig(AlgorithmConfig):
                 step", 4); each uses `train_batch_size_per_learner` rows (1024).
             num_steps_sampled_before_learning_starts: Buffer size before the
                 first update; None means one full train batch.
-            trust_region_mode: "none" (MAAC), "equal" (MAMD) or "manual" (MAMD-OP).
+            trust_region_mode: "learned" (MAMT, default), "none" (MAAC), "equal"
+                (MAMD), "manual" (MAMD-OP), or the Table 10 ablations
+                "fixed_coef" (C = 1/(n-1)), "random_coef" (C = softmax(U(0,1)))
+                and "weighted_sum" (MAMT-WS: D_ns from consecutive policies).
             trust_region_budget: Joint trust region delta of Eq. 1-2; None means
                 n_agents (so delta_i = 1 in "equal" mode). The paper gives no value.
             trust_region_bounds: (delta_min, delta_max) each delta_i must stay in
@@ -146,6 +181,26 @@ class MAMTConfig(AlgorithmConfig):
                 old actor pi_psi_old ("num of iteration delay in mirror descent", 100).
             tsallis_q: q of the Tsallis logarithm in the mirror-descent term (0.2;
                 q = 1 is the ordinary KL divergence).
+            coordination_threshold: sigma of Eq. 5: coefficients below it are
+                zeroed (Table 3 "delta in coordination coefficient", 0.2).
+            coordination_batch_size: Rows of each batch on which C, D_ns (Eq. 5-6)
+                and the TRD-Net / delta losses (Eq. 7-8) are computed (256; None:
+                the whole batch). Eq. 5 costs O(n^2 |A| H^2) per row.
+            non_stationarity_range: (low, high) of the projection Pi_ns of Eq. 6
+                (0 to 10; the paper gives no range).
+            opponent_model_lr: Adam learning rate of the opponent models (1e-3).
+            opponent_model_logit_regularization: L2 penalty on their logits (0.001).
+            opponent_model_grad_clip: Their max gradient norm (0.5).
+            trd_lr: Adam learning rate beta of the TRD-Net parameters theta (1e-3).
+            trd_grad_clip: Max TRD-Net gradient norm; None means 10 * n_agents.
+            trd_hidden_dim: Embedding width of the TRD-Net (64).
+            trd_message_passing_layers: Message-passing (GNN) layers (2).
+            trd_updates_per_delta_update: theta steps per delta step, the
+                two-timescale update of Eq. 8 (2).
+            delta_lr: Adam learning rate alpha of log delta_i (1e-3; the paper
+                uses equal rates and more theta steps).
+            trust_region_budget_penalty: Weight of ReLU(sum_i delta_i - delta) in
+                Eq. 8 (1.0).
         """
         super().training(**kwargs)
         given = dict(locals())
@@ -158,7 +213,13 @@ class MAMTConfig(AlgorithmConfig):
             "env_steps_per_update", "num_updates_per_round",
             "num_steps_sampled_before_learning_starts", "trust_region_mode",
             "trust_region_budget", "trust_region_bounds", "trust_region_deltas",
-            "mirror_descent_lag", "tsallis_q",
+            "mirror_descent_lag", "tsallis_q", "coordination_threshold",
+            "coordination_batch_size", "non_stationarity_range",
+            "opponent_model_lr", "opponent_model_logit_regularization",
+            "opponent_model_grad_clip", "trd_lr", "trd_grad_clip",
+            "trd_hidden_dim", "trd_message_passing_layers",
+            "trd_updates_per_delta_update", "delta_lr",
+            "trust_region_budget_penalty",
         ):
             if given[name] is not NotProvided:
                 setattr(self, name, given[name])
@@ -223,8 +284,15 @@ class MAMTConfig(AlgorithmConfig):
             return [math.inf] * n
         if self.trust_region_mode == "equal":
             return [budget / n] * n
+        if self.learns_trust_regions():
+            low, high = self.trust_region_bounds
+            return [min(max(budget / n, low), high)] * n
         deltas = self.trust_region_deltas or {}
         return [float(deltas.get(agent, math.inf)) for agent in agents]
+
+    def learns_trust_regions(self) -> bool:
+        """Whether delta_i is learned (MAMT and its Table 10 ablations)."""
+        return self.trust_region_mode in LEARNED_TRUST_REGION_MODES
 
     def first_update_buffer_size(self) -> int:
         """Buffer size at which updates begin."""
@@ -278,7 +346,10 @@ class MAMTConfig(AlgorithmConfig):
                         "critic_hidden_dim": self.critic_hidden_dim,
                         "critic_attention_heads": self.critic_attention_heads,
                         "initial_trust_region_deltas": self.resolved_trust_region_deltas(),
-                        "learn_trust_regions": False,
+                        "learn_trust_regions": self.learns_trust_regions(),
+                        "use_opponent_models": self.trust_region_mode != "weighted_sum",
+                        "trd_hidden_dim": self.trd_hidden_dim,
+                        "trd_message_passing_layers": self.trd_message_passing_layers,
                     },
                 )
             },

@@ -11,9 +11,11 @@ computed without gradient), so one backward pass of their sum gives every group
 exactly the gradient of its own loss.
 
 Distributed learners: RLlib's DDP averages gradients only for computation inside
-``forward_train`` (DESIGN.md §4). MAMT's losses are computed outside it, so this
-learner all-reduces (averages) every gradient explicitly before clipping and
-stepping; all learners therefore take identical steps.
+``forward_train`` (DESIGN.md §4), and its hooks reject the extra backward passes
+of the TRD-Net's fast timescale. So this learner does not wrap modules in DDP:
+it broadcasts rank 0's parameters once at build time and all-reduces (averages)
+every gradient explicitly before clipping and stepping; all learners therefore
+take identical steps.
 """
 
 from typing import Any, Dict, List
@@ -40,13 +42,20 @@ from rllib_mamt.losses import (
 )
 from rllib_mamt.modules.actor import flatten_observations
 from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+from rllib_mamt.trust_region_learning import (
+    DELTA_OPTIMIZER,
+    LEARNED_TRUST_REGION_MODES,
+    OPPONENT_OPTIMIZER,
+    TRD_OPTIMIZER,
+    TrustRegionLearning,
+)
 
 CRITIC_OPTIMIZER = "critic"
 POLICY_OPTIMIZER = "policy"
 ATTENTION_LOGIT_SCALE = 1e-3  # MAAC's fixed scale of its attention-logit penalty.
 
 
-class MAMTTorchLearner(TorchLearner):
+class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
     """Learner for the MAMT family (modes ``none`` = MAAC, ``equal`` = MAMD, ...)."""
 
     def build(self) -> None:
@@ -56,10 +65,40 @@ class MAMTTorchLearner(TorchLearner):
         self._losses_by_optimizer: Dict[tuple, torch.Tensor] = {}
         self._sampling_generator = torch.Generator(device=self._device)
         self._sampling_generator.manual_seed(int(self.config.seed or 0))
+        self._broadcast_initial_state()
         actors = [self._actor(agent).policy_network for agent in self.agent_ids]
         for copies in (central.target_actors, central.old_actors):
             for copy, actor in zip(copies, actors):
                 copy.load_state_dict(actor.state_dict())
+
+    def _make_modules_ddp_if_necessary(self) -> None:
+        """No DDP wrapping: gradients are averaged explicitly (see module doc)."""
+
+    @staticmethod
+    def _distributed_world_size() -> int:
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_world_size()
+        return 1
+
+    @torch.no_grad()
+    def _broadcast_initial_state(self) -> None:
+        """Gives every learner rank 0's initial parameters and buffers."""
+        if self._distributed_world_size() < 2:
+            return
+        for module_id in sorted(self.module.keys()):
+            for tensor in self.module[module_id].state_dict().values():
+                dist.broadcast(tensor, src=0)
+
+    def _uncompiled_update(self, batch: Dict, **kwargs):
+        """One update: all losses from the joint batch, then one optimiser step each.
+
+        MAMT needs no ``forward_train`` pass: every network is evaluated inside
+        :meth:`compute_losses`, where the joint batch is available.
+        """
+        loss_per_module = self.compute_losses(fwd_out={}, batch=batch)
+        gradients = self.compute_gradients(loss_per_module)
+        self.apply_gradients(self.postprocess_gradients(gradients))
+        return {}, loss_per_module, {}
 
     def _central(self):
         return self.module[CENTRAL_MODULE_ID].unwrapped()
@@ -71,6 +110,13 @@ class MAMTTorchLearner(TorchLearner):
         module = self.module[module_id].unwrapped()
         if module_id == CENTRAL_MODULE_ID:
             groups = {CRITIC_OPTIMIZER: (list(module.critic.parameters()), config.critic_lr)}
+            if module.trd_net is not None:
+                groups[TRD_OPTIMIZER] = (list(module.trd_net.parameters()), config.trd_lr)
+                groups[DELTA_OPTIMIZER] = ([module.log_trust_region_deltas], config.delta_lr)
+            if module.opponent_models is not None:
+                groups[OPPONENT_OPTIMIZER] = (
+                    list(module.opponent_models.parameters()), config.opponent_model_lr
+                )
         else:
             groups = {POLICY_OPTIMIZER: (list(module.parameters()), config.actor_lr)}
         for name, (params, lr) in groups.items():
@@ -115,6 +161,7 @@ class MAMTTorchLearner(TorchLearner):
         losses = {CENTRAL_MODULE_ID: critic_loss}
         self.metrics.log_dict(critic_metrics, key=CENTRAL_MODULE_ID, window=1)
 
+        learned = config.trust_region_mode in LEARNED_TRUST_REGION_MODES
         with torch.no_grad():
             sampled = torch.stack(
                 [
@@ -124,10 +171,16 @@ class MAMTTorchLearner(TorchLearner):
                 dim=-1,
             )
             q_all_actions, _ = central.critic(observations, sampled)
-            old_probs = [
-                F.softmax(old(flatten_observations(obs)), dim=-1)
+            old_log_probs = [
+                F.log_softmax(old(flatten_observations(obs)), dim=-1)
                 for old, obs in zip(central.old_actors, observations)
             ]
+            old_probs = [lp.exp() for lp in old_log_probs]
+        if learned:
+            for name, loss in self._trust_region_decomposition_losses(
+                central, observations, actions, log_probs, old_log_probs
+            ).items():
+                self._losses_by_optimizer[(CENTRAL_MODULE_ID, name)] = loss
         deltas = central.trust_region_deltas()
         for k, agent in enumerate(self.agent_ids):
             taken = sampled[:, k : k + 1]
@@ -145,7 +198,7 @@ class MAMTTorchLearner(TorchLearner):
             self._losses_by_optimizer[(agent, POLICY_OPTIMIZER)] = actor_loss
             losses[agent] = actor_loss
             with torch.no_grad():
-                kl = (probs[k] * (log_probs[k] - old_probs[k].clamp_min(1e-12).log())).sum(-1).mean()
+                kl = (probs[k] * (log_probs[k] - old_log_probs[k])).sum(-1).mean()
             self.metrics.log_dict(
                 {
                     "actor_loss": actor_loss.detach(),
@@ -227,19 +280,36 @@ class MAMTTorchLearner(TorchLearner):
         for param in central.critic.shared_parameters():
             if param.grad is not None:
                 param.grad.mul_(1.0 / len(self.agent_ids))
-        self._average_gradients_across_learners()
-        self._clip_gradients()
+        self._average_gradients_across_learners(list(self._params.values()))
+        for module_id, names in self._module_optimizers.items():
+            for name in names:
+                self._clip_optimizer_gradients(module_id, name)
         self._losses_by_optimizer = {}
         return {pid: p.grad for pid, p in self._params.items() if p.grad is not None}
 
-    def _average_gradients_across_learners(self) -> None:
-        """All-reduce (mean) every gradient when several learners train in parallel."""
-        if not (dist.is_available() and dist.is_initialized()):
-            return
-        world_size = dist.get_world_size()
+    def _optimizer_params(self, module_id, name):
+        optimizer = self.get_optimizer(module_id, name)
+        return [self._params[pid] for pid in self._optimizer_parameters[optimizer]]
+
+    def _step_one_optimizer(self, module_id, name, loss) -> None:
+        """A separate gradient step of one optimiser (the extra TRD-Net steps of Eq. 8)."""
+        optimizer = self.get_optimizer(module_id, name)
+        params = self._optimizer_params(module_id, name)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self._average_gradients_across_learners(params)
+        self._clip_optimizer_gradients(module_id, name)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def _average_gradients_across_learners(self, params) -> None:
+        """All-reduce (mean) the gradients of ``params`` across parallel learners."""
+        world_size = self._distributed_world_size()
         if world_size < 2:
             return
-        grads = [p.grad for p in self._params.values() if p.grad is not None]
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
         flat = torch.cat([g.reshape(-1) for g in grads])
         dist.all_reduce(flat)
         flat.div_(world_size)
@@ -249,21 +319,18 @@ class MAMTTorchLearner(TorchLearner):
             grad.copy_(flat[offset : offset + count].view_as(grad))
             offset += count
 
-    def _clip_gradients(self) -> None:
-        """Per-group gradient-norm clipping (Table 3: critic 10·n, policy 0.5)."""
+    def _clip_optimizer_gradients(self, module_id, name) -> None:
+        """Gradient-norm clipping per group (Table 3: critic and TRD-Net 10·n,
+        policy and opponent models 0.5)."""
         n = len(self.agent_ids)
-        limits = {
+        limit = {
             CRITIC_OPTIMIZER: self.config.critic_grad_clip or 10.0 * n,
+            TRD_OPTIMIZER: self.config.trd_grad_clip or 10.0 * n,
             POLICY_OPTIMIZER: self.config.actor_grad_clip,
-        }
-        for module_id, names in self._module_optimizers.items():
-            for name in names:
-                params = self._optimizer_parameters[self.get_optimizer(module_id, name)]
-                limit = limits.get(name)
-                if limit:
-                    torch.nn.utils.clip_grad_norm_(
-                        [self._params[pid] for pid in params], limit
-                    )
+            OPPONENT_OPTIMIZER: self.config.opponent_model_grad_clip,
+        }.get(name)
+        if limit:
+            torch.nn.utils.clip_grad_norm_(self._optimizer_params(module_id, name), limit)
 
     def apply_gradients(self, gradients_dict: ParamDict) -> None:
         super().apply_gradients(gradients_dict)
@@ -280,6 +347,8 @@ class MAMTTorchLearner(TorchLearner):
         for k, agent in enumerate(self.agent_ids):
             actor = self._actor(agent).policy_network
             soft_update_(central.target_actors[k].parameters(), actor.parameters(), tau)
+        if central.trd_net is not None:
+            self._project_trust_regions(central)
         central.num_updates += 1
         if int(central.num_updates) % self.config.mirror_descent_lag == 0:
             for k, agent in enumerate(self.agent_ids):

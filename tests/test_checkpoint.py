@@ -1,5 +1,6 @@
 """A restored run continues exactly where the saved one stopped."""
 
+import pytest
 from ray.rllib.algorithms.algorithm import Algorithm
 
 from rllib_mamt.modules.central import CENTRAL_MODULE_ID
@@ -7,8 +8,9 @@ from tests.conftest import tiny_spread_config
 from tests.state_helpers import flatten_state, numeric_differences
 
 
-def test_restored_run_makes_the_same_next_update(ray_session, tmp_path):
-    algo = tiny_spread_config("equal", mirror_descent_lag=3).build_algo()
+@pytest.mark.parametrize("mode", ["equal", "learned"])
+def test_restored_run_makes_the_same_next_update(ray_session, tmp_path, mode):
+    algo = tiny_spread_config(mode, mirror_descent_lag=3).build_algo()
     try:
         for _ in range(2):
             algo.train()
@@ -35,6 +37,11 @@ def test_restored_run_makes_the_same_next_update(ray_session, tmp_path):
         assert any("optimizer" in name for name in flat)
         assert any("old_actors" in name for name in flat)
         assert any(name.endswith(f"{CENTRAL_MODULE_ID}/num_updates") for name in flat)
+        if mode == "learned":
+            for part in ("log_trust_region_deltas", "trd_net", "opponent_models"):
+                assert any(part in name for name in flat), part
+            for optimizer in ("trd_net", "opponent_models", "trust_regions"):
+                assert any(optimizer in name for name in flat if "optimizer" in name)
         result = restored.train()
         assert result["training_iteration"] == 3
     finally:

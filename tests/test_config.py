@@ -36,6 +36,7 @@ def test_training_sets_only_what_is_provided():
 
 
 def test_mode_defaults_of_the_registered_variants():
+    assert MAMTConfig().trust_region_mode == "learned"
     assert MAMD.get_default_config().trust_region_mode == "equal"
     assert MAAC.get_default_config().trust_region_mode == "none"
 

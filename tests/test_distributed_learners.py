@@ -1,13 +1,15 @@
 """Two CPU learners hold identical parameters after several updates."""
 
 import numpy as np
+import pytest
 
 from tests.conftest import tiny_spread_config
 from tests.state_helpers import numeric_differences
 
 
-def test_two_learners_stay_identical(ray_session):
-    config = tiny_spread_config("equal", num_updates_per_round=3).learners(num_learners=2)
+@pytest.mark.parametrize("mode", ["equal", "learned"])
+def test_two_learners_stay_identical(ray_session, mode):
+    config = tiny_spread_config(mode, num_updates_per_round=3).learners(num_learners=2)
     algo = config.build_algo()
     try:
         initial = algo.learner_group.foreach_learner(lambda l: l.module.get_state())

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from ray.tune.registry import register_env
 
 from rllib_mamt import MAMTConfig
@@ -28,6 +29,9 @@ def central_module(algo):
     return algo.learner_group._learner.module[CENTRAL_MODULE_ID]
 
 
+LEARNED_MODES = ["learned", "fixed_coef", "random_coef", "weighted_sum"]
+
+
 @pytest.mark.parametrize("mode", sorted(MODES))
 def test_each_mode_trains_and_reports_metrics(ray_session, mode):
     settings, deltas = MODES[mode]
@@ -48,6 +52,49 @@ def test_each_mode_trains_and_reports_metrics(ray_session, mode):
         assert int(central_module(algo).num_updates) > 0
         after = algo.get_module("agent_0").get_state()
         assert any(not np.allclose(before[k], after[k]) for k in before)
+    finally:
+        algo.stop()
+
+
+@pytest.mark.parametrize("mode", LEARNED_MODES)
+def test_learned_trust_region_modes_train_and_report(ray_session, mode):
+    algo = tiny_spread_config(mode, trust_region_budget=1.0).build_algo()
+    try:
+        central = central_module(algo)
+        initial_deltas = central.trust_region_deltas().detach().clone()
+        assert torch.allclose(initial_deltas, torch.tensor([0.5, 0.5]))
+        for _ in range(2):
+            result = algo.train()
+        learners = result["learners"]
+        for name in ("trd_loss", "delta_loss", "trust_region_sum", "non_stationarity_total"):
+            assert np.isfinite(learners[CENTRAL_MODULE_ID][name]), name
+        assert ("opponent_model_loss" in learners[CENTRAL_MODULE_ID]) == (mode != "weighted_sum")
+        for agent, other in (("agent_0", "agent_1"), ("agent_1", "agent_0")):
+            assert learners[agent]["coordination"][other] >= 0
+            assert learners[agent]["non_stationarity"] >= 0
+            assert learners[agent]["predicted_kl"] >= 0
+        deltas = central.trust_region_deltas().detach()
+        assert not torch.allclose(deltas, initial_deltas)  # delta is learned
+        assert float(deltas.sum()) <= 1.0 + 1e-5
+    finally:
+        algo.stop()
+
+
+def test_delta_respects_bounds_and_budget_under_a_large_learning_rate(ray_session):
+    algo = tiny_spread_config(
+        "learned", trust_region_budget=1.0, trust_region_bounds=(0.05, 0.8),
+        delta_lr=0.5, num_updates_per_round=4,
+    ).build_algo()
+    try:
+        central = central_module(algo)
+        seen = [central.trust_region_deltas().detach().clone()]
+        for _ in range(4):
+            algo.train()
+            seen.append(central.trust_region_deltas().detach().clone())
+        seen = torch.stack(seen)
+        assert torch.all(seen >= 0.05 - 1e-6) and torch.all(seen <= 0.8 + 1e-6)
+        assert torch.all(seen.sum(-1) <= 1.0 + 1e-5)
+        assert not torch.allclose(seen[0], seen[-1])  # it did move
     finally:
         algo.stop()
 

@@ -35,6 +35,15 @@ def flatten_observations(observations: torch.Tensor) -> torch.Tensor:
     return observations.reshape(observations.shape[0], -1).float()
 
 
+def pad_logits(logits: torch.Tensor, num_actions: int) -> torch.Tensor:
+    """Pads (..., A_i) logits to (..., num_actions) with a very negative value,
+    so padded actions get probability 0 (agents may have different |A_i|)."""
+    missing = num_actions - logits.shape[-1]
+    if missing == 0:
+        return logits
+    return torch.nn.functional.pad(logits, (0, missing), value=-1e9)
+
+
 def flat_size(space: gym.Space) -> int:
     """Number of floats in a flattened observation of ``space``."""
     return int(gym.spaces.utils.flatdim(space))

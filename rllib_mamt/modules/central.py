@@ -22,6 +22,8 @@ from rllib_mamt.modules.actor import (
     require_discrete,
 )
 from rllib_mamt.modules.attention_critic import AttentionCritic
+from rllib_mamt.modules.opponent_models import OpponentModels
+from rllib_mamt.modules.trd_net import TrustRegionDecompositionNet
 
 CENTRAL_MODULE_ID = "mamt_central"
 
@@ -36,7 +38,9 @@ class MAMTCentralModule(TorchRLModule):
         critic_hidden_dim: Embedding width of the attention critic (MAAC: 128).
         critic_attention_heads: Attention heads (Table 3: 4).
         initial_trust_region_deltas: delta_i per agent; ``inf`` = unconstrained.
-        learn_trust_regions: Whether log delta is a trainable parameter.
+        learn_trust_regions: Whether log delta is a trainable parameter; if so
+            the TRD-Net (``trd_hidden_dim``, ``trd_message_passing_layers``) is
+            built, and the opponent models unless ``use_opponent_models`` is False.
     """
 
     def setup(self):
@@ -48,6 +52,7 @@ class MAMTCentralModule(TorchRLModule):
         self.action_sizes = [
             require_discrete(agent, self.action_space[agent]) for agent in self.agent_ids
         ]
+        self.max_actions = max(self.action_sizes)
         actor_hidden_sizes = config.get("actor_hidden_sizes", DEFAULT_ACTOR_HIDDEN_SIZES)
 
         def make_critic():
@@ -80,6 +85,19 @@ class MAMTCentralModule(TorchRLModule):
             requires_grad=bool(config.get("learn_trust_regions", False)),
         )
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
+        self.trd_net = None
+        self.opponent_models = None
+        if config.get("learn_trust_regions", False):
+            self.trd_net = TrustRegionDecompositionNet(
+                observation_sizes,
+                self.action_sizes,
+                hidden_dim=config.get("trd_hidden_dim", 64),
+                num_layers=config.get("trd_message_passing_layers", 2),
+            )
+            if config.get("use_opponent_models", True):
+                self.opponent_models = OpponentModels(
+                    observation_sizes, self.action_sizes, actor_hidden_sizes
+                )
 
     def trust_region_deltas(self) -> torch.Tensor:
         """delta_i of every agent (``inf`` where the agent has no constraint)."""

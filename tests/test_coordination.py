@@ -1,0 +1,138 @@
+"""Coordination coefficients (Eq. 5) and the non-stationarity estimate (Eq. 6)."""
+
+import torch
+from torch.nn import functional as F
+
+from rllib_mamt.coordination import (
+    coefficients_from_counterfactuals,
+    fixed_coefficients,
+    non_stationarity,
+    random_coefficients,
+)
+from rllib_mamt.modules.attention_critic import AttentionCritic
+
+OBS_SIZES = [6, 4, 5]
+ACTION_SIZES = [5, 3, 4]
+MAX_ACTIONS = 5
+
+
+def batch_and_policies(batch=16, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    observations = [torch.randn(batch, s, generator=generator) for s in OBS_SIZES]
+    actions = torch.stack(
+        [torch.randint(0, k, (batch,), generator=generator) for k in ACTION_SIZES], -1
+    )
+    probs = [torch.softmax(torch.randn(batch, k, generator=generator), -1) for k in ACTION_SIZES]
+    padded = torch.stack([F.pad(p, (0, MAX_ACTIONS - p.shape[1])) for p in probs], 1)
+    return observations, actions, probs, padded
+
+
+def test_batched_counterfactuals_equal_brute_force_marginalisation():
+    torch.manual_seed(0)
+    critic = AttentionCritic(OBS_SIZES, ACTION_SIZES, hidden_dim=16, num_heads=4)
+    observations, actions, probs, padded = batch_and_policies()
+    q_joint, q_without = critic.counterfactual_values(observations, actions, padded)
+    q_values, _ = critic(observations, actions)
+    for i in range(3):
+        taken = q_values[i].gather(-1, actions[:, i : i + 1]).squeeze(-1)
+        assert torch.allclose(q_joint[:, i], taken)
+    for j in range(3):
+        expected = torch.zeros(16, 3)
+        for alternative in range(ACTION_SIZES[j]):
+            replaced = actions.clone()
+            replaced[:, j] = alternative
+            q_replaced, _ = critic(observations, replaced)
+            for i in range(3):
+                own = q_replaced[i].gather(-1, actions[:, i : i + 1]).squeeze(-1)
+                expected[:, i] += probs[j][:, alternative] * own
+        for i in range(3):
+            if i != j:
+                assert torch.allclose(q_without[:, i, j], expected[:, i], atol=1e-5)
+
+
+def hand_built_critic(ignored_agent, hidden=16):
+    """An attention critic with hand-set weights: uniform attention, and
+    Q_i = 1 + 5 * sum of the other agents' action indices, except that
+    ``ignored_agent``'s action enters no Q_i at all."""
+    critic = AttentionCritic(OBS_SIZES, ACTION_SIZES, hidden_dim=hidden, num_heads=4)
+    with torch.no_grad():
+        for param in critic.parameters():
+            param.zero_()
+        for k, encoder in enumerate(critic.state_action_encoders):
+            encoder[0].bias.fill_(1.0)
+            if k != ignored_agent:
+                encoder[0].weight[0, OBS_SIZES[k]:] = 10.0 * torch.arange(ACTION_SIZES[k])
+        critic.value_projection[0].weight.copy_(torch.eye(hidden))
+        for head in critic.q_heads:
+            head[0].weight[0, hidden] = 1.0
+            head[2].weight[:, 0] = 1.0
+    return critic
+
+
+def policies_avoiding_replayed_actions(actions):
+    """pi_j puts all its mass on an action other than the replayed a_j."""
+    return torch.stack(
+        [
+            F.pad(F.one_hot((actions[:, j] + 1) % k, k).float(), (0, MAX_ACTIONS - k))
+            for j, k in enumerate(ACTION_SIZES)
+        ],
+        1,
+    )
+
+
+def test_agent_that_no_critic_depends_on_gets_zero_coefficients():
+    critic = hand_built_critic(ignored_agent=1)
+    observations, actions, _, _ = batch_and_policies(batch=64)
+    padded = policies_avoiding_replayed_actions(actions)
+    with torch.no_grad():
+        q_joint, q_without = critic.counterfactual_values(observations, actions, padded)
+    assert torch.allclose(q_without[:, 0, 1], q_joint[:, 0], atol=1e-4)
+    assert torch.allclose(q_without[:, 2, 1], q_joint[:, 2], atol=1e-4)
+    c = coefficients_from_counterfactuals(q_joint, q_without, threshold=0.2)
+    assert torch.all(c[:, 0, 1] == 0) and torch.all(c[:, 2, 1] == 0)
+    assert torch.all(c[:, 0, 2] > 0.5) and torch.all(c[:, 2, 0] > 0.5)
+    assert torch.all(c.diagonal(dim1=-2, dim2=-1) == 0)
+
+
+def test_without_threshold_rows_sum_to_one():
+    critic = hand_built_critic(ignored_agent=1)
+    observations, actions, _, padded = batch_and_policies(batch=32)
+    with torch.no_grad():
+        c = coefficients_from_counterfactuals(
+            *critic.counterfactual_values(observations, actions, padded), threshold=0.0
+        )
+    assert torch.allclose(c.sum(-1), torch.ones(32, 3), atol=1e-6)
+    assert torch.all(c.diagonal(dim1=-2, dim2=-1) == 0)
+
+
+def test_threshold_zeroes_small_coefficients_only():
+    q_joint = torch.zeros(1, 3)
+    q_without = torch.tensor([[[0.0, 0.0, 3.0], [1.0, 0.0, 1.0], [0.0, 0.0, 0.0]]])
+    c = coefficients_from_counterfactuals(q_joint, q_without, threshold=0.2)
+    softmax_row_0 = torch.softmax(torch.tensor([0.0, 3.0]), -1)
+    assert c[0, 0, 1] == 0.0 and torch.isclose(c[0, 0, 2], softmax_row_0[1])
+    assert torch.allclose(c[0, 1], torch.tensor([0.5, 0.0, 0.5]))
+
+
+def test_ablation_coefficients():
+    fixed = fixed_coefficients(4, 5)
+    assert torch.allclose(fixed.sum(-1), torch.ones(4, 5))
+    assert torch.all(fixed[:, 0, 1:] == 0.25)
+    generator = torch.Generator().manual_seed(0)
+    random = random_coefficients(4, 5, generator)
+    assert torch.allclose(random.sum(-1), torch.ones(4, 5))
+    assert torch.all(random.diagonal(dim1=-2, dim2=-1) == 0)
+    assert not torch.allclose(random[0], random[1])
+
+
+def test_non_stationarity_is_zero_for_perfect_opponent_models_and_is_projected():
+    generator = torch.Generator().manual_seed(2)
+    policy = torch.log_softmax(torch.randn(8, 3, 5, generator=generator), -1)
+    perfect = policy.unsqueeze(1).expand(8, 3, 3, 5)
+    c = fixed_coefficients(8, 3)
+    assert torch.allclose(non_stationarity(c, perfect, policy, (0.0, 10.0)), torch.zeros(8, 3), atol=1e-6)
+    wrong = torch.log_softmax(torch.randn(8, 3, 3, 5, generator=generator) * 4, -1)
+    d = non_stationarity(c, wrong, policy, (0.0, 10.0))
+    assert torch.all(d > 0)
+    assert torch.all(non_stationarity(c, wrong, policy, (0.0, 0.05)) <= 0.05)
+    assert torch.allclose(non_stationarity(2 * c, wrong, policy, (0.0, 100.0)), 2 * d, atol=1e-5)
