@@ -85,7 +85,7 @@ class MAMTConfig(AlgorithmConfig):
         self.mirror_descent_lag = 100
         self.tsallis_q = 0.2
         self.coordination_threshold = 0.2
-        self.coordination_batch_size = 256
+        self.coordination_batch_size = 128
         self.non_stationarity_range = (0.0, 10.0)
         self.opponent_model_lr = 1e-3
         self.opponent_model_logit_regularization = 1e-3
@@ -184,7 +184,7 @@ class MAMTConfig(AlgorithmConfig):
             coordination_threshold: sigma of Eq. 5: coefficients below it are
                 zeroed (Table 3 "delta in coordination coefficient", 0.2).
             coordination_batch_size: Rows of each batch on which C, D_ns (Eq. 5-6)
-                and the TRD-Net / delta losses (Eq. 7-8) are computed (256; None:
+                and the TRD-Net / delta losses (Eq. 7-8) are computed (128; None:
                 the whole batch). Eq. 5 costs O(n^2 |A| H^2) per row.
             non_stationarity_range: (low, high) of the projection Pi_ns of Eq. 6
                 (0 to 10; the paper gives no range).

@@ -167,10 +167,13 @@ class AttentionCritic(nn.Module):
 
         Q_i(a_\\j) = sum_a' pi_j(a'|o_j) Q_i(o, a'_j, a_-j): agent j's replayed
         action is replaced by each of its actions and marginalised under pi_j.
-        Replacing a_j changes only j's key and value, so the attention logits
-        and outputs of all (i, j, a') are formed from one set of keys/values
-        per own action, and the Q heads' first layer is split into a state part
-        computed once per agent and an attended part evaluated per (j, a').
+        Replacing a_j changes only j's key and value, i.e. one term of agent i's
+        attention softmax. With Z_-j and U_-j the softmax denominator and
+        weighted value sum over the agents k not in {i, j}, the attended vector
+        is (U_-j + e^(l') v'_(j,a')) / (Z_-j + e^(l')) for the replaced logit l'
+        and value v'; no softmax over all agents is recomputed. The Q heads'
+        first layer is split into a state part computed once per agent and an
+        attended part evaluated per (j, a').
 
         Cost per sample: O(n^2 * A * H^2) multiply-adds in the Q heads (the
         n * A state-action embeddings and their keys/values cost O(n * A * H^2));
@@ -214,28 +217,29 @@ class AttentionCritic(nn.Module):
             batch, n, max_actions, heads, d
         )
         index = actions.reshape(batch, n, 1, 1, 1).expand(batch, n, 1, heads, d)
-        keys = all_keys.gather(2, index).squeeze(2)  # (B, n, heads, d)
+        keys = all_keys.gather(2, index).squeeze(2)  # (B, k, h, d)
         values = all_values.gather(2, index).squeeze(2)
         scale = 1.0 / math.sqrt(d)
-        logits = torch.einsum("bihd,bkhd->bhik", queries, keys) * scale
-        replaced_logits = torch.einsum("bihd,bjahd->bhija", queries, all_keys) * scale
-        is_j = torch.eye(n, dtype=torch.bool, device=actions.device)  # [j, k]
-        counterfactual_logits = torch.where(
-            is_j.view(1, 1, 1, n, 1, n),
-            replaced_logits.unsqueeze(-1),
-            logits.view(batch, heads, n, 1, 1, n),
-        ).masked_fill(self.self_mask.view(1, 1, n, 1, 1, n), float("-inf"))
-        weights = torch.softmax(counterfactual_logits, dim=-1)  # (B, h, i, j, a, k)
-        weight_on_j = (weights * is_j.view(1, 1, 1, n, 1, n)).sum(-1)
-        attended = torch.einsum(
-            "bhijak,bkhd->bijahd",
-            weights.masked_fill(is_j.view(1, 1, 1, n, 1, n), 0.0),
-            values,
-        ) + weight_on_j.permute(0, 2, 3, 4, 1).unsqueeze(-1) * all_values.unsqueeze(1)
+        logits = torch.einsum("bihd,bkhd->bihk", queries, keys) * scale
+        replaced_logits = torch.einsum("bihd,bjahd->bijah", queries, all_keys) * scale
+        others = ~self.self_mask  # [i, k]: k != i
+        shift = torch.maximum(
+            logits.masked_fill(self.self_mask.view(1, n, 1, n), float("-inf")).amax(-1),
+            replaced_logits.amax(dim=(2, 3)),
+        ).detach()  # (B, i, h)
+        weights = (logits - shift.unsqueeze(-1)).exp() * others.view(1, n, 1, n)
+        excluded = others.float()  # [k, j]: k != j
+        denominator = torch.einsum("bihk,kj->bijh", weights, excluded)  # Z_-j
+        weighted_values = torch.einsum("bihk,kj,bkhd->bijhd", weights, excluded, values)
+        replaced_weights = (replaced_logits - shift.view(batch, n, 1, 1, heads)).exp()
+        attended = (
+            weighted_values.unsqueeze(3)
+            + replaced_weights.unsqueeze(-1) * all_values.unsqueeze(1)
+        ) / (denominator.unsqueeze(3) + replaced_weights).unsqueeze(-1)
         attended = attended.reshape(batch, n, n, max_actions, heads * d)
 
         hidden = states.shape[-1]
-        q_without = []
+        q_without, q_joint = [], []
         for i, head in enumerate(self.q_heads):
             first, activation, last = head[0], head[1], head[2]
             state_part = F.linear(states[:, i], first.weight[:, :hidden], first.bias)
@@ -244,9 +248,7 @@ class AttentionCritic(nn.Module):
             own = actions[:, i].view(batch, 1, 1, 1).expand(batch, n, max_actions, 1)
             q_own = q_all_own.gather(-1, own).squeeze(-1)  # (B, j, a')
             q_without.append((policy_probs * q_own).sum(-1))
-        q_values, _ = self.forward(observations, actions)
-        q_joint = torch.stack(
-            [q.gather(-1, actions[:, k : k + 1]).squeeze(-1) for k, q in enumerate(q_values)],
-            dim=-1,
-        )
-        return q_joint, torch.stack(q_without, dim=1)
+            # Replacing any other agent's action by its replayed one gives Q_i(o, a).
+            other = (i + 1) % n
+            q_joint.append(q_own[torch.arange(batch), other, actions[:, other]])
+        return torch.stack(q_joint, dim=-1), torch.stack(q_without, dim=1)
