@@ -250,5 +250,5 @@ class AttentionCritic(nn.Module):
             q_without.append((policy_probs * q_own).sum(-1))
             # Replacing any other agent's action by its replayed one gives Q_i(o, a).
             other = (i + 1) % n
-            q_joint.append(q_own[torch.arange(batch), other, actions[:, other]])
+            q_joint.append(q_own[torch.arange(batch, device=actions.device), other, actions[:, other]])
         return torch.stack(q_joint, dim=-1), torch.stack(q_without, dim=1)
