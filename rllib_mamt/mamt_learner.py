@@ -161,7 +161,6 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
         losses = {CENTRAL_MODULE_ID: critic_loss}
         self.metrics.log_dict(critic_metrics, key=CENTRAL_MODULE_ID, window=1)
 
-        learned = config.trust_region_mode in LEARNED_TRUST_REGION_MODES
         with torch.no_grad():
             sampled = torch.stack(
                 [
@@ -176,12 +175,13 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
                 for old, obs in zip(central.old_actors, observations)
             ]
             old_probs = [lp.exp() for lp in old_log_probs]
-        if learned:
+        if config.trust_region_mode in LEARNED_TRUST_REGION_MODES:
             for name, loss in self._trust_region_decomposition_losses(
                 central, observations, actions, log_probs, old_log_probs
             ).items():
                 self._losses_by_optimizer[(CENTRAL_MODULE_ID, name)] = loss
         deltas = central.trust_region_deltas()
+        constrained = torch.isfinite(deltas).tolist()
         for k, agent in enumerate(self.agent_ids):
             taken = sampled[:, k : k + 1]
             log_prob_taken = log_probs[k].gather(-1, taken).squeeze(-1)
@@ -192,8 +192,7 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
             policy_gradient_loss = (log_prob_taken * policy_target).mean()
             logit_penalty = config.actor_logit_regularization * logits[k].pow(2).mean()
             divergence = tsallis_relative_entropy(probs[k], old_probs[k], config.tsallis_q).mean()
-            constrained = bool(torch.isfinite(deltas[k]))
-            trust_region_term = divergence / deltas[k] if constrained else divergence * 0.0
+            trust_region_term = divergence / deltas[k] if constrained[k] else divergence * 0.0
             actor_loss = policy_gradient_loss + logit_penalty + trust_region_term
             self._losses_by_optimizer[(agent, POLICY_OPTIMIZER)] = actor_loss
             losses[agent] = actor_loss
