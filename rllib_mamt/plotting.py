@@ -4,8 +4,10 @@
 
 RESULTS_DIR is a Tune trial directory (it holds ``result.json``, one JSON
 result per line) or any directory above trial directories (a Tune experiment,
-or several experiments): trials are grouped by their algorithm and trust-region
-mode, and curves show the mean over trials with a band of one standard
+or several experiments): trials are grouped by algorithm, trust-region mode
+and every config value that differs between trials except the seed (so a grid
+search gives one group per grid point and repeated seeds share a group), and
+curves show the mean over a group's trials with a band of one standard
 deviation. Figures written:
 
 - ``learning_curves.png``: episode return (training, and deterministic
@@ -53,12 +55,24 @@ def read_results(path: str) -> List[dict]:
     return rows
 
 
-def trial_label(rows: List[dict], path: str) -> str:
-    """'MAMT (learned)' style label from a trial's config, else its directory."""
+def trial_label(rows: List[dict], path: str, varying=()) -> str:
+    """'MAMT (learned) key=value' label from a trial's config and directory."""
     config = rows[0].get("config", {}) if rows else {}
     mode = config.get("trust_region_mode")
     algorithm = os.path.basename(os.path.dirname(path)).split("_")[0]
-    return f"{algorithm} ({mode})" if mode else algorithm
+    label = f"{algorithm} ({mode})" if mode else algorithm
+    settings = " ".join(f"{key}={config.get(key)}" for key in varying)
+    return f"{label} {settings}".strip()
+
+
+def varying_config_keys(trials: List[List[dict]]) -> List[str]:
+    """Config keys whose value differs between trials (the seed excepted)."""
+    configs = [rows[0].get("config", {}) for rows in trials if rows]
+    keys = set().union(*configs) if configs else set()
+    return sorted(
+        key for key in keys - {"seed", "trust_region_mode"}
+        if len({json.dumps(c.get(key), sort_keys=True, default=str) for c in configs}) > 1
+    )
 
 
 def nested(row: dict, *keys, default=None):
@@ -112,17 +126,22 @@ def plot_band(axis, trials, label):
 
 def learning_curves(groups: Dict[str, List[List[dict]]], out: str) -> Optional[str]:
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
-    drawn = False
+    drawn = [False, False]
     for label, trials in sorted(groups.items()):
-        drawn |= plot_band(axes[0], [series(r, "env_runners", "episode_return_mean") for r in trials], label)
-        plot_band(axes[1], [series(r, "evaluation", "env_runners", "episode_return_mean") for r in trials], label)
-    if not drawn:
+        drawn[0] |= plot_band(axes[0], [series(r, "env_runners", "episode_return_mean") for r in trials], label)
+        drawn[1] |= plot_band(axes[1], [series(r, "evaluation", "env_runners", "episode_return_mean") for r in trials], label)
+    if not drawn[0]:
         plt.close(figure)
         return None
-    for axis, title in zip(axes, ("training episode return", "deterministic evaluation return")):
+    for axis, title, has_lines in zip(
+        axes, ("training episode return", "deterministic evaluation return"), drawn
+    ):
         axis.set_title(title)
         axis.set_xlabel("env steps")
-        axis.legend(fontsize=8)
+        if has_lines:
+            axis.legend(fontsize=8)
+        else:
+            axis.text(0.5, 0.5, "no evaluation results", ha="center", transform=axis.transAxes)
     return save(figure, out, "learning_curves.png")
 
 
@@ -202,11 +221,12 @@ def plot_results(results_dir: str, out: str) -> List[str]:
     files = find_result_files(results_dir)
     if not files:
         raise FileNotFoundError(f"No result.json found at or below {results_dir!r}.")
+    trials = [(path, read_results(path)) for path in files]
+    trials = [(path, rows) for path, rows in trials if rows]
+    varying = varying_config_keys([rows for _, rows in trials])
     groups = defaultdict(list)
-    for path in files:
-        rows = read_results(path)
-        if rows:
-            groups[trial_label(rows, path)].append(rows)
+    for path, rows in trials:
+        groups[trial_label(rows, path, varying)].append(rows)
     os.makedirs(out, exist_ok=True)
     written = [
         learning_curves(groups, out),
