@@ -21,6 +21,7 @@ setup(
         "supersuit>=3.9",
         "gymnasium",
         "mpe2",
+        "box2d>=2.3.10",
         "numpy",
         "pyyaml",
         "matplotlib",

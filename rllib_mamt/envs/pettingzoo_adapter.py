@@ -34,6 +34,7 @@ class PettingZooMultiAgentEnv(MultiAgentEnv):
         self.observation_space = gym.spaces.Dict(self.observation_spaces)
         self.action_space = gym.spaces.Dict(self.action_spaces)
         self.render_mode = getattr(parallel_env, "render_mode", None)
+        self.dependency_graph = getattr(parallel_env, "dependency_graph", None)
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
         observations, infos = self.par_env.reset(seed=seed, options=options)

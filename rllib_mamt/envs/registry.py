@@ -5,15 +5,25 @@ PettingZoo ParallelEnv; RLlib receives it wrapped in
 :class:`~rllib_mamt.envs.pettingzoo_adapter.PettingZooMultiAgentEnv`.
 """
 
+from functools import partial
 from typing import Callable, Dict
 
 from ray.tune.registry import register_env
 
 from rllib_mamt.envs.pettingzoo_adapter import PettingZooMultiAgentEnv
+from rllib_mamt.envs.rover_tower import make_rover_tower
+from rllib_mamt.envs.sisl import make_multiwalker, make_pursuit
 from rllib_mamt.envs.spread import make_spread
+from rllib_mamt.envs.spread3 import make_spread3
 
 ENV_FACTORIES: Dict[str, Callable] = {
     "spread": make_spread,
+    "spread3_sep": partial(make_spread3, "sep"),
+    "spread3_mix": partial(make_spread3, "mix"),
+    "spread3_ful": partial(make_spread3, "ful"),
+    "rover_tower": make_rover_tower,
+    "pursuit": make_pursuit,
+    "multiwalker": make_multiwalker,
 }
 
 
