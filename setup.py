@@ -27,4 +27,5 @@ setup(
         "matplotlib",
     ],
     extras_require={"test": ["pytest>=7"]},
+    entry_points={"console_scripts": ["rllib=rllib_mamt.cli:main"]},
 )
