@@ -1,11 +1,14 @@
 """Sampling throughput: env steps per second, bare env loop vs MAMT's sampling.
 
-    python benchmarks/sampling_throughput.py [--envs spread] [--seconds 20]
+    python benchmarks/sampling_throughput.py [--envs spread] [--seconds 20] \
+        [--envs-per-runner 1 8] [--compare-ppo]
 
 For each env: (1) the bare env stepped in a loop with random actions (the upper
-limit), and (2) MAMT sampling into its joint replay buffer (learning disabled)
-with 1 and 2 EnvRunners and `--envs-per-runner` vectorised envs. Prints env
-steps/s, agent steps/s and the ratio to the bare loop; writes JSON.
+limit), (2) MAMT sampling into its joint replay buffer (learning disabled)
+with 1 and 2 EnvRunners for each `--envs-per-runner` value, and (3) with
+`--compare-ppo`, RLlib's stock PPO sampling the same env with the same
+runner/env settings (one module per agent). Prints env steps/s, agent steps/s
+and the ratio to the bare loop; writes JSON.
 """
 
 import argparse
@@ -53,11 +56,43 @@ def algorithm_rate(env_name, runners, envs_per_runner, seconds):
     return {"env_steps_per_s": rate, "agent_steps_per_s": rate * agents}
 
 
+def ppo_rate(env_name, runners, envs_per_runner, seconds):
+    """Env steps/s of RLlib's stock PPO EnvRunners on the same env and settings."""
+    from ray.rllib.algorithms.ppo import PPOConfig
+    from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
+
+    agents = make_rllib_env(env_name, {}).possible_agents
+    config = (
+        PPOConfig()
+        .environment(env_name)
+        .env_runners(num_env_runners=runners, num_envs_per_env_runner=envs_per_runner,
+                     rollout_fragment_length=max(1, 1000 // envs_per_runner))
+        .multi_agent(policies=set(agents), policy_mapping_fn=lambda agent, *a, **k: agent)
+    )
+    algo = config.build_algo()
+    group = algo.env_runner_group
+
+    def sample():
+        episodes = synchronous_parallel_sample(
+            worker_set=group, max_env_steps=1000, _uses_new_env_runners=True
+        )
+        return sum(len(e) for e in episodes)
+
+    sample()  # warm-up
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        steps += sample()
+    rate = steps / (time.perf_counter() - start)
+    algo.stop()
+    return {"env_steps_per_s": rate, "agent_steps_per_s": rate * len(agents)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--envs", nargs="*", default=["spread"])
     parser.add_argument("--runners", type=int, nargs="*", default=[1, 2])
-    parser.add_argument("--envs-per-runner", type=int, default=1)
+    parser.add_argument("--envs-per-runner", type=int, nargs="*", default=[1])
+    parser.add_argument("--compare-ppo", action="store_true")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--out", default="benchmarks/results/sampling_throughput.json")
     args = parser.parse_args()
@@ -66,14 +101,17 @@ def main():
     for env_name in args.envs:
         bare = bare_rate(env_name, args.seconds)
         rows.append({"env": env_name, "sampler": "bare loop", **bare, "ratio_to_bare": 1.0})
-        for runners in args.runners:
-            rate = algorithm_rate(env_name, runners, args.envs_per_runner, args.seconds)
-            rows.append({
-                "env": env_name,
-                "sampler": f"MAMT {runners} runner(s) x {args.envs_per_runner} env(s)",
-                **rate,
-                "ratio_to_bare": rate["env_steps_per_s"] / bare["env_steps_per_s"],
-            })
+        for envs in args.envs_per_runner:
+            for runners in args.runners:
+                samplers = [("MAMT", algorithm_rate)] + ([("PPO", ppo_rate)] if args.compare_ppo else [])
+                for name, measure in samplers:
+                    rate = measure(env_name, runners, envs, args.seconds)
+                    rows.append({
+                        "env": env_name,
+                        "sampler": f"{name} {runners} runner(s) x {envs} env(s)",
+                        **rate,
+                        "ratio_to_bare": rate["env_steps_per_s"] / bare["env_steps_per_s"],
+                    })
     print(f"{'env':<12} {'sampler':<28} {'env steps/s':>12} {'agent steps/s':>14} {'/ bare':>7}")
     for row in rows:
         print(f"{row['env']:<12} {row['sampler']:<28} {row['env_steps_per_s']:>12.0f} "
