@@ -57,6 +57,10 @@ class MAMTConfig(AlgorithmConfig):
         self.train_batch_size_per_learner = 1024
         self.min_sample_timesteps_per_iteration = 1000
         self.rollout_fragment_length = "auto"
+        # RLlib 2.60's MultiAgentEnvRunner re-numpy-izes every finished episode
+        # of a sample call at every step (quadratic); the joint buffer converts
+        # each chunk once itself, so EnvRunners hand over plain lists.
+        self.episodes_to_numpy = False
         self.evaluation_config = {"explore": False}
         self.evaluation_duration = 10
         self.evaluation_duration_unit = "episodes"
