@@ -11,6 +11,7 @@ with the most internal time.
 
 import argparse
 import cProfile
+import json
 import pstats
 
 import ray
@@ -22,13 +23,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", choices=["sampling", "learner"])
     parser.add_argument("--env", default="rover_tower")
+    parser.add_argument("--env-config", default="{}", help="JSON env_config")
     parser.add_argument("--mode", default="learned")
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     config = (
         MAMTConfig()
-        .environment(args.env)
+        .environment(args.env, env_config=json.loads(args.env_config))
         .env_runners(num_env_runners=0)
         .training(
             trust_region_mode=args.mode,
