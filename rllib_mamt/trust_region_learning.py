@@ -86,24 +86,7 @@ class TrustRegionLearning:
             [pad_logits(lp[:rows].detach(), max_actions) for lp in log_probs], dim=1
         ).log_softmax(-1)
         losses = {}
-        with torch.no_grad():
-            coefficients = self._coordination_coefficients(
-                central, sub_observations, sub_actions, policy_log_probs.exp()
-            )
-            if config.trust_region_mode == "weighted_sum":
-                previous = torch.stack(
-                    [pad_logits(lp[:rows], max_actions) for lp in old_log_probs], dim=1
-                ).log_softmax(-1)
-                predicted = previous.unsqueeze(1).expand(rows, n, n, max_actions)
-                scale = 1.0 / n
-            else:
-                predicted = central.opponent_models(sub_observations).log_softmax(-1)
-                scale = 1.0
-            target = non_stationarity(
-                coefficients, predicted, policy_log_probs,
-                tuple(config.non_stationarity_range), scale,
-            )
-
+        opponent_logits = None
         if central.opponent_models is not None:
             opponent_logits = central.opponent_models(observations)
             valid = central.opponent_models.valid_actions
@@ -113,7 +96,26 @@ class TrustRegionLearning:
                 / (valid.sum() * n * actions.shape[0])
             )
             losses[OPPONENT_OPTIMIZER] = opponent_loss
-            self.metrics.log_value((CENTRAL_MODULE_ID, "opponent_model_loss"), opponent_loss.detach(), window=1)
+            self.metrics.log_value(
+                (CENTRAL_MODULE_ID, "opponent_model_loss"), opponent_loss.detach(), window=1
+            )
+        with torch.no_grad():
+            coefficients = self._coordination_coefficients(
+                central, sub_observations, sub_actions, policy_log_probs.exp()
+            )
+            if opponent_logits is None:  # MAMT-WS: consecutive policies, not models
+                previous = torch.stack(
+                    [pad_logits(lp[:rows], max_actions) for lp in old_log_probs], dim=1
+                ).log_softmax(-1)
+                predicted = previous.unsqueeze(1).expand(rows, n, n, max_actions)
+                scale = 1.0 / n
+            else:
+                predicted = opponent_logits[:rows].log_softmax(-1)
+                scale = 1.0
+            target = non_stationarity(
+                coefficients, predicted, policy_log_probs,
+                tuple(config.non_stationarity_range), scale,
+            )
 
         log_deltas = central.log_trust_region_deltas
 
