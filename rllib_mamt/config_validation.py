@@ -89,9 +89,55 @@ def validate_mamt_settings(config) -> None:
         _fail("non_stationarity_range", projection,
               "(low, high) with 0 <= low < high < inf")
     _validate_trust_region(config)
+    _validate_joint_sampler(config)
     if config.train_batch_size_per_learner < 1:
         _fail("train_batch_size_per_learner", config.train_batch_size_per_learner,
               "an integer >= 1")
+
+
+EPISODE_CALLBACKS = (
+    "on_episode_created", "on_episode_start", "on_episode_step", "on_episode_end",
+)
+
+
+def _validate_joint_sampler(config) -> None:
+    """Rejects settings MAMT's ``JointEnvRunner`` would silently not honour.
+
+    The joint sampler does not build ``MultiAgentEpisode`` objects or run
+    connector pipelines, so episode callbacks and custom connectors need RLlib's
+    ``MultiAgentEnvRunner``.
+    """
+    from ray.rllib.callbacks.callbacks import RLlibCallback
+    from ray.rllib.utils import force_list
+
+    from rllib_mamt.joint_env_runner import JointEnvRunner
+
+    runner = config.env_runner_cls
+    if not (isinstance(runner, type) and issubclass(runner, JointEnvRunner)):
+        return
+    use_rllib = ("or sample with RLlib's own EnvRunner: config.env_runners("
+                 "env_runner_cls=ray.rllib.env.multi_agent_env_runner.MultiAgentEnvRunner)")
+    for key in ("env_to_module_connector", "module_to_env_connector"):
+        value = getattr(config, f"_{key}")
+        if value is not None:
+            _fail(key, value, f"None with MAMT's JointEnvRunner, which runs no connector "
+                              f"pipeline, {use_rllib}")
+    for name in EPISODE_CALLBACKS:
+        value = getattr(config, f"callbacks_{name}")
+        if value is not None:
+            _fail(f"callbacks_{name}", value,
+                  f"None with MAMT's JointEnvRunner, which builds no episode objects, "
+                  f"{use_rllib}")
+    for callback_class in force_list(config.callbacks_class):
+        overridden = [
+            name for name in EPISODE_CALLBACKS
+            if isinstance(callback_class, type)
+            and getattr(callback_class, name, None) is not getattr(RLlibCallback, name)
+        ]
+        if overridden:
+            _fail("callbacks_class", callback_class,
+                  f"a class without {overridden} with MAMT's JointEnvRunner, which "
+                  f"builds no episode objects, {use_rllib}")
 
 
 def _validate_trust_region(config) -> None:

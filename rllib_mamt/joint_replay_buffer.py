@@ -91,7 +91,9 @@ class JointReplayBuffer:
         self._size = min(self.capacity, self._size + count)
 
     def add_episodes(self, episodes: List) -> int:
-        """Converts RLlib ``MultiAgentEpisode`` chunks to joint rows and stores them.
+        """Stores sampled data: ``JointTransitions`` chunks from MAMT's
+        ``JointEnvRunner`` as they are, RLlib ``MultiAgentEpisode`` chunks (from
+        RLlib's ``MultiAgentEnvRunner``) after converting them to joint rows.
 
         Returns:
             The number of joint transitions added.
@@ -99,9 +101,14 @@ class JointReplayBuffer:
         Raises:
             AgentsNotSynchronousError: If an agent is missing from a step.
         """
+        from rllib_mamt.joint_transitions import JointTransitions
+
         added = 0
         for episode in episodes:
-            rows = self._episode_to_rows(episode)
+            if isinstance(episode, JointTransitions):
+                rows = episode.rows
+            else:
+                rows = self._episode_to_rows(episode)
             if rows is not None:
                 self.add(rows)
                 added += len(rows[ACTIONS])

@@ -49,6 +49,7 @@ class MAMTConfig(AlgorithmConfig):
     """
 
     def __init__(self, algo_class=None):
+        from rllib_mamt.joint_env_runner import JointEnvRunner
         from rllib_mamt.mamt import MAMT
 
         super().__init__(algo_class=algo_class or MAMT)
@@ -61,6 +62,10 @@ class MAMTConfig(AlgorithmConfig):
         # of a sample call at every step (quadratic); the joint buffer converts
         # each chunk once itself, so EnvRunners hand over plain lists.
         self.episodes_to_numpy = False
+        # All actors in one batched pass per step, joint rows straight into the
+        # buffer (rllib_mamt/joint_env_runner.py); RLlib's MultiAgentEnvRunner
+        # can still be chosen with .env_runners(env_runner_cls=...).
+        self.env_runner_cls = JointEnvRunner
         self.evaluation_config = {"explore": False}
         self.evaluation_duration = 10
         self.evaluation_duration_unit = "episodes"

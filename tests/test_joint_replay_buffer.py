@@ -76,14 +76,22 @@ def test_state_round_trip_continues_the_same_sample_sequence():
     np.testing.assert_array_equal(buffer.sample(8)[ACTIONS], restored.sample(8)[ACTIONS])
 
 
-def test_real_episodes_become_aligned_joint_rows(ray_session):
+@pytest.mark.parametrize("runner", ["JointEnvRunner", "MultiAgentEnvRunner"])
+def test_real_episodes_become_aligned_joint_rows(ray_session, runner):
     """Spread observations contain the other agent's relative position, which
-    must be the negative of the other agent's view in the same row."""
+    must be the negative of the other agent's view in the same row; with MAMT's
+    joint sampler and with RLlib's episodes converted by the buffer."""
+    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+
+    from rllib_mamt.joint_env_runner import JointEnvRunner
     from tests.conftest import tiny_spread_config
 
-    algo = tiny_spread_config().build_algo()
+    runner_class = {"JointEnvRunner": JointEnvRunner,
+                    "MultiAgentEnvRunner": MultiAgentEnvRunner}[runner]
+    algo = tiny_spread_config().env_runners(env_runner_cls=runner_class).build_algo()
     try:
         episodes = algo.env_runner.sample(num_timesteps=60, random_actions=True)
+        assert type(algo.env_runner) is runner_class
         buffer = JointReplayBuffer(500, ["agent_0", "agent_1"], {"agent_0": 12, "agent_1": 12})
         assert buffer.add_episodes(episodes) == sum(len(e) for e in episodes)
         batch = buffer.sample(200)

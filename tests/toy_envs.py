@@ -70,3 +70,18 @@ class TurnTakingEnv(HeterogeneousMatchEnv):
         actions = {"scout": actions["scout"], "worker": actions.get("worker", 0)}
         observations, rewards, terminations, truncations, infos = super().step(actions)
         return observations, rewards, terminations, truncations, infos
+
+
+class LateDropoutEnv(HeterogeneousMatchEnv):
+    """Like HeterogeneousMatchEnv, but 'worker' stops observing from step 3 on,
+    which a one-step probe at build time cannot see."""
+
+    def _observe(self):
+        observations = super()._observe()
+        if self._t >= 3:
+            observations.pop("worker", None)
+        return observations
+
+    def step(self, actions):
+        actions = {"scout": actions["scout"], "worker": actions.get("worker", 0)}
+        return super().step(actions)

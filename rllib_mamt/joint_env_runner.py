@@ -1,0 +1,295 @@
+"""MAMT's EnvRunner: joint transitions sampled with all actors in one pass.
+
+RLlib's ``MultiAgentEnvRunner`` builds a ``MultiAgentEpisode`` per env and runs
+the env-to-module and module-to-env connector pipelines once per step, with one
+RLModule forward per agent; on cheap environments that bookkeeping, not the env,
+sets the sampling rate (BENCHMARKS.md). MAMT needs neither: Algorithm 2 stores
+whole joint transitions ``({o_i}, {a_i}, {r_i}, {o'_i}, d)`` and its actors are
+plain per-agent MLPs. This runner keeps everything of ``MultiAgentEnvRunner``
+(env creation and vectorisation, module building, weight sync, state and
+checkpoints, metrics names) and replaces only the sampling loop:
+
+* all agents' actors are evaluated in one batched pass per vector step
+  (:class:`rllib_mamt.stacked_actors.StackedActors`); each actor still sees only
+  its own observation, so execution stays decentralized;
+* the sub-environments are stepped directly and the step data is written into
+  preallocated arrays, returned as :class:`JointTransitions` rows the joint
+  replay buffer stores without conversion.
+
+It is MAMTConfig's default ``env_runner_cls``; RLlib's own path stays available
+with ``config.env_runners(env_runner_cls=MultiAgentEnvRunner)``.
+Episode-level callbacks (``on_episode_*``) and custom connector pipelines are
+not run by this sampler; ``MAMTConfig.validate()`` rejects them with a message
+that points to the RLlib path.
+"""
+
+import logging
+import time
+from typing import List, Optional
+
+import numpy as np
+import torch
+
+from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+from ray.rllib.utils.annotations import override
+from ray.rllib.utils.metrics import (
+    NUM_AGENT_STEPS_SAMPLED,
+    NUM_AGENT_STEPS_SAMPLED_LIFETIME,
+    NUM_ENV_STEPS_SAMPLED,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    NUM_EPISODES,
+    NUM_EPISODES_LIFETIME,
+    NUM_MODULE_STEPS_SAMPLED,
+    NUM_MODULE_STEPS_SAMPLED_LIFETIME,
+    RLMODULE_INFERENCE_TIMER,
+)
+
+from rllib_mamt.joint_replay_buffer import (
+    ACTIONS,
+    REWARDS,
+    TERMINATEDS,
+    AgentsNotSynchronousError,
+    next_obs_key,
+    obs_key,
+)
+from rllib_mamt.joint_transitions import JointTransitions
+from rllib_mamt.stacked_actors import StackedActors
+
+logger = logging.getLogger(__name__)
+
+
+class JointEnvRunner(MultiAgentEnvRunner):
+    """EnvRunner that samples MAMT's joint transitions with batched actors.
+
+    ``sample()`` takes the arguments of ``MultiAgentEnvRunner.sample()`` and
+    returns a list holding one :class:`JointTransitions` chunk.
+    """
+
+    @override(MultiAgentEnvRunner)
+    def __init__(self, config, **kwargs):
+        self._actors: Optional[StackedActors] = None
+        self._actors_stale = True
+        super().__init__(config=config, **kwargs)
+        self._agent_ids: List[str] = self.config.agent_ids()
+        self._module_ids = [
+            self.config.policy_mapping_fn(agent, None) for agent in self._agent_ids
+        ]
+        self._generator = torch.Generator()
+        if self._seed is not None:
+            self._generator.manual_seed(self._seed)
+        else:
+            self._generator.seed()
+        self._random_actions = np.random.default_rng(self._seed)
+
+    @override(MultiAgentEnvRunner)
+    def make_env(self):
+        super().make_env()
+        self._sub_envs = [env.unwrapped for env in self.env.envs]
+        self._actors = None
+        self._needs_initial_reset = True
+
+    @override(MultiAgentEnvRunner)
+    def set_state(self, state) -> None:
+        super().set_state(state)
+        self._actors_stale = True
+
+    def _stacked_actors(self) -> StackedActors:
+        if self._actors is None:
+            spaces = {
+                agent: self._sub_envs[0].get_observation_space(agent)
+                for agent in self._agent_ids
+            }
+            self._actors = StackedActors(
+                self.module, self._agent_ids, spaces, self.num_envs
+            )
+            self._slots = [
+                self._actors.observation_slot(index)
+                for index in range(len(self._agent_ids))
+            ]
+            self._action_sizes = [
+                int(self._sub_envs[0].get_action_space(agent).n)
+                for agent in self._agent_ids
+            ]
+        elif self._actors_stale:
+            self._actors.refresh()
+        self._actors_stale = False
+        return self._actors
+
+    def _write_observations(self, env_index: int, observations) -> None:
+        for agent_index, agent in enumerate(self._agent_ids):
+            group, slot = self._slots[agent_index]
+            try:
+                value = observations[agent]
+            except KeyError:
+                raise AgentsNotSynchronousError(
+                    f"Agent '{agent}' has no observation at a step of env "
+                    f"{env_index}. MAMT's joint replay buffer and centralized critic "
+                    f"need every agent (all of {self._agent_ids}) to act at every "
+                    "environment step."
+                ) from None
+            group.observations[slot, env_index] = np.reshape(value, -1)
+
+    def _reset_env(self, env_index: int, seed: Optional[int]) -> None:
+        observations, _ = self._sub_envs[env_index].reset(seed=seed)
+        self._write_observations(env_index, observations)
+        self._episode_returns[env_index] = 0.0
+        self._episode_lengths[env_index] = 0
+        self._episode_starts[env_index] = time.perf_counter()
+
+    def _reset_all_envs(self) -> None:
+        num_agents = len(self._agent_ids)
+        self._episode_returns = np.zeros((self.num_envs, num_agents), np.float64)
+        self._episode_lengths = np.zeros(self.num_envs, np.int64)
+        self._episode_starts = np.zeros(self.num_envs, np.float64)
+        seed = self._seed if self._needs_initial_reset else None
+        for env_index in range(self.num_envs):
+            self._reset_env(env_index, None if seed is None else seed + env_index)
+        self._needs_initial_reset = False
+
+    def _group_snapshots(self, actors: StackedActors) -> List[np.ndarray]:
+        return [group.observations.copy() for group in actors.groups]
+
+    @override(MultiAgentEnvRunner)
+    def _sample(
+        self,
+        *,
+        num_timesteps: Optional[int] = None,
+        num_episodes: Optional[int] = None,
+        explore: bool,
+        random_actions: bool = False,
+        force_reset: bool = False,
+    ) -> List[JointTransitions]:
+        actors = self._stacked_actors()
+        if force_reset or num_episodes is not None or self._needs_initial_reset:
+            self._reset_all_envs()
+        num_agents = len(self._agent_ids)
+        count_agent_steps = self.config.count_steps_by == "agent_steps"
+        observation_record, next_observation_record = [], []
+        action_record, reward_record, terminal_record = [], [], []
+        env_steps = episodes_done = 0
+        done_metrics = []
+        inference_seconds = 0.0
+
+        def enough() -> bool:
+            if num_timesteps is None:
+                return episodes_done >= num_episodes
+            steps = env_steps * num_agents if count_agent_steps else env_steps
+            return steps >= num_timesteps
+
+        while not enough():
+            observation_record.append(self._group_snapshots(actors))
+            if random_actions:
+                actions = np.stack(
+                    [self._random_actions.integers(0, n, self.num_envs)
+                     for n in self._action_sizes]
+                )
+            else:
+                started = time.perf_counter()
+                actions = actors.actions(self._device, explore, self._generator)
+                inference_seconds += time.perf_counter() - started
+            rewards = np.zeros((self.num_envs, num_agents), np.float32)
+            terminals = np.zeros(self.num_envs, np.float32)
+            finished = []
+            per_env_actions = actions.T.tolist()
+            for env_index, env in enumerate(self._sub_envs):
+                action_dict = dict(zip(self._agent_ids, per_env_actions[env_index]))
+                observations, step_rewards, terminateds, truncateds, _ = env.step(
+                    action_dict
+                )
+                self._write_observations(env_index, observations)
+                for agent_index, agent in enumerate(self._agent_ids):
+                    rewards[env_index, agent_index] = step_rewards.get(agent, 0.0)
+                terminated = bool(terminateds.get("__all__", False))
+                truncated = bool(truncateds.get("__all__", False))
+                # As the joint buffer reads RLlib's episodes: only an end that is
+                # not a truncation is a terminal state.
+                terminals[env_index] = float(terminated and not truncated)
+                if terminated or truncated:
+                    finished.append(env_index)
+            next_observation_record.append(self._group_snapshots(actors))
+            action_record.append(actions.T.copy())
+            reward_record.append(rewards)
+            terminal_record.append(terminals)
+            env_steps += self.num_envs
+            self._episode_returns += rewards
+            self._episode_lengths += 1
+            for env_index in finished:
+                if num_episodes is None or episodes_done < num_episodes:
+                    done_metrics.append(self._finished_episode_metrics(env_index))
+                episodes_done += 1
+                self._reset_env(env_index, None)
+
+        if num_episodes is not None:
+            self._needs_initial_reset = True
+        self._log_sampled(env_steps, done_metrics)
+        if env_steps and not random_actions:
+            self.metrics.log_value(
+                RLMODULE_INFERENCE_TIMER, inference_seconds * self.num_envs / env_steps
+            )
+        if env_steps == 0:
+            return []
+        return [
+            JointTransitions(
+                self._rows(
+                    actors, observation_record, next_observation_record,
+                    action_record, reward_record, terminal_record,
+                ),
+                num_agents,
+            )
+        ]
+
+    def _rows(self, actors, observation_record, next_observation_record,
+              action_record, reward_record, terminal_record):
+        rows = {}
+        for group_index, group in enumerate(actors.groups):
+            observations = np.stack([step[group_index] for step in observation_record], 1)
+            next_observations = np.stack(
+                [step[group_index] for step in next_observation_record], 1
+            )
+            for slot, agent_index in enumerate(group.agent_indices):
+                rows[obs_key(agent_index)] = observations[slot].reshape(
+                    -1, observations.shape[-1]
+                )
+                rows[next_obs_key(agent_index)] = next_observations[slot].reshape(
+                    -1, next_observations.shape[-1]
+                )
+        rows[ACTIONS] = np.concatenate(action_record).astype(np.int64)
+        rows[REWARDS] = np.concatenate(reward_record)
+        rows[TERMINATEDS] = np.concatenate(terminal_record)
+        return rows
+
+    def _finished_episode_metrics(self, env_index: int):
+        returns = self._episode_returns[env_index]
+        length = int(self._episode_lengths[env_index])
+        return (
+            length,
+            float(returns.sum()),
+            time.perf_counter() - self._episode_starts[env_index],
+            {agent: float(r) for agent, r in zip(self._agent_ids, returns)},
+            {module: float(r) for module, r in zip(self._module_ids, returns)},
+            {agent: length for agent in self._agent_ids},
+        )
+
+    def _log_sampled(self, env_steps: int, done_metrics) -> None:
+        """Logs the counters and episode statistics MultiAgentEnvRunner logs."""
+        self.metrics.log_value(NUM_ENV_STEPS_SAMPLED, env_steps, reduce="sum")
+        self.metrics.log_value(
+            NUM_ENV_STEPS_SAMPLED_LIFETIME, env_steps, reduce="lifetime_sum",
+            with_throughput=True,
+        )
+        self.metrics.log_value(NUM_EPISODES, len(done_metrics), reduce="sum")
+        self.metrics.log_value(
+            NUM_EPISODES_LIFETIME, len(done_metrics), reduce="lifetime_sum"
+        )
+        for agent, module in zip(self._agent_ids, self._module_ids):
+            self.metrics.log_value((NUM_AGENT_STEPS_SAMPLED, agent), env_steps, reduce="sum")
+            self.metrics.log_value(
+                (NUM_AGENT_STEPS_SAMPLED_LIFETIME, agent), env_steps, reduce="lifetime_sum"
+            )
+            self.metrics.log_value((NUM_MODULE_STEPS_SAMPLED, module), env_steps, reduce="sum")
+            self.metrics.log_value(
+                (NUM_MODULE_STEPS_SAMPLED_LIFETIME, module), env_steps,
+                reduce="lifetime_sum",
+            )
+        for episode in done_metrics:
+            self._log_episode_metrics(*episode)

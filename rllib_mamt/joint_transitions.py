@@ -1,0 +1,37 @@
+"""Joint transitions as handed from MAMT's EnvRunners to the joint replay buffer."""
+
+from typing import Dict
+
+import numpy as np
+
+from rllib_mamt.joint_replay_buffer import ACTIONS
+
+
+class JointTransitions:
+    """A chunk of joint transitions ``({o_i}, {a_i}, {r_i}, {o'_i}, d)``, one row per
+    environment step, in the column layout of :class:`JointReplayBuffer`.
+
+    :class:`rllib_mamt.joint_env_runner.JointEnvRunner` returns a list of these
+    from ``sample()`` instead of ``MultiAgentEpisode`` objects; like episodes, they
+    report ``env_steps()`` and ``agent_steps()`` so RLlib's sampling and evaluation
+    loops can count them.
+
+    Args:
+        rows: Column name -> array with one row per environment step.
+        num_agents: Number of agents acting at every step.
+    """
+
+    def __init__(self, rows: Dict[str, np.ndarray], num_agents: int):
+        self.rows = rows
+        self.num_agents = int(num_agents)
+
+    def __len__(self) -> int:
+        return len(self.rows[ACTIONS])
+
+    def env_steps(self) -> int:
+        """Number of environment steps (rows) in this chunk."""
+        return len(self)
+
+    def agent_steps(self) -> int:
+        """Number of agent steps: every agent acts at every environment step."""
+        return len(self) * self.num_agents

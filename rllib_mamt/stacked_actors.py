@@ -1,0 +1,175 @@
+"""All agents' decentralized actors evaluated in one batched pass per step.
+
+Each agent i keeps its own actor pi_psi_i(a_i | o_i) (paper §3.2) and sees only
+its own observation; what is shared is the arithmetic. Agents whose actors have
+the same shape (observation size, hidden sizes, number of actions) form a group,
+and the group's weights are stacked into ``(G, in, out)`` tensors so one batched
+matrix product per layer (``torch.baddbmm``) computes every agent's logits for
+every vectorised env at once, instead of one RLModule call per agent.
+
+Actors that are not plain :class:`MAMTActorModule` MLPs (a user's own actor
+class) are evaluated one agent at a time through their RLModule forward pass.
+"""
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from ray.rllib.core.columns import Columns
+
+from rllib_mamt.modules.actor import MAMTActorModule, flat_size
+
+
+def _plain_mlp_layers(actor) -> Optional[Tuple[List[nn.Linear], float]]:
+    """The Linear layers and LeakyReLU slope of a plain MAMT actor, else None."""
+    if type(actor) is not MAMTActorModule:
+        return None
+    layers = list(actor.policy_network)
+    linears = layers[0::2]
+    activations = layers[1::2]
+    if not linears or not all(isinstance(layer, nn.Linear) for layer in linears):
+        return None
+    if len(activations) != len(linears) - 1 or not all(
+        isinstance(layer, nn.LeakyReLU) for layer in activations
+    ):
+        return None
+    slopes = {layer.negative_slope for layer in activations}
+    if len(slopes) > 1:
+        return None
+    return linears, (slopes.pop() if slopes else 0.0)
+
+
+class ActorGroup:
+    """Agents whose actors share one shape, evaluated together.
+
+    Attributes:
+        agent_indices: Positions (in the sorted agent order) of this group's agents.
+        observations: ``(G, num_envs, obs_size)`` float32 array the sampler fills
+            with each agent's current observation before :meth:`logits`.
+    """
+
+    def __init__(self, agent_ids: Sequence[str], agent_indices: Sequence[int],
+                 actors: Sequence, observation_size: int, num_envs: int,
+                 stacked: bool):
+        self.agent_ids = list(agent_ids)
+        self.agent_indices = list(agent_indices)
+        self.actors = list(actors)
+        self.stacked = stacked
+        self.observations = np.zeros(
+            (len(self.agent_ids), num_envs, observation_size), np.float32
+        )
+        self._weights: List[torch.Tensor] = []
+        self._biases: List[torch.Tensor] = []
+        self._negative_slope = 0.0
+
+    def refresh(self) -> None:
+        """Re-stacks the actors' current weights (after a weight sync)."""
+        if not self.stacked:
+            return
+        per_actor = [_plain_mlp_layers(actor) for actor in self.actors]
+        self._negative_slope = per_actor[0][1]
+        depth = len(per_actor[0][0])
+        with torch.no_grad():
+            self._weights = [
+                torch.stack([layers[k].weight.t() for layers, _ in per_actor]).contiguous()
+                for k in range(depth)
+            ]
+            self._biases = [
+                torch.stack([layers[k].bias for layers, _ in per_actor]).unsqueeze(1)
+                for k in range(depth)
+            ]
+
+    def logits(self, device: torch.device, explore: bool) -> torch.Tensor:
+        """``(G, num_envs, num_actions)`` action logits from :attr:`observations`."""
+        inputs = torch.from_numpy(self.observations).to(device)
+        with torch.no_grad():
+            if self.stacked:
+                hidden = inputs
+                last = len(self._weights) - 1
+                for k, (weight, bias) in enumerate(zip(self._weights, self._biases)):
+                    hidden = torch.baddbmm(bias, hidden, weight)
+                    if k < last:
+                        hidden = torch.nn.functional.leaky_relu(
+                            hidden, self._negative_slope
+                        )
+                return hidden
+            outputs = []
+            for slot, actor in enumerate(self.actors):
+                batch = {Columns.OBS: inputs[slot]}
+                forward = actor.forward_exploration if explore else actor.forward_inference
+                outputs.append(forward(batch)[Columns.ACTION_DIST_INPUTS])
+            return torch.stack(outputs)
+
+
+class StackedActors:
+    """Every agent's actor from an EnvRunner's MultiRLModule, grouped by shape.
+
+    Args:
+        module: The EnvRunner's MultiRLModule (one actor module per agent).
+        agent_ids: Agent ids in MAMT's sorted order (= module ids).
+        observation_spaces: Observation space per agent id.
+        num_envs: Number of vectorised envs stepped together.
+    """
+
+    def __init__(self, module, agent_ids: Sequence[str],
+                 observation_spaces: Dict, num_envs: int):
+        self.agent_ids = list(agent_ids)
+        keyed: Dict[tuple, List[int]] = {}
+        for index, agent in enumerate(self.agent_ids):
+            actor = module[agent]
+            mlp = _plain_mlp_layers(actor)
+            if mlp is None:
+                key = ("own forward", agent)
+            else:
+                key = ("stacked",) + tuple(
+                    (layer.in_features, layer.out_features) for layer in mlp[0]
+                ) + (mlp[1],)
+            keyed.setdefault(key, []).append(index)
+        self.groups: List[ActorGroup] = []
+        for key, indices in keyed.items():
+            agents = [self.agent_ids[i] for i in indices]
+            self.groups.append(
+                ActorGroup(
+                    agents,
+                    indices,
+                    [module[a] for a in agents],
+                    flat_size(observation_spaces[agents[0]]),
+                    num_envs,
+                    stacked=key[0] == "stacked",
+                )
+            )
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-reads every actor's weights."""
+        for group in self.groups:
+            group.refresh()
+
+    def observation_slot(self, agent_index: int) -> Tuple[ActorGroup, int]:
+        """The group holding an agent and the agent's slot in it."""
+        for group in self.groups:
+            if agent_index in group.agent_indices:
+                return group, group.agent_indices.index(agent_index)
+        raise KeyError(agent_index)
+
+    def actions(self, device: torch.device, explore: bool,
+                generator: Optional[torch.Generator]) -> np.ndarray:
+        """``(num_agents, num_envs)`` actions for the current observations.
+
+        Exploration samples a_i ~ Categorical(softmax(logits)) by the Gumbel-max
+        trick; inference takes the arg-max (the deterministic policy).
+        """
+        num_envs = self.groups[0].observations.shape[1]
+        actions = np.empty((len(self.agent_ids), num_envs), np.int64)
+        for group in self.groups:
+            logits = group.logits(device, explore)
+            if explore:
+                uniform = torch.rand(
+                    logits.shape, generator=generator, device="cpu"
+                ).to(logits.device)
+                gumbel = -torch.log(-torch.log(uniform.clamp_min(1e-20)))
+                logits = logits + gumbel
+            actions[group.agent_indices] = logits.argmax(-1).cpu().numpy()
+        return actions
