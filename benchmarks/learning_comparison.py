@@ -24,6 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import ray  # noqa: E402
+import torch  # noqa: E402
 
 from rllib_mamt import MAMTConfig  # noqa: E402
 from rllib_mamt.envs.registry import make_rllib_env  # noqa: E402
@@ -31,11 +32,11 @@ from rllib_mamt.envs.registry import make_rllib_env  # noqa: E402
 MODES = {"MAAC": "none", "MAMD": "equal", "MAMT": "learned"}
 
 
-def coordination_snapshot(learners, agents):
-    """The mean C matrix logged by the learner this iteration, or None."""
+def coordination_snapshot(learners, agents, metric="coordination"):
+    """The mean C (or counterfactual-influence) matrix logged this iteration, or None."""
     matrix = np.zeros((len(agents), len(agents)))
     for i, agent in enumerate(agents):
-        row = learners.get(agent, {}).get("coordination")
+        row = learners.get(agent, {}).get(metric)
         if row is None:
             return None
         for j, other in enumerate(agents):
@@ -48,7 +49,9 @@ def run(env, mode, seed, env_steps, training):
     config = (
         MAMTConfig()
         .environment(env)
-        .env_runners(num_env_runners=1)
+        # Sampling in the driver: with the JointEnvRunner it is cheap, and each
+        # run then occupies one process (runs can go two at a time on 2 cores).
+        .env_runners(num_env_runners=0)
         .training(trust_region_mode=mode, **training)
         # Built now, run once at the end (algo.evaluate()), never during training.
         .evaluation(evaluation_interval=10**6, evaluation_num_env_runners=0, evaluation_duration=10)
@@ -56,7 +59,7 @@ def run(env, mode, seed, env_steps, training):
     )
     algo = config.build_algo()
     agents = algo.config.agent_ids()
-    curve, coefficients, result = [], [], {}
+    curve, coefficients, influences, result = [], [], [], {}
     start = time.time()
     while result.get("num_env_steps_sampled_lifetime", 0) < env_steps:
         result = algo.train()
@@ -65,6 +68,11 @@ def run(env, mode, seed, env_steps, training):
         snapshot = coordination_snapshot(result.get("learners", {}), agents)
         if snapshot is not None:
             coefficients.append(snapshot)
+        influence = coordination_snapshot(
+            result.get("learners", {}), agents, "counterfactual_influence"
+        )
+        if influence is not None:
+            influences.append(influence)
     evaluation = algo.evaluate()["env_runners"]["episode_return_mean"]
     algo.stop()
     record = {"env": env, "mode": mode, "seed": seed, "eval_return": evaluation,
@@ -79,6 +87,15 @@ def run(env, mode, seed, env_steps, training):
             non_edges = (graph == 0) & off_diagonal
             record["c_on_true_edges"] = float(recent[edges].mean()) if edges.any() else None
             record["c_on_non_edges"] = float(recent[non_edges].mean()) if non_edges.any() else None
+            if influences:
+                raw = np.mean(influences[len(influences) // 2:], axis=0)
+                record["influence_mean"] = raw.tolist()
+                record["influence_on_true_edges"] = (
+                    float(raw[edges].mean()) if edges.any() else None
+                )
+                record["influence_on_non_edges"] = (
+                    float(raw[non_edges].mean()) if non_edges.any() else None
+                )
     return record
 
 
@@ -110,11 +127,23 @@ def main():
     parser.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES))
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--env-steps", type=int, default=40000)
+    parser.add_argument("--env-steps-for", nargs="*", default=[], metavar="ENV=STEPS",
+                        help="per-env budgets overriding --env-steps, e.g. rover_tower=30000")
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="torch.set_num_threads (1 when two scripts share 2 cores)")
     parser.add_argument("--train-batch-size", type=int, default=1024)
     parser.add_argument("--env-steps-per-update", type=int, default=100)
     parser.add_argument("--out", default="benchmarks/results/learning_comparison")
     args = parser.parse_args()
-    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
+    budgets = {}
+    for item in args.env_steps_for:
+        env, _, steps = item.partition("=")
+        if not steps.isdigit():
+            parser.error(f"--env-steps-for: {item!r} is not ENV=STEPS")
+        budgets[env] = int(steps)
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     training = {"train_batch_size_per_learner": args.train_batch_size,
                 "env_steps_per_update": args.env_steps_per_update}
     os.makedirs(args.out, exist_ok=True)
@@ -122,15 +151,19 @@ def main():
     for env in args.envs:
         for name in args.modes:
             for seed in args.seeds:
-                record = run(env, MODES[name], seed, args.env_steps, training)
+                record = run(env, MODES[name], seed, budgets.get(env, args.env_steps), training)
                 records.append(record)
                 extra = ""
-                if record.get("c_on_true_edges") is not None or record.get("c_on_non_edges") is not None:
-                    extra = f", C on edges {record.get('c_on_true_edges')}, off edges {record.get('c_on_non_edges')}"
+                if "c_on_true_edges" in record:
+                    extra = (f", C on edges {record.get('c_on_true_edges')}, off edges "
+                             f"{record.get('c_on_non_edges')}, influence on edges "
+                             f"{record.get('influence_on_true_edges')}, off edges "
+                             f"{record.get('influence_on_non_edges')}")
                 print(f"{env} {name} seed {seed}: eval {record['eval_return']:.2f} "
                       f"({record['seconds']:.0f} s){extra}", flush=True)
                 with open(os.path.join(args.out, "records.json"), "w") as handle:
-                    json.dump({"training": training, "env_steps": args.env_steps, "records": records}, handle)
+                    json.dump({"training": training, "env_steps": args.env_steps,
+                               "env_steps_for": budgets, "records": records}, handle)
     print(f"\n{'env':<13} {'mode':<5} {'eval return (mean ± std over seeds)':>36}")
     for env in args.envs:
         for name in args.modes:

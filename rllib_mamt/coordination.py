@@ -25,11 +25,21 @@ def coefficients_from_counterfactuals(
         (B, n, n) C with C_ij = 1[C_hat_ij >= sigma] * C_hat_ij, where
         C_hat_i. = softmax over j != i of |Q_i(a_\\j) - Q_i(a)| and C_ii = 0.
     """
+    influence = counterfactual_influence(q_joint, q_without)
     n = q_joint.shape[-1]
     eye = torch.eye(n, dtype=torch.bool, device=q_joint.device)
-    influence = (q_without - q_joint.unsqueeze(-1)).abs()
     c_hat = torch.softmax(influence.masked_fill(eye, float("-inf")), dim=-1)
     return c_hat * (c_hat >= threshold)
+
+
+def counterfactual_influence(q_joint: torch.Tensor, q_without: torch.Tensor) -> torch.Tensor:
+    """(B, n, n) |Q_i(a_\\j) - Q_i(a)|: how much agent j's action moves agent i's
+    value, the quantity Eq. 5 normalises over j (a softmax) into C_hat_ij.
+
+    Unlike C, it is not normalised per row, so it also tells "nobody matters"
+    (Spread-3-Sep) from "everybody matters" (Spread-3-Ful); the diagonal is 0.
+    """
+    return (q_without - q_joint.unsqueeze(-1)).abs()
 
 
 def fixed_coefficients(batch_size: int, n: int, device=None) -> torch.Tensor:

@@ -34,6 +34,7 @@ from torch.func import functional_call
 
 from rllib_mamt.coordination import (
     coefficients_from_counterfactuals,
+    counterfactual_influence,
     fixed_coefficients,
     non_stationarity,
     random_coefficients,
@@ -51,22 +52,28 @@ class TrustRegionLearning:
     """Mixin for ``MAMTTorchLearner``: C, D_ns, TRD-Net, opponent models and delta."""
 
     def _coordination_coefficients(self, central, observations, actions, policy_probs):
-        """(B, n, n) C for the configured mode, without gradient.
+        """(B, n, n) C for the configured mode and the (B, n, n) counterfactual
+        influence it was computed from (None for the fixed / random ablations),
+        without gradient.
 
         ``policy_probs`` is (B, n, A_max): pi_j(. | o_j), zero on padded actions.
         """
         mode = self.config.trust_region_mode
         batch, n = actions.shape
         if mode == "fixed_coef":
-            return fixed_coefficients(batch, n, device=actions.device)
+            return fixed_coefficients(batch, n, device=actions.device), None
         if mode == "random_coef":
-            return random_coefficients(batch, n, self._sampling_generator, device=actions.device)
+            coefficients = random_coefficients(
+                batch, n, self._sampling_generator, device=actions.device
+            )
+            return coefficients, None
         q_joint, q_without = central.critic.counterfactual_values(
             observations, actions, policy_probs
         )
-        return coefficients_from_counterfactuals(
+        coefficients = coefficients_from_counterfactuals(
             q_joint, q_without, self.config.coordination_threshold
         )
+        return coefficients, counterfactual_influence(q_joint, q_without)
 
     def _trust_region_decomposition_losses(
         self, central, observations, actions, log_probs, old_log_probs
@@ -100,7 +107,7 @@ class TrustRegionLearning:
                 (CENTRAL_MODULE_ID, "opponent_model_loss"), opponent_loss.detach(), window=1
             )
         with torch.no_grad():
-            coefficients = self._coordination_coefficients(
+            coefficients, influence = self._coordination_coefficients(
                 central, sub_observations, sub_actions, policy_log_probs.exp()
             )
             if opponent_logits is None:  # MAMT-WS: consecutive policies, not models
@@ -151,20 +158,19 @@ class TrustRegionLearning:
             window=1,
         )
         mean_coefficients = coefficients.mean(0)
+        mean_influence = None if influence is None else influence.mean(0)
         for i, agent in enumerate(self.agent_ids):
-            self.metrics.log_dict(
-                {
-                    "non_stationarity": target[:, i].mean(),
-                    "predicted_kl": predicted_kl[:, i].mean().detach(),
-                    "coordination": {
-                        other: mean_coefficients[i, j]
-                        for j, other in enumerate(self.agent_ids)
-                        if j != i
-                    },
-                },
-                key=agent,
-                window=1,
-            )
+            others = [(j, other) for j, other in enumerate(self.agent_ids) if j != i]
+            values = {
+                "non_stationarity": target[:, i].mean(),
+                "predicted_kl": predicted_kl[:, i].mean().detach(),
+                "coordination": {other: mean_coefficients[i, j] for j, other in others},
+            }
+            if mean_influence is not None:
+                values["counterfactual_influence"] = {
+                    other: mean_influence[i, j] for j, other in others
+                }
+            self.metrics.log_dict(values, key=agent, window=1)
         return losses
 
     def _trust_region_budget(self) -> float:

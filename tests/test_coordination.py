@@ -5,6 +5,7 @@ from torch.nn import functional as F
 
 from rllib_mamt.coordination import (
     coefficients_from_counterfactuals,
+    counterfactual_influence,
     fixed_coefficients,
     non_stationarity,
     random_coefficients,
@@ -92,6 +93,23 @@ def test_agent_that_no_critic_depends_on_gets_zero_coefficients():
     assert torch.all(c[:, 0, 1] == 0) and torch.all(c[:, 2, 1] == 0)
     assert torch.all(c[:, 0, 2] > 0.5) and torch.all(c[:, 2, 0] > 0.5)
     assert torch.all(c.diagonal(dim1=-2, dim2=-1) == 0)
+    influence = counterfactual_influence(q_joint, q_without)
+    assert influence[:, 0, 1].max() < 1e-3 and influence[:, 2, 1].max() < 1e-3
+    assert influence[:, 0, 2].min() > 1e-2
+
+
+def test_influence_is_not_normalised_per_row():
+    """C rows sum to one, so 'no agent matters' and 'every agent matters' give
+    the same C; the raw influence keeps them apart."""
+    q_joint = torch.zeros(1, 3)
+    weak = torch.full((1, 3, 3), 0.01)
+    strong = torch.full((1, 3, 3), 5.0)
+    assert torch.allclose(
+        coefficients_from_counterfactuals(q_joint, weak, 0.0),
+        coefficients_from_counterfactuals(q_joint, strong, 0.0),
+    )
+    assert torch.allclose(counterfactual_influence(q_joint, weak), weak)
+    assert torch.allclose(counterfactual_influence(q_joint, strong), strong)
 
 
 def test_without_threshold_rows_sum_to_one():

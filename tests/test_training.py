@@ -71,6 +71,10 @@ def test_learned_trust_region_modes_train_and_report(ray_session, mode):
         assert ("opponent_model_loss" in learners[CENTRAL_MODULE_ID]) == (mode != "weighted_sum")
         for agent, other in (("agent_0", "agent_1"), ("agent_1", "agent_0")):
             assert learners[agent]["coordination"][other] >= 0
+            if mode in ("learned", "weighted_sum"):
+                assert learners[agent]["counterfactual_influence"][other] >= 0
+            else:
+                assert "counterfactual_influence" not in learners[agent]
             assert learners[agent]["non_stationarity"] >= 0
             assert learners[agent]["predicted_kl"] >= 0
         deltas = central.trust_region_deltas().detach()
