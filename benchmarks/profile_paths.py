@@ -1,10 +1,11 @@
 """Profile MAMT's sampling path or learner update once with cProfile.
 
-    python benchmarks/profile_paths.py sampling [--env rover_tower] [--top 25]
+    python benchmarks/profile_paths.py sampling [--env rover_tower] [--top 25] [--rllib-runner]
     python benchmarks/profile_paths.py learner  [--env rover_tower] [--mode learned]
 
 sampling: 4 calls of ``sample_into_buffer()`` with 500-step samples on a local
-EnvRunner (learning disabled). learner: 4 rounds of ``update_from_buffer()``
+EnvRunner (learning disabled), with MAMT's JointEnvRunner or, with
+--rllib-runner, RLlib's MultiAgentEnvRunner. learner: 4 rounds of ``update_from_buffer()``
 (4 updates of batch 1024 each) after filling the buffer. Prints the functions
 with the most internal time.
 """
@@ -15,6 +16,7 @@ import json
 import pstats
 
 import ray
+from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 
 from rllib_mamt import MAMTConfig
 
@@ -26,12 +28,17 @@ def main():
     parser.add_argument("--env-config", default="{}", help="JSON env_config")
     parser.add_argument("--mode", default="learned")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--rllib-runner", action="store_true",
+                        help="sample with RLlib's MultiAgentEnvRunner instead")
     args = parser.parse_args()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     config = (
         MAMTConfig()
         .environment(args.env, env_config=json.loads(args.env_config))
         .env_runners(num_env_runners=0)
+        .env_runners(**(
+            {"env_runner_cls": MultiAgentEnvRunner} if args.rllib_runner else {}
+        ))
         .training(
             trust_region_mode=args.mode,
             num_steps_sampled_before_learning_starts=10**12,

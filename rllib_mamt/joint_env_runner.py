@@ -150,7 +150,19 @@ class JointEnvRunner(MultiAgentEnvRunner):
         return [group.observations.copy() for group in actors.groups]
 
     @override(MultiAgentEnvRunner)
-    def _sample(
+    def _sample(self, **kwargs) -> List[JointTransitions]:
+        # The per-step forward passes are tiny matrix products: with several
+        # intra-op threads on a busy machine, thread hand-offs cost up to 100x
+        # the arithmetic (BENCHMARKS.md). A local EnvRunner shares its process
+        # with the learner, so the thread count is restored afterwards.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._sample_single_threaded(**kwargs)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _sample_single_threaded(
         self,
         *,
         num_timesteps: Optional[int] = None,

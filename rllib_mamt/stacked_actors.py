@@ -84,7 +84,7 @@ class ActorGroup:
     def logits(self, device: torch.device, explore: bool) -> torch.Tensor:
         """``(G, num_envs, num_actions)`` action logits from :attr:`observations`."""
         inputs = torch.from_numpy(self.observations).to(device)
-        with torch.no_grad():
+        with torch.inference_mode():
             if self.stacked:
                 hidden = inputs
                 last = len(self._weights) - 1
