@@ -8,10 +8,11 @@ and the paper's environments with Ray Tune, so they work by name in
 from ray.tune.registry import register_trainable
 
 from rllib_mamt.envs.registry import register_environments
+from rllib_mamt.joint_env_runner import JointEnvRunner
 from rllib_mamt.mamt import MAAC, MAMD, MAMT
 from rllib_mamt.mamt_config import MAMTConfig
 
-__all__ = ["MAMT", "MAMD", "MAAC", "MAMTConfig"]
+__all__ = ["MAMT", "MAMD", "MAAC", "MAMTConfig", "JointEnvRunner"]
 __version__ = "0.1.0"
 
 ALGORITHMS = {"MAMT": MAMT, "MAMD": MAMD, "MAAC": MAAC}
