@@ -10,6 +10,11 @@ coordination coefficients recover the env's ground-truth dependency graph
 (Appendix D): the mean C_ij over the second half of training on true edges vs
 on non-edges. Writes JSON, a table, and learning curves (mean ± std over
 seeds) as PNG.
+
+    python benchmarks/learning_comparison.py --merge A/records.json B/records.json \
+        --out benchmarks/figures/learning_comparison.png
+
+summarises and plots earlier runs together (e.g. two halves run side by side).
 """
 
 import argparse
@@ -134,7 +139,12 @@ def main():
     parser.add_argument("--train-batch-size", type=int, default=1024)
     parser.add_argument("--env-steps-per-update", type=int, default=100)
     parser.add_argument("--out", default="benchmarks/results/learning_comparison")
+    parser.add_argument("--merge", nargs="*", metavar="RECORDS_JSON",
+                        help="no training: summarise and plot these records.json files "
+                             "together into --out (a .png path)")
     args = parser.parse_args()
+    if args.merge:
+        return merge(args.merge, args.out)
     budgets = {}
     for item in args.env_steps_for:
         env, _, steps = item.partition("=")
@@ -164,14 +174,58 @@ def main():
                 with open(os.path.join(args.out, "records.json"), "w") as handle:
                     json.dump({"training": training, "env_steps": args.env_steps,
                                "env_steps_for": budgets, "records": records}, handle)
-    print(f"\n{'env':<13} {'mode':<5} {'eval return (mean ± std over seeds)':>36}")
-    for env in args.envs:
-        for name in args.modes:
-            values = [r["eval_return"] for r in records if r["env"] == env and r["mode"] == MODES[name]]
-            std = statistics.pstdev(values) if len(values) > 1 else 0.0
-            print(f"{env:<13} {name:<5} {statistics.mean(values):>28.2f} ± {std:.2f}")
+    summarize(records)
     plot_curves(records, os.path.join(args.out, "learning_curves.png"))
     print(f"wrote {args.out}/records.json and learning_curves.png")
+
+
+def mean_and_std(values):
+    return statistics.mean(values), (statistics.pstdev(values) if len(values) > 1 else 0.0)
+
+
+def summarize(records):
+    """Prints the evaluation table and, where a ground-truth graph exists, the
+    dilemma check (C and counterfactual influence on true edges vs non-edges)."""
+    envs = list(dict.fromkeys(r["env"] for r in records))
+    print(f"\n{'env':<13} {'mode':<5} {'steps':>7} {'seeds':>5} "
+          f"{'eval return (mean ± std over seeds)':>36}")
+    for env in envs:
+        for name, mode in MODES.items():
+            runs = [r for r in records if r["env"] == env and r["mode"] == mode]
+            if not runs:
+                continue
+            mean, std = mean_and_std([r["eval_return"] for r in runs])
+            steps = runs[0]["curve"][-1][0]
+            print(f"{env:<13} {name:<5} {steps:>7.0f} {len(runs):>5} {mean:>28.2f} ± {std:.2f}")
+    graph_runs = [r for r in records if "c_on_true_edges" in r]
+    if not graph_runs:
+        return
+    print(f"\n{'env':<13} {'mode':<5} {'C true edges':>13} {'C non-edges':>12} "
+          f"{'infl. true edges':>17} {'infl. non-edges':>16}   (mean over seeds)")
+    for env in envs:
+        for name, mode in MODES.items():
+            runs = [r for r in graph_runs if r["env"] == env and r["mode"] == mode]
+            if not runs:
+                continue
+            cells = []
+            for key in ("c_on_true_edges", "c_on_non_edges",
+                        "influence_on_true_edges", "influence_on_non_edges"):
+                values = [r[key] for r in runs if r.get(key) is not None]
+                cells.append(f"{statistics.mean(values):.4f}" if values else "—")
+            print(f"{env:<13} {name:<5} {cells[0]:>13} {cells[1]:>12} "
+                  f"{cells[2]:>17} {cells[3]:>16}")
+
+
+def merge(paths, out):
+    """Summarises and plots the records of several earlier runs together."""
+    records = []
+    for path in paths:
+        with open(path) as handle:
+            records.extend(json.load(handle)["records"])
+    summarize(records)
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    plot_curves(records, out)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
