@@ -8,8 +8,9 @@ curve, then evaluate the deterministic policy on 10 episodes (the paper's
 metric). For MAMT on the Spread-3 variants, also report how well the learned
 coordination coefficients recover the env's ground-truth dependency graph
 (Appendix D): the mean C_ij over the second half of training on true edges vs
-on non-edges. Writes JSON, a table, and learning curves (mean ± std over
-seeds) as PNG.
+on non-edges, and the same for Eq. 5's unnormalised counterfactual influence
+|Q_i(a_\\j) - Q_i(a)|. Writes JSON, a table, and learning curves (mean ± std
+over seeds) as PNG.
 
     python benchmarks/learning_comparison.py --merge A/records.json B/records.json \
         --out benchmarks/figures/learning_comparison.png
