@@ -184,20 +184,30 @@ def mean_and_std(values):
     return statistics.mean(values), (statistics.pstdev(values) if len(values) > 1 else 0.0)
 
 
+def final_training_return(record):
+    """Mean training-episode return over the last tenth of the run's curve
+    (each point is RLlib's running mean over recent episodes, exploring)."""
+    returns = [value for _, value in record["curve"] if value == value]
+    tail = returns[-max(1, len(returns) // 10):]
+    return statistics.mean(tail)
+
+
 def summarize(records):
     """Prints the evaluation table and, where a ground-truth graph exists, the
     dilemma check (C and counterfactual influence on true edges vs non-edges)."""
     envs = list(dict.fromkeys(r["env"] for r in records))
     print(f"\n{'env':<13} {'mode':<5} {'steps':>7} {'seeds':>5} "
-          f"{'eval return (mean ± std over seeds)':>36}")
+          f"{'eval return':>18} {'final training return':>22}   (mean ± std over seeds)")
     for env in envs:
         for name, mode in MODES.items():
             runs = [r for r in records if r["env"] == env and r["mode"] == mode]
             if not runs:
                 continue
             mean, std = mean_and_std([r["eval_return"] for r in runs])
+            final_mean, final_std = mean_and_std([final_training_return(r) for r in runs])
             steps = runs[0]["curve"][-1][0]
-            print(f"{env:<13} {name:<5} {steps:>7.0f} {len(runs):>5} {mean:>28.2f} ± {std:.2f}")
+            print(f"{env:<13} {name:<5} {steps:>7.0f} {len(runs):>5} "
+                  f"{mean:>9.2f} ± {std:<6.2f} {final_mean:>13.2f} ± {final_std:<6.2f}")
     graph_runs = [r for r in records if "c_on_true_edges" in r]
     if not graph_runs:
         return
