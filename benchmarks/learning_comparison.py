@@ -139,6 +139,9 @@ def main():
                         help="torch.set_num_threads (1 when two scripts share 2 cores)")
     parser.add_argument("--train-batch-size", type=int, default=1024)
     parser.add_argument("--env-steps-per-update", type=int, default=100)
+    parser.add_argument("--training", default="{}", metavar="JSON",
+                        help='extra MAMTConfig.training() settings for every run, '
+                             'e.g. \'{"coordination_threshold": 0.02}\'')
     parser.add_argument("--out", default="benchmarks/results/learning_comparison")
     parser.add_argument("--merge", nargs="*", metavar="RECORDS_JSON",
                         help="no training: summarise and plot these records.json files "
@@ -156,7 +159,8 @@ def main():
         torch.set_num_threads(args.torch_threads)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     training = {"train_batch_size_per_learner": args.train_batch_size,
-                "env_steps_per_update": args.env_steps_per_update}
+                "env_steps_per_update": args.env_steps_per_update,
+                **json.loads(args.training)}
     os.makedirs(args.out, exist_ok=True)
     records = []
     for env in args.envs:
