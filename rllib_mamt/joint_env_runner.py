@@ -209,10 +209,22 @@ class JointEnvRunner(MultiAgentEnvRunner):
                     action_dict
                 )
                 self._write_observations(env_index, observations)
-                for agent_index, agent in enumerate(self._agent_ids):
-                    rewards[env_index, agent_index] = step_rewards.get(agent, 0.0)
-                terminated = bool(terminateds.get("__all__", False))
-                truncated = bool(truncateds.get("__all__", False))
+                try:
+                    rewards[env_index] = [step_rewards[agent] for agent in self._agent_ids]
+                except KeyError as missing:
+                    raise AgentsNotSynchronousError(
+                        f"Agent {missing} got no reward at a step of env {env_index}. "
+                        "MAMT's joint replay buffer needs every agent's reward at "
+                        "every environment step."
+                    ) from None
+                if "__all__" not in terminateds or "__all__" not in truncateds:
+                    raise ValueError(
+                        f"Env {env_index} returned terminateds/truncateds without the "
+                        "'__all__' key that RLlib's MultiAgentEnv API requires; wrap "
+                        "PettingZoo envs in rllib_mamt.envs.PettingZooMultiAgentEnv."
+                    )
+                terminated = bool(terminateds["__all__"])
+                truncated = bool(truncateds["__all__"])
                 # As the joint buffer reads RLlib's episodes: only an end that is
                 # not a truncation is a terminal state.
                 terminals[env_index] = float(terminated and not truncated)
