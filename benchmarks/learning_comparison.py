@@ -196,39 +196,39 @@ def final_training_return(record):
     return statistics.mean(tail)
 
 
+def grouped_runs(records):
+    """(env, mode name, runs) for every env (in record order) and mode with runs."""
+    for env in dict.fromkeys(r["env"] for r in records):
+        for name, mode in MODES.items():
+            runs = [r for r in records if r["env"] == env and r["mode"] == mode]
+            if runs:
+                yield env, name, runs
+
+
 def summarize(records):
     """Prints the evaluation table and, where a ground-truth graph exists, the
     dilemma check (C and counterfactual influence on true edges vs non-edges)."""
-    envs = list(dict.fromkeys(r["env"] for r in records))
     print(f"\n{'env':<13} {'mode':<5} {'steps':>7} {'seeds':>5} "
           f"{'eval return':>18} {'final training return':>22}   (mean ± std over seeds)")
-    for env in envs:
-        for name, mode in MODES.items():
-            runs = [r for r in records if r["env"] == env and r["mode"] == mode]
-            if not runs:
-                continue
-            mean, std = mean_and_std([r["eval_return"] for r in runs])
-            final_mean, final_std = mean_and_std([final_training_return(r) for r in runs])
-            steps = runs[0]["curve"][-1][0]
-            print(f"{env:<13} {name:<5} {steps:>7.0f} {len(runs):>5} "
-                  f"{mean:>9.2f} ± {std:<6.2f} {final_mean:>13.2f} ± {final_std:<6.2f}")
+    for env, name, runs in grouped_runs(records):
+        mean, std = mean_and_std([r["eval_return"] for r in runs])
+        final_mean, final_std = mean_and_std([final_training_return(r) for r in runs])
+        steps = runs[0]["curve"][-1][0]
+        print(f"{env:<13} {name:<5} {steps:>7.0f} {len(runs):>5} "
+              f"{mean:>9.2f} ± {std:<6.2f} {final_mean:>13.2f} ± {final_std:<6.2f}")
     graph_runs = [r for r in records if "c_on_true_edges" in r]
     if not graph_runs:
         return
     print(f"\n{'env':<13} {'mode':<5} {'C true edges':>13} {'C non-edges':>12} "
           f"{'infl. true edges':>17} {'infl. non-edges':>16}   (mean over seeds)")
-    for env in envs:
-        for name, mode in MODES.items():
-            runs = [r for r in graph_runs if r["env"] == env and r["mode"] == mode]
-            if not runs:
-                continue
-            cells = []
-            for key in ("c_on_true_edges", "c_on_non_edges",
-                        "influence_on_true_edges", "influence_on_non_edges"):
-                values = [r[key] for r in runs if r.get(key) is not None]
-                cells.append(f"{statistics.mean(values):.4f}" if values else "—")
-            print(f"{env:<13} {name:<5} {cells[0]:>13} {cells[1]:>12} "
-                  f"{cells[2]:>17} {cells[3]:>16}")
+    for env, name, runs in grouped_runs(graph_runs):
+        cells = []
+        for key in ("c_on_true_edges", "c_on_non_edges",
+                    "influence_on_true_edges", "influence_on_non_edges"):
+            values = [r[key] for r in runs if r.get(key) is not None]
+            cells.append(f"{statistics.mean(values):.4f}" if values else "—")
+        print(f"{env:<13} {name:<5} {cells[0]:>13} {cells[1]:>12} "
+              f"{cells[2]:>17} {cells[3]:>16}")
 
 
 def merge(paths, out):

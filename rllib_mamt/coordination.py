@@ -25,9 +25,14 @@ def coefficients_from_counterfactuals(
         (B, n, n) C with C_ij = 1[C_hat_ij >= sigma] * C_hat_ij, where
         C_hat_i. = softmax over j != i of |Q_i(a_\\j) - Q_i(a)| and C_ii = 0.
     """
-    influence = counterfactual_influence(q_joint, q_without)
-    n = q_joint.shape[-1]
-    eye = torch.eye(n, dtype=torch.bool, device=q_joint.device)
+    return coefficients_from_influence(counterfactual_influence(q_joint, q_without), threshold)
+
+
+def coefficients_from_influence(influence: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Eq. 5 from the (B, n, n) :func:`counterfactual_influence`: the softmax over
+    j != i, thresholded at sigma (see :func:`coefficients_from_counterfactuals`)."""
+    n = influence.shape[-1]
+    eye = torch.eye(n, dtype=torch.bool, device=influence.device)
     c_hat = torch.softmax(influence.masked_fill(eye, float("-inf")), dim=-1)
     return c_hat * (c_hat >= threshold)
 

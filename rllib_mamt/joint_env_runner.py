@@ -23,7 +23,6 @@ not run by this sampler; ``MAMTConfig.validate()`` rejects them with a message
 that points to the RLlib path.
 """
 
-import logging
 import time
 from typing import List, Optional
 
@@ -55,9 +54,6 @@ from rllib_mamt.joint_replay_buffer import (
 from rllib_mamt.joint_transitions import JointTransitions
 from rllib_mamt.stacked_actors import StackedActors
 
-logger = logging.getLogger(__name__)
-
-
 class JointEnvRunner(MultiAgentEnvRunner):
     """EnvRunner that samples MAMT's joint transitions with batched actors.
 
@@ -79,7 +75,7 @@ class JointEnvRunner(MultiAgentEnvRunner):
             self._generator.manual_seed(self._seed)
         else:
             self._generator.seed()
-        self._random_actions = np.random.default_rng(self._seed)
+        self._random_action_rng = np.random.default_rng(self._seed)
 
     @override(MultiAgentEnvRunner)
     def make_env(self):
@@ -192,7 +188,7 @@ class JointEnvRunner(MultiAgentEnvRunner):
             observation_record.append(self._group_snapshots(actors))
             if random_actions:
                 actions = np.stack(
-                    [self._random_actions.integers(0, n, self.num_envs)
+                    [self._random_action_rng.integers(0, n, self.num_envs)
                      for n in self._action_sizes]
                 )
             else:

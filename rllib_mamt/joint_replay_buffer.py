@@ -12,6 +12,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from rllib_mamt.joint_transitions import JointTransitions
+
 ACTIONS = "actions"
 REWARDS = "rewards"
 TERMINATEDS = "terminateds"
@@ -101,8 +103,6 @@ class JointReplayBuffer:
         Raises:
             AgentsNotSynchronousError: If an agent is missing from a step.
         """
-        from rllib_mamt.joint_transitions import JointTransitions
-
         added = 0
         for episode in episodes:
             if isinstance(episode, JointTransitions):

@@ -4,8 +4,6 @@ from typing import Dict
 
 import numpy as np
 
-from rllib_mamt.joint_replay_buffer import ACTIONS
-
 
 class JointTransitions:
     """A chunk of joint transitions ``({o_i}, {a_i}, {r_i}, {o'_i}, d)``, one row per
@@ -26,7 +24,7 @@ class JointTransitions:
         self.num_agents = int(num_agents)
 
     def __len__(self) -> int:
-        return len(self.rows[ACTIONS])
+        return len(next(iter(self.rows.values())))
 
     def env_steps(self) -> int:
         """Number of environment steps (rows) in this chunk."""

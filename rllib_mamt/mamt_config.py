@@ -11,7 +11,7 @@ Modes of one algorithm (``trust_region_mode``):
 """
 
 import math
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import gymnasium as gym
 from typing_extensions import Self

@@ -33,7 +33,7 @@ import torch
 from torch.func import functional_call
 
 from rllib_mamt.coordination import (
-    coefficients_from_counterfactuals,
+    coefficients_from_influence,
     counterfactual_influence,
     fixed_coefficients,
     non_stationarity,
@@ -70,10 +70,11 @@ class TrustRegionLearning:
         q_joint, q_without = central.critic.counterfactual_values(
             observations, actions, policy_probs
         )
-        coefficients = coefficients_from_counterfactuals(
-            q_joint, q_without, self.config.coordination_threshold
+        influence = counterfactual_influence(q_joint, q_without)
+        coefficients = coefficients_from_influence(
+            influence, self.config.coordination_threshold
         )
-        return coefficients, counterfactual_influence(q_joint, q_without)
+        return coefficients, influence
 
     def _trust_region_decomposition_losses(
         self, central, observations, actions, log_probs, old_log_probs

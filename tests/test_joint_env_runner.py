@@ -27,7 +27,7 @@ from tests.toy_envs import HeterogeneousMatchEnv, LateDropoutEnv
 def _rows_of(episodes, agents, sizes):
     buffer = JointReplayBuffer(10_000, agents, sizes)
     buffer.add_episodes(episodes)
-    return {key: column[: len(buffer)] for key, column in buffer._columns.items()}
+    return buffer.get_state()["columns"]
 
 
 def test_joint_env_runner_is_the_default_and_returns_joint_rows(ray_session):
