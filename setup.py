@@ -26,6 +26,9 @@ setup(
         "pyyaml",
         "matplotlib",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={
+        "test": ["pytest>=7"],
+        "viz": ["tensorboard"],
+    },
     entry_points={"console_scripts": ["rllib=rllib_mamt.cli:main"]},
 )

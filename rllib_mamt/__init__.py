@@ -11,6 +11,7 @@ from rllib_mamt.envs.registry import register_environments
 from rllib_mamt.joint_env_runner import JointEnvRunner
 from rllib_mamt.mamt import MAAC, MAMD, MAMT
 from rllib_mamt.mamt_config import MAMTConfig
+from rllib_mamt.ray_notices import silence_unactionable_notices
 
 __all__ = ["MAMT", "MAMD", "MAAC", "MAMTConfig", "JointEnvRunner"]
 __version__ = "0.1.0"
@@ -26,3 +27,4 @@ def register() -> None:
 
 
 register()
+silence_unactionable_notices()

@@ -79,6 +79,7 @@ def validate_mamt_settings(config) -> None:
     _number(config, "trd_hidden_dim", low=1, integer=True)
     _number(config, "trd_message_passing_layers", low=0, integer=True)
     _number(config, "trd_updates_per_delta_update", low=1, integer=True)
+    _number(config, "learner_torch_threads", low=1, integer=True, optional=True)
     projection = config.non_stationarity_range
     if (
         not isinstance(projection, (list, tuple))

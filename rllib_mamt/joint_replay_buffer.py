@@ -5,7 +5,9 @@ its rows do not line up in time (DESIGN.md §4); a centralized critic needs the
 whole joint transition ``({o_i}, {a_i}, {r_i}, {o'_i}, d)`` of one step. This
 buffer stores exactly that, with agents in sorted order, in preallocated numpy
 ring arrays, and samples whole joint rows uniformly ("batch handling: shuffle
-transitions", Table 3).
+transitions", Table 3). Observation columns are kept in the narrowest dtype that
+stores them without loss (:mod:`rllib_mamt.lossless_storage`) and read back as
+float32.
 """
 
 from typing import Dict, List, Optional, Sequence
@@ -13,6 +15,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from rllib_mamt.joint_transitions import JointTransitions
+from rllib_mamt.lossless_storage import STORAGE_DTYPES, narrowest_lossless_dtype
 
 ACTIONS = "actions"
 REWARDS = "rewards"
@@ -54,12 +57,12 @@ class JointReplayBuffer:
         self.agent_ids = list(agent_ids)
         self.num_agents = len(self.agent_ids)
         self._columns: Dict[str, np.ndarray] = {}
+        self._observation_keys = []
         for index, agent in enumerate(self.agent_ids):
             size = int(observation_sizes[agent])
-            self._columns[obs_key(index)] = np.zeros((capacity, size), np.float32)
-            self._columns[next_obs_key(index)] = np.zeros(
-                (capacity, size), np.float32
-            )
+            for key in (obs_key(index), next_obs_key(index)):
+                self._columns[key] = np.zeros((capacity, size), STORAGE_DTYPES[0])
+                self._observation_keys.append(key)
         self._columns[ACTIONS] = np.zeros((capacity, self.num_agents), np.int64)
         self._columns[REWARDS] = np.zeros((capacity, self.num_agents), np.float32)
         self._columns[TERMINATEDS] = np.zeros((capacity,), np.float32)
@@ -80,6 +83,7 @@ class JointReplayBuffer:
         if count > self.capacity:
             rows = {key: value[-self.capacity:] for key, value in rows.items()}
             count = self.capacity
+        self._widen_observation_columns(rows)
         positions = (self._next_index + np.arange(count)) % self.capacity
         overwritten = self._columns[REWARDS][positions[positions < self._size]]
         self._reward_sum -= overwritten.astype(np.float64).sum(axis=0)
@@ -91,6 +95,21 @@ class JointReplayBuffer:
         self._reward_square_sum += (new_rewards**2).sum(axis=0)
         self._next_index = int((self._next_index + count) % self.capacity)
         self._size = min(self.capacity, self._size + count)
+
+    def _widen_observation_columns(self, rows: Dict[str, np.ndarray]) -> None:
+        """Widens an observation column whose new values its dtype cannot hold."""
+        for key in self._observation_keys:
+            column = self._columns[key]
+            dtype = narrowest_lossless_dtype(rows[key], column.dtype)
+            if dtype != column.dtype:
+                self._columns[key] = column.astype(dtype)
+
+    def bytes_per_row(self) -> int:
+        """Bytes one joint row takes in this buffer's current column dtypes."""
+        return int(sum(
+            column.itemsize * int(np.prod(column.shape[1:]))
+            for column in self._columns.values()
+        ))
 
     def add_episodes(self, episodes: List) -> int:
         """Stores sampled data: ``JointTransitions`` chunks from MAMT's
@@ -167,15 +186,21 @@ class JointReplayBuffer:
             raise ValueError("Cannot sample from an empty JointReplayBuffer.")
         indices = self._rng.integers(0, self._size, size=num_rows)
         batch = {key: column[indices] for key, column in self._columns.items()}
+        for key in self._observation_keys:
+            batch[key] = batch[key].astype(np.float32, copy=False)
         if standardize_rewards:
             mean, std = self.reward_statistics()
             batch[REWARDS] = (batch[REWARDS] - mean) / np.maximum(std, 1e-6)
         return batch
 
     def get_state(self) -> Dict:
-        """Everything needed to continue sampling exactly where this buffer is."""
+        """Everything needed to continue sampling exactly where this buffer is.
+
+        The columns are views of the stored rows, not copies (a paper-scale
+        buffer is GBs): serialise the state before the buffer changes.
+        """
         return {
-            "columns": {k: v[: self._size].copy() for k, v in self._columns.items()},
+            "columns": {k: v[: self._size] for k, v in self._columns.items()},
             "next_index": self._next_index,
             "size": self._size,
             "reward_sum": self._reward_sum.copy(),
@@ -192,7 +217,11 @@ class JointReplayBuffer:
                 f"{self.capacity}; raise 'replay_buffer_capacity'."
             )
         for key, column in self._columns.items():
-            column[:size] = state["columns"][key]
+            stored = np.asarray(state["columns"][key])
+            if key in self._observation_keys and stored.dtype != column.dtype:
+                column = np.zeros(column.shape, stored.dtype)
+                self._columns[key] = column
+            column[:size] = stored
         self._size = size
         self._next_index = state["next_index"]
         self._reward_sum = state["reward_sum"].copy()

@@ -53,6 +53,12 @@ class MAMTConfig(AlgorithmConfig):
         from rllib_mamt.mamt import MAMT
 
         super().__init__(algo_class=algo_class or MAMT)
+        # MAMT exists only on RLlib's new API stack (RLModules, Learners,
+        # EnvRunners); set explicitly rather than relying on RLlib's default.
+        self.api_stack(
+            enable_rl_module_and_learner=True,
+            enable_env_runner_and_connector_v2=True,
+        )
         # RLlib settings with Table 3 values.
         self.gamma = 0.99
         self.train_batch_size_per_learner = 1024
@@ -106,6 +112,7 @@ class MAMTConfig(AlgorithmConfig):
         self.trd_updates_per_delta_update = 2
         self.delta_lr = 1e-3
         self.trust_region_budget_penalty = 1.0
+        self.learner_torch_threads = None
 
     @override(AlgorithmConfig)
     def training(
@@ -147,6 +154,7 @@ class MAMTConfig(AlgorithmConfig):
         trd_updates_per_delta_update: Optional[int] = NotProvided,
         delta_lr: Optional[float] = NotProvided,
         trust_region_budget_penalty: Optional[float] = NotProvided,
+        learner_torch_threads: Optional[int] = NotProvided,
         **kwargs,
     ) -> Self:
         """Sets MAMT's training settings (defaults: paper, Table 3).
@@ -210,6 +218,12 @@ class MAMTConfig(AlgorithmConfig):
                 uses equal rates and more theta steps).
             trust_region_budget_penalty: Weight of ReLU(sum_i delta_i - delta) in
                 Eq. 8 (1.0).
+            learner_torch_threads: Torch intra-op threads of each learner
+                process; None (default) uses the CPUs the learner was given
+                (``num_cpus_per_learner``; for the local learner in the driver
+                ``max(num_cpus_per_learner, num_cpus_for_main_process)``, 1 by
+                default). Not a paper setting: torch's default of one thread per
+                core made the driver's learner 8-25x slower on a busy machine.
         """
         super().training(**kwargs)
         given = dict(locals())
@@ -228,7 +242,7 @@ class MAMTConfig(AlgorithmConfig):
             "opponent_model_grad_clip", "trd_lr", "trd_grad_clip",
             "trd_hidden_dim", "trd_message_passing_layers",
             "trd_updates_per_delta_update", "delta_lr",
-            "trust_region_budget_penalty",
+            "trust_region_budget_penalty", "learner_torch_threads",
         ):
             if given[name] is not NotProvided:
                 setattr(self, name, given[name])

@@ -42,6 +42,7 @@ from rllib_mamt.losses import (
 )
 from rllib_mamt.modules.actor import flatten_observations
 from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+from rllib_mamt.torch_threads import set_learner_torch_threads
 from rllib_mamt.trust_region_learning import (
     DELTA_OPTIMIZER,
     LEARNED_TRUST_REGION_MODES,
@@ -59,6 +60,7 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
     """Learner for the MAMT family (modes ``none`` = MAAC, ``equal`` = MAMD, ...)."""
 
     def build(self) -> None:
+        set_learner_torch_threads(self.config)
         super().build()
         central = self._central()
         self.agent_ids: List[str] = list(central.agent_ids)
