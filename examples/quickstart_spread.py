@@ -1,13 +1,20 @@
 """Quickstart: train MAMD on Spread for a few minutes and watch it learn.
 
-    python examples/quickstart_spread.py [--iterations 30] [--env-runners 1]
+    python examples/quickstart_spread.py [--iterations 40] [--env-runners 1]
 
-Each iteration samples 1,000 joint env steps (40 Spread episodes) and makes
-40 learner updates with the paper's Table 3 settings. Every 10 iterations the
-deterministic policy is evaluated on 10 episodes (the paper's metric).
+Each iteration samples 1,000 joint env steps (40 Spread episodes); the return
+of a random policy is about -87 and climbs past -60 within the 40 iterations.
+Every 10 iterations the deterministic policy is evaluated on 10 episodes (the
+paper's metric). The final checkpoint goes to ./results/quickstart_spread.
+
+How this differs from the paper's Table 3, to learn visibly in minutes: 8
+updates of 512 rows per 100 env steps (one update per 12.5 steps) instead of 4
+updates of 1,024 (one per 25). Everything else is Table 3. The paper's
+budgets are far larger (e.g. 1.25M steps on Rover-Tower): see tuned_examples/.
 """
 
 import argparse
+import os
 import time
 
 import ray
@@ -17,19 +24,29 @@ from rllib_mamt import MAMTConfig
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--iterations", type=int, default=40)
     parser.add_argument("--env-runners", type=int, default=1)
-    parser.add_argument("--mode", default="equal", choices=["none", "equal"])
+    parser.add_argument("--mode", default="equal", choices=["none", "equal", "learned"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-dir", default=os.path.join("results", "quickstart_spread"))
+    parser.add_argument("--no-checkpoint", action="store_true")
+    parser.add_argument("--learner-torch-threads", type=int, default=None,
+                        help="torch threads of the learner (default: the CPUs it was given)")
     args = parser.parse_args()
 
     ray.init(num_cpus=2 + args.env_runners, include_dashboard=False, log_to_driver=False)
+    evaluation_interval = 10
     config = (
         MAMTConfig()
         .environment("spread")
         .env_runners(num_env_runners=args.env_runners)
-        .training(trust_region_mode=args.mode)
-        .evaluation(evaluation_interval=10, evaluation_num_env_runners=0)
+        .training(
+            trust_region_mode=args.mode,
+            train_batch_size_per_learner=512,
+            num_updates_per_round=8,
+            learner_torch_threads=args.learner_torch_threads,
+        )
+        .evaluation(evaluation_interval=evaluation_interval, evaluation_num_env_runners=0)
         .debugging(seed=args.seed)
     )
     algo = config.build_algo()
@@ -39,11 +56,13 @@ def main():
           f"{'KL_0':>7} {'delta_0':>7} {'time':>6}")
     for _ in range(args.iterations):
         result = algo.train()
+        iteration = result["training_iteration"]
         learners = result.get("learners", {})
         agent = learners.get("agent_0", {})
-        evaluation = result.get("evaluation", {}).get("env_runners", {})
+        evaluated = iteration % evaluation_interval == 0
+        evaluation = result.get("evaluation", {}).get("env_runners", {}) if evaluated else {}
         print(
-            f"{result['training_iteration']:>4} "
+            f"{iteration:>4} "
             f"{int(result['num_env_steps_sampled_lifetime']):>9} "
             f"{result['env_runners'].get('episode_return_mean', float('nan')):>8.2f} "
             f"{evaluation.get('episode_return_mean', float('nan')):>8.2f} "
@@ -53,8 +72,9 @@ def main():
             f"{time.time() - start:>5.0f}s",
             flush=True,
         )
-    checkpoint = algo.save()
-    print(f"checkpoint: {checkpoint.checkpoint.path}")
+    if not args.no_checkpoint:
+        path = algo.save(os.path.abspath(args.checkpoint_dir)).checkpoint.path
+        print(f"checkpoint: {path}  (rllib evaluate {path})")
     algo.stop()
     ray.shutdown()
 
