@@ -49,6 +49,7 @@ def write_trial(directory, seed, mode="learned", iterations=12, agents=AGENTS, s
     def row(it):
         nonlocal evaluation
         progress = it / iterations
+        learned = 1 - np.exp(-3 * progress)
         learners = {}
         for i, agent in enumerate(agents):
             others = [o for o in agents if o != agent]
@@ -56,7 +57,8 @@ def write_trial(directory, seed, mode="learned", iterations=12, agents=AGENTS, s
             c = np.where(c >= threshold, c, 0.0)
             delta = float(np.clip(np.exp(drift[i] * 4 * progress), *bounds))
             values = {
-                "kl_to_old_policy": float(kl_scale * 0.05 * np.exp(-3 * progress) * (1 + 0.1 * i) + rng.uniform(0, 0.01)),
+                "kl_to_old_policy": float(kl_scale * 0.05 * np.exp(-3 * progress) * (1 + 0.1 * i)
+                                          + rng.uniform(0, 0.01)),
                 "trust_region_delta": float("inf") if mode == "none" else (1.0 if mode == "equal" else delta),
                 "actor_loss": float(rng.normal()), "entropy": 1.6 - progress,
             }
@@ -71,12 +73,12 @@ def write_trial(directory, seed, mode="learned", iterations=12, agents=AGENTS, s
         result = {
             "training_iteration": it,
             "num_env_steps_sampled_lifetime": float(steps_per_iteration * it),
-            "env_runners": {"episode_return_mean": -60 + (35 + 2 * seed % 7) * (1 - np.exp(-3 * progress)) + rng.normal()},
+            "env_runners": {"episode_return_mean": -60 + (35 + 2 * seed % 7) * learned + rng.normal()},
             "learners": learners,
             "config": config,
         }
         if evaluation_interval and it % evaluation_interval == 0:
-            evaluation = {"env_runners": {"episode_return_mean": -55 + (40 + 2 * seed % 7) * (1 - np.exp(-3 * progress)) + rng.normal(),
+            evaluation = {"env_runners": {"episode_return_mean": -55 + (40 + 2 * seed % 7) * learned + rng.normal(),
                                           "num_episodes": 10},
                           "num_healthy_workers": 0, "num_remote_worker_restarts": 0}
             result["evaluation"] = evaluation
