@@ -9,6 +9,7 @@ from numbers import Integral, Real
 from typing import Dict, Tuple
 
 import gymnasium as gym
+from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
 from rllib_mamt.mamt_config import TRUST_REGION_MODES
 from rllib_mamt.modules.actor import require_discrete
@@ -174,6 +175,17 @@ def _validate_trust_region(config) -> None:
               "None unless trust_region_mode='manual'")
 
 
+def agent_spaces(env, agent) -> Tuple[gym.Space, gym.Space]:
+    """One agent's (observation, action) spaces, read the way RLlib reads them.
+
+    ``MultiAgentEnv.get_observation_space`` / ``get_action_space`` use the
+    per-agent ``observation_spaces`` dicts when the env sets them and fall back
+    to a ``Dict`` ``observation_space`` keyed by agent (RLlib's own
+    ``ParallelPettingZooEnv`` sets only the latter).
+    """
+    return env.get_observation_space(agent), env.get_action_space(agent)
+
+
 def probe_agents(config) -> Dict[str, Tuple[gym.Space, gym.Space]]:
     """Reads sorted agents and spaces from one env instance and checks it.
 
@@ -185,15 +197,12 @@ def probe_agents(config) -> Dict[str, Tuple[gym.Space, gym.Space]]:
     env = config.make_probe_env()
     try:
         agents = sorted(getattr(env, "possible_agents", None) or [])
-        if len(agents) < 2:
+        if len(agents) < 2 or not isinstance(env, MultiAgentEnv):
             raise ValueError(
                 f"Environment {config.env!r} has agents {agents}; MAMT needs a "
                 "multi-agent env (RLlib MultiAgentEnv) with at least 2 agents."
             )
-        spaces = {
-            agent: (env.observation_spaces[agent], env.action_spaces[agent])
-            for agent in agents
-        }
+        spaces = {agent: agent_spaces(env, agent) for agent in agents}
         for agent, (_, action_space) in spaces.items():
             require_discrete(agent, action_space)
         observations, _ = env.reset(seed=0)
