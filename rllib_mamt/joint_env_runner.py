@@ -51,6 +51,7 @@ from rllib_mamt.joint_replay_buffer import (
     next_obs_key,
     obs_key,
 )
+from rllib_mamt.episode_end import episode_end
 from rllib_mamt.joint_transitions import JointTransitions
 from rllib_mamt.stacked_actors import StackedActors
 
@@ -219,12 +220,12 @@ class JointEnvRunner(MultiAgentEnvRunner):
                         "'__all__' key that RLlib's MultiAgentEnv API requires; wrap "
                         "PettingZoo envs in rllib_mamt.envs.PettingZooMultiAgentEnv."
                     )
-                terminated = bool(terminateds["__all__"])
-                truncated = bool(truncateds["__all__"])
-                # As the joint buffer reads RLlib's episodes: only an end that is
-                # not a truncation is a terminal state.
-                terminals[env_index] = float(terminated and not truncated)
-                if terminated or truncated:
+                # MAMT's episode-end rule, whatever the env's own '__all__'
+                # convention (RLlib's ParallelPettingZooEnv sets neither flag
+                # when some agents terminate and the others are truncated).
+                over, terminal = episode_end(self._agent_ids, terminateds, truncateds)
+                terminals[env_index] = float(terminal)
+                if over:
                     finished.append(env_index)
             next_observation_record.append(self._group_snapshots(actors))
             action_record.append(actions.T.copy())

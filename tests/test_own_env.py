@@ -40,3 +40,83 @@ def test_rllibs_parallel_pettingzoo_env_trains(ray_session):
         assert result["env_runners"]["num_episodes"] > 0
     finally:
         algo.stop()
+
+
+def _joint_runner(env_name, **env_runner_settings):
+    """A local JointEnvRunner for ``env_name`` without building the algorithm."""
+    from rllib_mamt.joint_env_runner import JointEnvRunner
+
+    config = tiny_spread_config().environment(env_name).env_runners(**env_runner_settings)
+    config.validate()
+    return JointEnvRunner(config=config)
+
+
+def test_episode_end_rule():
+    from rllib_mamt.episode_end import all_flags, episode_end
+
+    agents = ["a", "b"]
+    assert episode_end(agents, {"a": True, "b": False}, {"a": False, "b": True}) == (True, False)
+    assert episode_end(agents, {"a": True, "b": True}, {"a": False, "b": False}) == (True, True)
+    assert episode_end(agents, {"a": True, "b": True}, {"a": True, "b": True}) == (True, True)
+    assert episode_end(agents, {"a": True, "b": False}, {"a": False, "b": False}) == (False, False)
+    assert episode_end(agents, {"b": True, "__all__": False}, {"__all__": False},
+                       terminated_before={"a"}) == (True, True)
+    assert episode_end(agents, {"__all__": True}, {"__all__": True}) == (True, False)
+    assert all_flags(agents, {"a": True, "b": False}, {"a": False, "b": True}) == (False, True)
+    assert all_flags(agents, {"a": True, "b": True}, {"a": False, "b": False}) == (True, False)
+
+
+@pytest.mark.parametrize("wrapper", ["mamt", "rllib"])
+@pytest.mark.parametrize(
+    "scout_end, worker_end, terminal",
+    [("terminated", "truncated", 0.0), ("terminated", "terminated", 1.0),
+     ("truncated", "truncated", 0.0)],
+)
+def test_agents_ending_terminated_and_truncated_on_the_last_step(
+    ray_session, wrapper, scout_end, worker_end, terminal
+):
+    """A legal end (every agent terminated or truncated) ends the episode under
+    either wrapper's '__all__' convention; d = 1 only if no agent was truncated."""
+    from rllib_mamt.envs.pettingzoo_adapter import PettingZooMultiAgentEnv
+    from rllib_mamt.joint_replay_buffer import TERMINATEDS, obs_key
+    from tests.toy_envs import MixedEndEnv
+
+    wrap = PettingZooMultiAgentEnv if wrapper == "mamt" else ParallelPettingZooEnv
+    name = f"mixed_end_{wrapper}_{scout_end}_{worker_end}"
+    register_env(name, lambda cfg: wrap(MixedEndEnv(5, scout_end, worker_end)))
+    runner = _joint_runner(name)
+    try:
+        rows = runner.sample(num_timesteps=12, explore=True)[0].rows
+        expected = np.zeros(12, np.float32)
+        expected[[4, 9]] = terminal
+        np.testing.assert_array_equal(rows[TERMINATEDS], expected)
+        metrics = runner.get_metrics()
+        assert metrics["num_episodes"] == 2 and metrics["episode_len_mean"] == 5
+        assert rows[obs_key(0)].shape == (12, 3)
+    finally:
+        runner.stop()
+
+
+def test_mixed_end_through_rllibs_own_env_runner(ray_session):
+    """RLlib's MultiAgentEnvRunner with MAMT's adapter: the mixed end is a
+    truncation there too, so the buffer stores d = 0 on the last row."""
+    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+
+    from rllib_mamt.envs.pettingzoo_adapter import PettingZooMultiAgentEnv
+    from rllib_mamt.joint_replay_buffer import TERMINATEDS, JointReplayBuffer
+    from tests.toy_envs import MixedEndEnv
+
+    register_env("mixed_end_rllib_runner", lambda cfg: PettingZooMultiAgentEnv(MixedEndEnv(5)))
+    config = (
+        tiny_spread_config()
+        .environment("mixed_end_rllib_runner")
+        .env_runners(env_runner_cls=MultiAgentEnvRunner)
+    )
+    config.validate()
+    runner = MultiAgentEnvRunner(config=config)
+    try:
+        buffer = JointReplayBuffer(100, ["scout", "worker"], {"scout": 3, "worker": 5})
+        assert buffer.add_episodes(runner.sample(num_timesteps=12)) == 12
+        assert not buffer.get_state()["columns"][TERMINATEDS].any()
+    finally:
+        runner.stop()

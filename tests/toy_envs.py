@@ -85,3 +85,19 @@ class LateDropoutEnv(HeterogeneousMatchEnv):
     def step(self, actions):
         actions = {"scout": actions["scout"], "worker": actions.get("worker", 0)}
         return super().step(actions)
+
+
+class MixedEndEnv(HeterogeneousMatchEnv):
+    """Like HeterogeneousMatchEnv, but on the last step 'scout' ends as
+    ``scout_end`` ('terminated' or 'truncated') and 'worker' as ``worker_end``."""
+
+    def __init__(self, max_cycles=5, scout_end="terminated", worker_end="truncated"):
+        super().__init__(max_cycles)
+        self._ends = {"scout": scout_end, "worker": worker_end}
+
+    def step(self, actions):
+        observations, rewards, _, truncations, infos = super().step(actions)
+        done = any(truncations.values())
+        terminations = {a: done and self._ends[a] == "terminated" for a in rewards}
+        truncations = {a: done and self._ends[a] == "truncated" for a in rewards}
+        return observations, rewards, terminations, truncations, infos
