@@ -55,6 +55,10 @@ from rllib_mamt.episode_end import episode_end
 from rllib_mamt.joint_transitions import JointTransitions
 from rllib_mamt.stacked_actors import StackedActors
 
+class NonFiniteEnvValueError(ValueError):
+    """Raised when an env returns a nan or infinite observation or reward."""
+
+
 class JointEnvRunner(MultiAgentEnvRunner):
     """EnvRunner that samples MAMT's joint transitions with batched actors.
 
@@ -126,9 +130,40 @@ class JointEnvRunner(MultiAgentEnvRunner):
                 ) from None
             group.observations[slot, env_index] = np.reshape(value, -1)
 
+    def _check_finite_observations(self, env_indices, after_reset: bool) -> None:
+        """Raises a one-line error naming the agent, env and episode step of the
+        first non-finite observation (nan, inf, or beyond float32's range) of
+        the envs ``env_indices``."""
+        for group in self._actors.groups:
+            observations = group.observations[:, env_indices]
+            if np.isfinite(observations).all():
+                continue
+            slot, position = np.argwhere(~np.isfinite(observations).all(-1))[0]
+            env_index = np.arange(self.num_envs)[env_indices][position]
+            raise NonFiniteEnvValueError(
+                f"Env {env_index} returned a non-finite observation (nan/inf, or "
+                f"beyond float32's range) for agent '{group.agent_ids[slot]}' at step "
+                f"{0 if after_reset else self._episode_lengths[env_index] + 1} "
+                "of its episode (0 = reset); fix the env: MAMT's networks and "
+                "replay buffer need finite observations."
+            )
+
+    def _check_finite_rewards(self, rewards: np.ndarray) -> None:
+        if np.isfinite(rewards).all():
+            return
+        env_index, agent_index = np.argwhere(~np.isfinite(rewards))[0]
+        raise NonFiniteEnvValueError(
+            f"Env {env_index} returned a non-finite reward "
+            f"{rewards[env_index, agent_index]} for agent "
+            f"'{self._agent_ids[agent_index]}' at step "
+            f"{self._episode_lengths[env_index] + 1} of its episode; fix the env: "
+            "MAMT's critic targets need finite rewards."
+        )
+
     def _reset_env(self, env_index: int, seed: Optional[int]) -> None:
         observations, _ = self._sub_envs[env_index].reset(seed=seed)
         self._write_observations(env_index, observations)
+        self._check_finite_observations([env_index], after_reset=True)
         self._episode_returns[env_index] = 0.0
         self._episode_lengths[env_index] = 0
         self._episode_starts[env_index] = time.perf_counter()
@@ -227,6 +262,8 @@ class JointEnvRunner(MultiAgentEnvRunner):
                 terminals[env_index] = float(terminal)
                 if over:
                     finished.append(env_index)
+            self._check_finite_observations(slice(None), after_reset=False)
+            self._check_finite_rewards(rewards)
             next_observation_record.append(self._group_snapshots(actors))
             action_record.append(actions.T.copy())
             reward_record.append(rewards)

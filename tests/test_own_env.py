@@ -120,3 +120,45 @@ def test_mixed_end_through_rllibs_own_env_runner(ray_session):
         assert not buffer.get_state()["columns"][TERMINATEDS].any()
     finally:
         runner.stop()
+
+
+@pytest.mark.parametrize(
+    "value, where, bad_step, message",
+    [
+        (np.nan, "obs", 3, "Env 1 returned a non-finite observation .* agent 'worker' at step 3 "),
+        (np.inf, "obs", 0, "Env 1 returned a non-finite observation .* agent 'worker' at step 0 "),
+        (-np.inf, "reward", 2, "Env 1 returned a non-finite reward -inf for agent 'worker' at step 2 "),
+        (np.nan, "reward", 4, "Env 1 returned a non-finite reward nan for agent 'worker' at step 4 "),
+    ],
+)
+def test_non_finite_env_values_are_named_at_the_env_boundary(
+    ray_session, value, where, bad_step, message
+):
+    from rllib_mamt.envs.pettingzoo_adapter import PettingZooMultiAgentEnv
+    from rllib_mamt.joint_env_runner import NonFiniteEnvValueError
+    from tests.toy_envs import BadValueEnv
+
+    name = f"bad_value_{where}_{bad_step}"
+    register_env(name, lambda cfg: PettingZooMultiAgentEnv(BadValueEnv(value, where, bad_step)))
+    runner = _joint_runner(name, num_envs_per_env_runner=2)
+    try:
+        with pytest.raises(NonFiniteEnvValueError, match=message):
+            runner.sample(num_timesteps=12, explore=True)
+    finally:
+        runner.stop()
+
+
+def test_large_finite_values_pass_the_check(ray_session):
+    from rllib_mamt.envs.pettingzoo_adapter import PettingZooMultiAgentEnv
+    from rllib_mamt.joint_replay_buffer import REWARDS, obs_key
+    from tests.toy_envs import BadValueEnv
+
+    register_env("large_values", lambda cfg: PettingZooMultiAgentEnv(
+        BadValueEnv(1e30, "obs", 2, bad_seed=0)))
+    runner = _joint_runner("large_values")
+    try:
+        rows = runner.sample(num_timesteps=5, explore=True)[0].rows
+        assert rows[obs_key(1)].max() == np.float32(1e30)
+        assert np.isfinite(rows[REWARDS]).all()
+    finally:
+        runner.stop()

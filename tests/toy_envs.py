@@ -101,3 +101,34 @@ class MixedEndEnv(HeterogeneousMatchEnv):
         terminations = {a: done and self._ends[a] == "terminated" for a in rewards}
         truncations = {a: done and self._ends[a] == "truncated" for a in rewards}
         return observations, rewards, terminations, truncations, infos
+
+
+class BadValueEnv(HeterogeneousMatchEnv):
+    """Like HeterogeneousMatchEnv, but once reset with seed ``bad_seed`` it puts
+    ``value`` into 'worker''s observation (``where='obs'``) or reward
+    (``where='reward'``) at step ``bad_step`` (0 = the reset observation)."""
+
+    def __init__(self, value, where="obs", bad_step=3, bad_seed=1, max_cycles=5):
+        super().__init__(max_cycles)
+        self._value, self._where, self._bad_step = value, where, bad_step
+        self._bad_seed = bad_seed
+        self._bad = False
+
+    def reset(self, seed=None, options=None):
+        self._bad = seed == self._bad_seed
+        observations, infos = super().reset(seed, options)
+        return self._spoil(observations, None)[0], infos
+
+    def _spoil(self, observations, rewards):
+        if self._bad and self._t == self._bad_step:
+            if self._where == "obs":
+                observations["worker"] = observations["worker"].copy()
+                observations["worker"][1] = self._value
+            else:
+                rewards["worker"] = self._value
+        return observations, rewards
+
+    def step(self, actions):
+        observations, rewards, terminations, truncations, infos = super().step(actions)
+        observations, rewards = self._spoil(observations, rewards)
+        return observations, rewards, terminations, truncations, infos
