@@ -13,6 +13,7 @@ from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
 from rllib_mamt.mamt_config import TRUST_REGION_MODES
 from rllib_mamt.modules.actor import require_discrete
+from rllib_mamt.observation_flattening import require_flattenable
 
 
 def _fail(key: str, value, allowed: str) -> None:
@@ -186,6 +187,31 @@ def agent_spaces(env, agent) -> Tuple[gym.Space, gym.Space]:
     return env.get_observation_space(agent), env.get_action_space(agent)
 
 
+def _require_flattening_on_rllib_runner(config, spaces) -> None:
+    """Non-Box observations need RLlib's ``FlattenObservations`` connector on
+    RLlib's own EnvRunner (MAMT's JointEnvRunner flattens them itself).
+
+    With that connector, RLlib's episodes hold the flattened observations, so
+    the actors and the joint replay buffer see the same flat vectors.
+    """
+    from rllib_mamt.joint_env_runner import JointEnvRunner
+
+    runner = config.env_runner_cls
+    if runner is None or (isinstance(runner, type) and issubclass(runner, JointEnvRunner)):
+        return
+    structured = sorted(
+        agent for agent, (observation_space, _) in spaces.items()
+        if not isinstance(observation_space, gym.spaces.Box)
+    )
+    if structured and config._env_to_module_connector is None:
+        _fail("env_to_module_connector", None,
+              f"a connector that flattens the non-Box observations of agents "
+              f"{structured} on RLlib's EnvRunner, e.g. lambda env, spaces, device: "
+              "ray.rllib.connectors.env_to_module.FlattenObservations("
+              "multi_agent=True); or sample with MAMT's JointEnvRunner, which "
+              "flattens them itself")
+
+
 def probe_agents(config) -> Dict[str, Tuple[gym.Space, gym.Space]]:
     """Reads sorted agents and spaces from one env instance and checks it.
 
@@ -203,8 +229,10 @@ def probe_agents(config) -> Dict[str, Tuple[gym.Space, gym.Space]]:
                 "multi-agent env (RLlib MultiAgentEnv) with at least 2 agents."
             )
         spaces = {agent: agent_spaces(env, agent) for agent in agents}
-        for agent, (_, action_space) in spaces.items():
+        for agent, (observation_space, action_space) in spaces.items():
+            require_flattenable(agent, observation_space)
             require_discrete(agent, action_space)
+        _require_flattening_on_rllib_runner(config, spaces)
         observations, _ = env.reset(seed=0)
         missing = sorted(set(agents) - set(observations))
         if not missing:

@@ -53,6 +53,7 @@ from rllib_mamt.joint_replay_buffer import (
 )
 from rllib_mamt.episode_end import episode_end
 from rllib_mamt.joint_transitions import JointTransitions
+from rllib_mamt.observation_flattening import observation_flattener
 from rllib_mamt.stacked_actors import StackedActors
 
 class NonFiniteEnvValueError(ValueError):
@@ -111,6 +112,7 @@ class JointEnvRunner(MultiAgentEnvRunner):
                 int(self._sub_envs[0].get_action_space(agent).n)
                 for agent in self._agent_ids
             ]
+            self._flatteners = [observation_flattener(spaces[a]) for a in self._agent_ids]
         elif self._actors_stale:
             self._actors.refresh()
         self._actors_stale = False
@@ -128,7 +130,7 @@ class JointEnvRunner(MultiAgentEnvRunner):
                     f"need every agent (all of {self._agent_ids}) to act at every "
                     "environment step."
                 ) from None
-            group.observations[slot, env_index] = np.reshape(value, -1)
+            group.observations[slot, env_index] = self._flatteners[agent_index](value)
 
     def _check_finite_observations(self, env_indices, after_reset: bool) -> None:
         """Raises a one-line error naming the agent, env and episode step of the

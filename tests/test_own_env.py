@@ -162,3 +162,56 @@ def test_large_finite_values_pass_the_check(ray_session):
         assert np.isfinite(rows[REWARDS]).all()
     finally:
         runner.stop()
+
+
+def _register_structured():
+    from rllib_mamt.envs.pettingzoo_adapter import PettingZooMultiAgentEnv
+    from tests.toy_envs import StructuredObservationEnv
+
+    register_env("structured_observations",
+                 lambda cfg: PettingZooMultiAgentEnv(StructuredObservationEnv(5)))
+
+
+def test_dict_and_tuple_observations_are_flattened_and_train(ray_session):
+    """Dict/Tuple observations are flattened by gymnasium.spaces.flatten (Discrete
+    parts one-hot) in the sampler, with flatdim sizes in the buffer and networks."""
+    from rllib_mamt.joint_replay_buffer import obs_key
+
+    _register_structured()
+    algo = tiny_spread_config().environment("structured_observations").build_algo()
+    try:
+        assert algo.config.agent_observation_sizes() == {"scout": 5, "worker": 6}
+        result = algo.train()
+        _assert_finite_losses(result, ["scout", "worker"])
+        columns = algo.joint_replay_buffer.get_state()["columns"]
+        scout, worker = columns[obs_key(0)], columns[obs_key(1)]
+        # Sorted Dict keys: 'flag' (one-hot of 3) before 'position' (2 floats).
+        assert (scout[:, :3].sum(1) == 1).all() and set(np.unique(scout[:, :3])) == {0, 1}
+        np.testing.assert_array_equal(worker[:, 5], 1)
+        np.testing.assert_array_equal(worker[:, 4], scout[:, :3].argmax(1) % 2)
+    finally:
+        algo.stop()
+
+
+def test_structured_observations_on_rllibs_runner_need_a_flattening_connector(ray_session):
+    from ray.rllib.connectors.env_to_module import FlattenObservations
+    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+
+    _register_structured()
+    config = (
+        tiny_spread_config()
+        .environment("structured_observations")
+        .env_runners(env_runner_cls=MultiAgentEnvRunner)
+    )
+    with pytest.raises(ValueError, match="'env_to_module_connector'.*FlattenObservations"):
+        config.validate()
+    config.env_runners(
+        env_to_module_connector=lambda env, spaces=None, device=None: FlattenObservations(
+            multi_agent=True
+        )
+    )
+    algo = config.build_algo()
+    try:
+        _assert_finite_losses(algo.train(), ["scout", "worker"])
+    finally:
+        algo.stop()

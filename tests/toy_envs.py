@@ -132,3 +132,34 @@ class BadValueEnv(HeterogeneousMatchEnv):
         observations, rewards, terminations, truncations, infos = super().step(actions)
         observations, rewards = self._spoil(observations, rewards)
         return observations, rewards, terminations, truncations, infos
+
+
+class StructuredObservationEnv(HeterogeneousMatchEnv):
+    """Like HeterogeneousMatchEnv, but 'scout' observes a Dict (a Box and a
+    Discrete flag) and 'worker' a Tuple (a Box and a MultiBinary)."""
+
+    def __init__(self, max_cycles=5):
+        super().__init__(max_cycles)
+        self._spaces = {
+            "scout": (
+                gym.spaces.Dict({
+                    "position": gym.spaces.Box(-1, 1, (2,), np.float32),
+                    "flag": gym.spaces.Discrete(3),
+                }),
+                gym.spaces.Discrete(3),
+            ),
+            "worker": (
+                gym.spaces.Tuple((gym.spaces.Box(-1, 1, (4,), np.float32),
+                                  gym.spaces.MultiBinary(2))),
+                gym.spaces.Discrete(4),
+            ),
+        }
+
+    def _observe(self):
+        flag = int(self._rng.integers(3))
+        return {
+            "scout": {"position": self._rng.uniform(-1, 1, 2).astype(np.float32),
+                      "flag": flag},
+            "worker": (self._rng.uniform(-1, 1, 4).astype(np.float32),
+                       np.array([flag % 2, 1], np.int8)),
+        }
