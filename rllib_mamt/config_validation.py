@@ -124,10 +124,6 @@ def _validate_joint_sampler(config) -> None:
         if value is not None:
             _fail(key, value, f"None with MAMT's JointEnvRunner, which runs no connector "
                               f"pipeline, {use_rllib}")
-    if config.restart_failed_sub_environments:
-        _fail("restart_failed_sub_environments", True,
-              f"False with MAMT's JointEnvRunner, which does not recreate failed "
-              f"envs, {use_rllib}")
     for name in EPISODE_CALLBACKS:
         value = getattr(config, f"callbacks_{name}")
         if value is not None:

@@ -20,15 +20,21 @@ It is MAMTConfig's default ``env_runner_cls``; RLlib's own path stays available
 with ``config.env_runners(env_runner_cls=MultiAgentEnvRunner)``.
 Episode-level callbacks (``on_episode_*``) and custom connector pipelines are
 not run by this sampler; ``MAMTConfig.validate()`` rejects them with a message
-that points to the RLlib path.
+that points to the RLlib path. With ``restart_failed_sub_environments=True`` a
+sub-env whose ``step()`` or ``reset()`` raises is recreated alone (from the same
+env creator), the rows of its unfinished episode in the current sample are
+dropped and the failure is counted in ``num_env_step_failures``.
 """
 
+import logging
 import time
 from typing import List, Optional
 
+import gymnasium as gym
 import numpy as np
 import torch
 
+from ray.rllib.env.env_runner import NUM_ENV_STEP_FAILURES_LIFETIME
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import (
@@ -55,6 +61,13 @@ from rllib_mamt.episode_end import episode_end
 from rllib_mamt.joint_transitions import JointTransitions
 from rllib_mamt.observation_flattening import observation_flattener
 from rllib_mamt.stacked_actors import StackedActors
+
+logger = logging.getLogger(__name__)
+
+# The gymnasium id under which MultiAgentEnvRunner.make_env registers the env.
+RLLIB_MULTI_AGENT_ENV_ID = "rllib-multi-agent-env-v0"
+# Consecutive failed (re)creations/resets of one sub-env before giving up.
+MAX_SUB_ENV_RESTARTS = 10
 
 class NonFiniteEnvValueError(ValueError):
     """Raised when an env returns a nan or infinite observation or reward."""
@@ -86,6 +99,9 @@ class JointEnvRunner(MultiAgentEnvRunner):
     @override(MultiAgentEnvRunner)
     def make_env(self):
         super().make_env()
+        # The spec the sub-envs were made from, kept to recreate one of them
+        # (another EnvRunner in this process may re-register the id).
+        self._sub_env_spec = gym.envs.registration.registry[RLLIB_MULTI_AGENT_ENV_ID]
         self._sub_envs = [env.unwrapped for env in self.env.envs]
         self._actors = None
         self._needs_initial_reset = True
@@ -162,8 +178,36 @@ class JointEnvRunner(MultiAgentEnvRunner):
             "MAMT's critic targets need finite rewards."
         )
 
+    def _restart_sub_env(self, env_index: int, error: Exception) -> None:
+        """Recreates one failed sub-env from the env creator (as
+        ``MultiAgentEnvRunner.make_env`` creates it) and counts the failure."""
+        logger.exception(
+            "JointEnvRunner: sub-env %d failed (%r); recreating it because "
+            "restart_failed_sub_environments=True and dropping its unfinished "
+            "episode's rows of this sample.", env_index, error,
+        )
+        self.metrics.log_value(NUM_ENV_STEP_FAILURES_LIFETIME, 1, reduce="lifetime_sum")
+        try:
+            self.env.envs[env_index].close()
+        except Exception as close_error:
+            logger.warning("Closing failed sub-env %d also failed: %r",
+                           env_index, close_error)
+        self.env.envs[env_index] = gym.make(self._sub_env_spec)
+        self._sub_envs[env_index] = self.env.envs[env_index].unwrapped
+
+    def _reset_sub_env(self, env_index: int, seed: Optional[int]):
+        """``reset()`` of one sub-env, recreating it on failure if configured."""
+        for attempt in range(MAX_SUB_ENV_RESTARTS + 1):
+            try:
+                return self._sub_envs[env_index].reset(seed=seed)
+            except Exception as error:
+                if (not self.config.restart_failed_sub_environments
+                        or attempt == MAX_SUB_ENV_RESTARTS):
+                    raise
+                self._restart_sub_env(env_index, error)
+
     def _reset_env(self, env_index: int, seed: Optional[int]) -> None:
-        observations, _ = self._sub_envs[env_index].reset(seed=seed)
+        observations, _ = self._reset_sub_env(env_index, seed)
         self._write_observations(env_index, observations)
         self._check_finite_observations([env_index], after_reset=True)
         self._episode_returns[env_index] = 0.0
@@ -212,6 +256,10 @@ class JointEnvRunner(MultiAgentEnvRunner):
         count_agent_steps = self.config.count_steps_by == "agent_steps"
         observation_record, next_observation_record = [], []
         action_record, reward_record, terminal_record = [], [], []
+        # Which rows to keep: a sub-env that fails loses its unfinished
+        # episode's rows of this chunk (nothing half-done reaches the buffer).
+        keep_record = []
+        episode_first_step = np.zeros(self.num_envs, np.int64)
         env_steps = episodes_done = 0
         done_metrics = []
         inference_seconds = 0.0
@@ -235,13 +283,24 @@ class JointEnvRunner(MultiAgentEnvRunner):
                 inference_seconds += time.perf_counter() - started
             rewards = np.zeros((self.num_envs, num_agents), np.float32)
             terminals = np.zeros(self.num_envs, np.float32)
-            finished = []
+            finished, failed = [], []
+            keep = np.ones(self.num_envs, bool)
             per_env_actions = actions.T.tolist()
             for env_index, env in enumerate(self._sub_envs):
                 action_dict = dict(zip(self._agent_ids, per_env_actions[env_index]))
-                observations, step_rewards, terminateds, truncateds, _ = env.step(
-                    action_dict
-                )
+                try:
+                    observations, step_rewards, terminateds, truncateds, _ = env.step(
+                        action_dict
+                    )
+                except Exception as error:
+                    if not self.config.restart_failed_sub_environments:
+                        raise
+                    self._restart_sub_env(env_index, error)
+                    failed.append(env_index)
+                    keep[env_index] = False
+                    for earlier in keep_record[episode_first_step[env_index]:]:
+                        earlier[env_index] = False
+                    continue
                 self._write_observations(env_index, observations)
                 try:
                     rewards[env_index] = [step_rewards[agent] for agent in self._agent_ids]
@@ -270,6 +329,7 @@ class JointEnvRunner(MultiAgentEnvRunner):
             action_record.append(actions.T.copy())
             reward_record.append(rewards)
             terminal_record.append(terminals)
+            keep_record.append(keep)
             env_steps += self.num_envs
             self._episode_returns += rewards
             self._episode_lengths += 1
@@ -277,26 +337,28 @@ class JointEnvRunner(MultiAgentEnvRunner):
                 if num_episodes is None or episodes_done < num_episodes:
                     done_metrics.append(self._finished_episode_metrics(env_index))
                 episodes_done += 1
+            for env_index in finished + failed:
                 self._reset_env(env_index, None)
+                episode_first_step[env_index] = len(keep_record)
 
         if num_episodes is not None:
             self._needs_initial_reset = True
-        self._log_sampled(env_steps, done_metrics)
+        kept = np.concatenate(keep_record) if keep_record else np.ones(0, bool)
+        kept_steps = int(kept.sum())
+        self._log_sampled(kept_steps, done_metrics)
         if env_steps and not random_actions:
             self.metrics.log_value(
                 RLMODULE_INFERENCE_TIMER, inference_seconds * self.num_envs / env_steps
             )
-        if env_steps == 0:
+        if kept_steps == 0:
             return []
-        return [
-            JointTransitions(
-                self._rows(
-                    actors, observation_record, next_observation_record,
-                    action_record, reward_record, terminal_record,
-                ),
-                num_agents,
-            )
-        ]
+        rows = self._rows(
+            actors, observation_record, next_observation_record,
+            action_record, reward_record, terminal_record,
+        )
+        if not kept.all():
+            rows = {key: column[kept] for key, column in rows.items()}
+        return [JointTransitions(rows, num_agents)]
 
     def _rows(self, actors, observation_record, next_observation_record,
               action_record, reward_record, terminal_record):

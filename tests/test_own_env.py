@@ -215,3 +215,56 @@ def test_structured_observations_on_rllibs_runner_need_a_flattening_connector(ra
         _assert_finite_losses(algo.train(), ["scout", "worker"])
     finally:
         algo.stop()
+
+
+def _register_failing():
+    from rllib_mamt.envs.pettingzoo_adapter import PettingZooMultiAgentEnv
+    from tests.toy_envs import FailingStepEnv
+
+    register_env("failing_step", lambda cfg: PettingZooMultiAgentEnv(FailingStepEnv(3)))
+
+
+def test_a_failing_sub_env_is_recreated_and_its_partial_episode_dropped(ray_session):
+    """Sub-env 1 raises at step 3 of its first episode: with
+    restart_failed_sub_environments it is recreated, its two earlier rows and
+    the failed step are dropped, sub-env 0 is untouched and sampling goes on."""
+    from rllib_mamt.joint_replay_buffer import TERMINATEDS, obs_key
+    from tests.toy_envs import FailingStepEnv
+
+    _register_failing()
+    config = (
+        tiny_spread_config()
+        .environment("failing_step")
+        .env_runners(num_envs_per_env_runner=2)
+        .fault_tolerance(restart_failed_sub_environments=True)
+    )
+    config.validate()
+    from rllib_mamt.joint_env_runner import JointEnvRunner
+
+    runner = JointEnvRunner(config=config)
+    try:
+        first_env = runner.env.envs[1]
+        rows = runner.sample(num_timesteps=20, explore=True)[0].rows
+        assert len(rows[TERMINATEDS]) == 20 - 3
+        assert not (rows[obs_key(1)][:, 0] == FailingStepEnv.MARKER).any()
+        assert runner.env.envs[1] is not first_env
+        metrics = runner.get_metrics()
+        assert metrics["num_env_step_failures"] == 1
+        assert metrics["num_env_steps_sampled"] == 17
+        # Sub-env 0's two whole episodes are there; the recreated sub-env 1
+        # finished one episode after its restart (5 steps of 7 left).
+        assert metrics["num_episodes"] == 3
+        rows = runner.sample(num_timesteps=10, explore=True)[0].rows
+        assert len(rows[TERMINATEDS]) == 10
+    finally:
+        runner.stop()
+
+
+def test_without_restarts_a_failing_env_raises(ray_session):
+    _register_failing()
+    runner = _joint_runner("failing_step", num_envs_per_env_runner=2)
+    try:
+        with pytest.raises(RuntimeError, match="simulated crash at step 3"):
+            runner.sample(num_timesteps=20, explore=True)
+    finally:
+        runner.stop()

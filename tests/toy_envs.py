@@ -163,3 +163,31 @@ class StructuredObservationEnv(HeterogeneousMatchEnv):
             "worker": (self._rng.uniform(-1, 1, 4).astype(np.float32),
                        np.array([flag % 2, 1], np.int8)),
         }
+
+
+class FailingStepEnv(HeterogeneousMatchEnv):
+    """Like HeterogeneousMatchEnv, but once reset with seed ``bad_seed`` its
+    step ``fail_step`` raises; until then 'worker''s first observation entry is
+    the marker 7.0, so rows of the failed episode can be recognised."""
+
+    MARKER = 7.0
+
+    def __init__(self, fail_step=3, bad_seed=1, max_cycles=5):
+        super().__init__(max_cycles)
+        self._fail_step, self._bad_seed = fail_step, bad_seed
+        self._doomed = False
+
+    def _observe(self):
+        observations = super()._observe()
+        if self._doomed:
+            observations["worker"][0] = self.MARKER
+        return observations
+
+    def reset(self, seed=None, options=None):
+        self._doomed = seed == self._bad_seed
+        return super().reset(seed, options)
+
+    def step(self, actions):
+        if self._doomed and self._t + 1 == self._fail_step:
+            raise RuntimeError(f"simulated crash at step {self._fail_step}")
+        return super().step(actions)
