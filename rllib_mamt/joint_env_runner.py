@@ -51,6 +51,8 @@ from ray.rllib.utils.metrics import (
 
 from rllib_mamt.joint_replay_buffer import (
     ACTIONS,
+    ALIVE,
+    NEXT_ALIVE,
     REWARDS,
     TERMINATEDS,
     AgentsNotSynchronousError,
@@ -134,8 +136,11 @@ class JointEnvRunner(MultiAgentEnvRunner):
         self._actors_stale = False
         return self._actors
 
-    def _write_observations(self, env_index: int, observations) -> None:
+    def _write_observations(self, env_index: int, observations, alive=None) -> None:
+        """Writes the flattened observations of the agents alive (all if None)."""
         for agent_index, agent in enumerate(self._agent_ids):
+            if alive is not None and not alive[agent_index]:
+                continue
             group, slot = self._slots[agent_index]
             try:
                 value = observations[agent]
@@ -210,6 +215,8 @@ class JointEnvRunner(MultiAgentEnvRunner):
         observations, _ = self._reset_sub_env(env_index, seed)
         self._write_observations(env_index, observations)
         self._check_finite_observations([env_index], after_reset=True)
+        self._alive[env_index] = True
+        self._agent_lengths[env_index] = 0
         self._episode_returns[env_index] = 0.0
         self._episode_lengths[env_index] = 0
         self._episode_starts[env_index] = time.perf_counter()
@@ -218,6 +225,8 @@ class JointEnvRunner(MultiAgentEnvRunner):
         num_agents = len(self._agent_ids)
         self._episode_returns = np.zeros((self.num_envs, num_agents), np.float64)
         self._episode_lengths = np.zeros(self.num_envs, np.int64)
+        self._agent_lengths = np.zeros((self.num_envs, num_agents), np.int64)
+        self._alive = np.ones((self.num_envs, num_agents), bool)
         self._episode_starts = np.zeros(self.num_envs, np.float64)
         seed = self._seed if self._needs_initial_reset else None
         for env_index in range(self.num_envs):
@@ -259,6 +268,7 @@ class JointEnvRunner(MultiAgentEnvRunner):
         # Which rows to keep: a sub-env that fails loses its unfinished
         # episode's rows of this chunk (nothing half-done reaches the buffer).
         keep_record = []
+        alive_record, next_alive_record = [], []
         episode_first_step = np.zeros(self.num_envs, np.int64)
         env_steps = episodes_done = 0
         done_metrics = []
@@ -283,15 +293,24 @@ class JointEnvRunner(MultiAgentEnvRunner):
                 inference_seconds += time.perf_counter() - started
             rewards = np.zeros((self.num_envs, num_agents), np.float32)
             terminals = np.zeros(self.num_envs, np.float32)
+            # A dead agent takes the fixed no-op action 0 (stored, not sampled).
+            alive_record.append(self._alive.astype(np.float32))
+            actions[~self._alive.T] = 0
+            next_alive = np.ones((self.num_envs, num_agents), bool)
             finished, failed = [], []
             keep = np.ones(self.num_envs, bool)
             per_env_actions = actions.T.tolist()
             for env_index, env in enumerate(self._sub_envs):
-                action_dict = dict(zip(self._agent_ids, per_env_actions[env_index]))
-                try:
-                    observations, step_rewards, terminateds, truncateds, _ = env.step(
-                        action_dict
+                alive = self._alive[env_index]
+                action_dict = {
+                    agent: action
+                    for agent, action, is_alive in zip(
+                        self._agent_ids, per_env_actions[env_index], alive
                     )
+                    if is_alive
+                }
+                try:
+                    step = env.step(action_dict)
                 except Exception as error:
                     if not self.config.restart_failed_sub_environments:
                         raise
@@ -301,31 +320,17 @@ class JointEnvRunner(MultiAgentEnvRunner):
                     for earlier in keep_record[episode_first_step[env_index]:]:
                         earlier[env_index] = False
                     continue
-                self._write_observations(env_index, observations)
-                try:
-                    rewards[env_index] = [step_rewards[agent] for agent in self._agent_ids]
-                except KeyError as missing:
-                    raise AgentsNotSynchronousError(
-                        f"Agent {missing} got no reward at a step of env {env_index}. "
-                        "MAMT's joint replay buffer needs every agent's reward at "
-                        "every environment step."
-                    ) from None
-                if "__all__" not in terminateds or "__all__" not in truncateds:
-                    raise ValueError(
-                        f"Env {env_index} returned terminateds/truncateds without the "
-                        "'__all__' key that RLlib's MultiAgentEnv API requires; wrap "
-                        "PettingZoo envs in rllib_mamt.envs.PettingZooMultiAgentEnv."
-                    )
-                # MAMT's episode-end rule, whatever the env's own '__all__'
-                # convention (RLlib's ParallelPettingZooEnv sets neither flag
-                # when some agents terminate and the others are truncated).
-                over, terminal = episode_end(self._agent_ids, terminateds, truncateds)
-                terminals[env_index] = float(terminal)
+                over, terminals[env_index], next_alive[env_index] = self._record_step(
+                    env_index, step, rewards[env_index]
+                )
                 if over:
                     finished.append(env_index)
             self._check_finite_observations(slice(None), after_reset=False)
             self._check_finite_rewards(rewards)
             next_observation_record.append(self._group_snapshots(actors))
+            next_alive_record.append(next_alive.astype(np.float32))
+            self._agent_lengths += alive_record[-1].astype(np.int64)
+            self._zero_departed_observations(next_alive)
             action_record.append(actions.T.copy())
             reward_record.append(rewards)
             terminal_record.append(terminals)
@@ -345,7 +350,11 @@ class JointEnvRunner(MultiAgentEnvRunner):
             self._needs_initial_reset = True
         kept = np.concatenate(keep_record) if keep_record else np.ones(0, bool)
         kept_steps = int(kept.sum())
-        self._log_sampled(kept_steps, done_metrics)
+        agent_steps = (
+            np.concatenate(alive_record)[kept].sum(0).astype(int).tolist()
+            if keep_record else [0] * num_agents
+        )
+        self._log_sampled(kept_steps, agent_steps, done_metrics)
         if env_steps and not random_actions:
             self.metrics.log_value(
                 RLMODULE_INFERENCE_TIMER, inference_seconds * self.num_envs / env_steps
@@ -356,9 +365,63 @@ class JointEnvRunner(MultiAgentEnvRunner):
             actors, observation_record, next_observation_record,
             action_record, reward_record, terminal_record,
         )
+        rows[ALIVE] = np.concatenate(alive_record)
+        rows[NEXT_ALIVE] = np.concatenate(next_alive_record)
         if not kept.all():
             rows = {key: column[kept] for key, column in rows.items()}
         return [JointTransitions(rows, num_agents)]
+
+    def _record_step(self, env_index: int, step, rewards: np.ndarray):
+        """Writes one sub-env step of the agents alive before it; applies
+        MAMT's episode-end rule (:mod:`rllib_mamt.episode_end`).
+
+        An agent that terminates (or is truncated before the episode's end)
+        leaves: its final observation is this row's o', and from the next row
+        on it is dead (zero observation, action 0, alive = 0).
+
+        Returns:
+            (over, terminal, next_alive): whether the episode is over, the row's
+            d, and the per-agent alive mask at o' (truncated agents at the
+            episode's end stay alive at o': their targets bootstrap).
+        """
+        observations, step_rewards, terminateds, truncateds, _ = step
+        alive = self._alive[env_index]
+        self._write_observations(env_index, observations, alive)
+        agents = self._agent_ids
+        try:
+            rewards[:] = [step_rewards[a] if live else 0.0 for a, live in zip(agents, alive)]
+        except KeyError as missing:
+            raise AgentsNotSynchronousError(
+                f"Agent {missing} got no reward at a step of env {env_index}. "
+                "MAMT's joint replay buffer needs the reward of every agent still "
+                "in the episode at every environment step."
+            ) from None
+        if "__all__" not in terminateds or "__all__" not in truncateds:
+            raise ValueError(
+                f"Env {env_index} returned terminateds/truncateds without the "
+                "'__all__' key that RLlib's MultiAgentEnv API requires; wrap "
+                "PettingZoo envs in rllib_mamt.envs.PettingZooMultiAgentEnv."
+            )
+        # MAMT's episode-end rule, whatever the env's own '__all__' convention
+        # (RLlib's ParallelPettingZooEnv sets neither flag when some agents
+        # terminate and the others are truncated).
+        departed_before = [a for a, live in zip(agents, alive) if not live]
+        over, terminal = episode_end(agents, terminateds, truncateds, departed_before)
+        terminated_now = np.array([bool(terminateds.get(a)) for a in agents]) & alive
+        truncated_now = np.array([bool(truncateds.get(a)) for a in agents]) & alive
+        if over:
+            next_alive = alive & ~terminated_now
+        else:
+            next_alive = alive & ~terminated_now & ~truncated_now
+        self._alive[env_index] = next_alive
+        return over, float(terminal), next_alive
+
+    def _zero_departed_observations(self, next_alive: np.ndarray) -> None:
+        """Dead agents observe zeros (after their final o' has been recorded)."""
+        for agent_index, (group, slot) in enumerate(self._slots):
+            dead = ~next_alive[:, agent_index]
+            if dead.any():
+                group.observations[slot, dead] = 0.0
 
     def _rows(self, actors, observation_record, next_observation_record,
               action_record, reward_record, terminal_record):
@@ -389,10 +452,11 @@ class JointEnvRunner(MultiAgentEnvRunner):
             time.perf_counter() - self._episode_starts[env_index],
             {agent: float(r) for agent, r in zip(self._agent_ids, returns)},
             {module: float(r) for module, r in zip(self._module_ids, returns)},
-            {agent: length for agent in self._agent_ids},
+            {agent: int(steps) for agent, steps in
+             zip(self._agent_ids, self._agent_lengths[env_index])},
         )
 
-    def _log_sampled(self, env_steps: int, done_metrics) -> None:
+    def _log_sampled(self, env_steps: int, agent_steps: List[int], done_metrics) -> None:
         """Logs the counters and episode statistics MultiAgentEnvRunner logs."""
         self.metrics.log_value(NUM_ENV_STEPS_SAMPLED, env_steps, reduce="sum")
         self.metrics.log_value(
@@ -403,14 +467,14 @@ class JointEnvRunner(MultiAgentEnvRunner):
         self.metrics.log_value(
             NUM_EPISODES_LIFETIME, len(done_metrics), reduce="lifetime_sum"
         )
-        for agent, module in zip(self._agent_ids, self._module_ids):
-            self.metrics.log_value((NUM_AGENT_STEPS_SAMPLED, agent), env_steps, reduce="sum")
+        for agent, module, steps in zip(self._agent_ids, self._module_ids, agent_steps):
+            self.metrics.log_value((NUM_AGENT_STEPS_SAMPLED, agent), steps, reduce="sum")
             self.metrics.log_value(
-                (NUM_AGENT_STEPS_SAMPLED_LIFETIME, agent), env_steps, reduce="lifetime_sum"
+                (NUM_AGENT_STEPS_SAMPLED_LIFETIME, agent), steps, reduce="lifetime_sum"
             )
-            self.metrics.log_value((NUM_MODULE_STEPS_SAMPLED, module), env_steps, reduce="sum")
+            self.metrics.log_value((NUM_MODULE_STEPS_SAMPLED, module), steps, reduce="sum")
             self.metrics.log_value(
-                (NUM_MODULE_STEPS_SAMPLED_LIFETIME, module), env_steps,
+                (NUM_MODULE_STEPS_SAMPLED_LIFETIME, module), steps,
                 reduce="lifetime_sum",
             )
         for episode in done_metrics:

@@ -191,3 +191,53 @@ class FailingStepEnv(HeterogeneousMatchEnv):
         if self._doomed and self._t + 1 == self._fail_step:
             raise RuntimeError(f"simulated crash at step {self._fail_step}")
         return super().step(actions)
+
+
+class EarlyExitEnv(ParallelEnv):
+    """Three agents; 'leaver' terminates at step ``exit_step`` and leaves, the
+    others go on until the time limit ``max_cycles`` (truncation).
+
+    Each agent sees 4 floats (step / max_cycles, then noise) and has 3 actions;
+    it is rewarded 1 when its action equals the step number modulo 3.
+    """
+
+    metadata = {"name": "early_exit_v0", "render_modes": []}
+
+    def __init__(self, exit_step=3, max_cycles=10):
+        self.possible_agents = ["leaver", "stayer_a", "stayer_b"]
+        self.exit_step, self.max_cycles = exit_step, max_cycles
+        self._rng = np.random.default_rng()
+
+    def observation_space(self, agent):
+        return gym.spaces.Box(-1, 1, (4,), np.float32)
+
+    def action_space(self, agent):
+        return gym.spaces.Discrete(3)
+
+    def _observe(self, agents):
+        return {
+            a: np.concatenate([[self._t / self.max_cycles],
+                               self._rng.uniform(-1, 1, 3)]).astype(np.float32)
+            for a in agents
+        }
+
+    def reset(self, seed=None, options=None):
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self.agents = list(self.possible_agents)
+        self._t = 0
+        return self._observe(self.agents), {a: {} for a in self.agents}
+
+    def step(self, actions):
+        unknown = set(actions) - set(self.agents)
+        if unknown:
+            raise ValueError(f"actions for agents no longer in the episode: {unknown}")
+        acting = list(self.agents)
+        self._t += 1
+        rewards = {a: float(actions[a] == self._t % 3) for a in acting}
+        observations = self._observe(acting)
+        timeout = self._t >= self.max_cycles
+        terminations = {a: a == "leaver" and self._t == self.exit_step for a in acting}
+        truncations = {a: timeout and not terminations[a] for a in acting}
+        self.agents = [a for a in acting if not (terminations[a] or truncations[a])]
+        return observations, rewards, terminations, truncations, {a: {} for a in acting}
