@@ -151,7 +151,10 @@ class JointEnvRunner(MultiAgentEnvRunner):
                     f"need every agent (all of {self._agent_ids}) to act at every "
                     "environment step."
                 ) from None
-            group.observations[slot, env_index] = self._flatteners[agent_index](value)
+            flatten = self._flatteners[agent_index]
+            group.observations[slot, env_index] = (
+                np.reshape(value, -1) if flatten is None else flatten(value)
+            )
 
     def _check_finite_observations(self, env_indices, after_reset: bool) -> None:
         """Raises a one-line error naming the agent, env and episode step of the
@@ -295,7 +298,8 @@ class JointEnvRunner(MultiAgentEnvRunner):
             terminals = np.zeros(self.num_envs, np.float32)
             # A dead agent takes the fixed no-op action 0 (stored, not sampled).
             alive_record.append(self._alive.astype(np.float32))
-            actions[~self._alive.T] = 0
+            if not alive_record[-1].all():
+                actions[~self._alive.T] = 0
             next_alive = np.ones((self.num_envs, num_agents), bool)
             finished, failed = [], []
             keep = np.ones(self.num_envs, bool)
@@ -386,10 +390,14 @@ class JointEnvRunner(MultiAgentEnvRunner):
         """
         observations, step_rewards, terminateds, truncateds, _ = step
         alive = self._alive[env_index]
-        self._write_observations(env_index, observations, alive)
+        everyone = bool(alive.all())
+        self._write_observations(env_index, observations, None if everyone else alive)
         agents = self._agent_ids
         try:
-            rewards[:] = [step_rewards[a] if live else 0.0 for a, live in zip(agents, alive)]
+            rewards[:] = (
+                [step_rewards[a] for a in agents] if everyone
+                else [step_rewards[a] if live else 0.0 for a, live in zip(agents, alive)]
+            )
         except KeyError as missing:
             raise AgentsNotSynchronousError(
                 f"Agent {missing} got no reward at a step of env {env_index}. "
@@ -402,6 +410,8 @@ class JointEnvRunner(MultiAgentEnvRunner):
                 "'__all__' key that RLlib's MultiAgentEnv API requires; wrap "
                 "PettingZoo envs in rllib_mamt.envs.PettingZooMultiAgentEnv."
             )
+        if not (any(terminateds.values()) or any(truncateds.values())):
+            return False, 0.0, alive.copy()  # nobody left: the common step
         # MAMT's episode-end rule, whatever the env's own '__all__' convention
         # (RLlib's ParallelPettingZooEnv sets neither flag when some agents
         # terminate and the others are truncated).
@@ -418,6 +428,8 @@ class JointEnvRunner(MultiAgentEnvRunner):
 
     def _zero_departed_observations(self, next_alive: np.ndarray) -> None:
         """Dead agents observe zeros (after their final o' has been recorded)."""
+        if next_alive.all():
+            return
         for agent_index, (group, slot) in enumerate(self._slots):
             dead = ~next_alive[:, agent_index]
             if dead.any():

@@ -8,23 +8,19 @@ so the sampler, the buffer and the networks agree.
 """
 
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import gymnasium as gym
 import numpy as np
 
 
-def observation_flattener(space: gym.Space) -> Callable[[Any], np.ndarray]:
-    """A function mapping one observation of ``space`` to its flat vector."""
+def observation_flattener(space: gym.Space) -> Optional[Callable[[Any], np.ndarray]]:
+    """A function mapping one observation of ``space`` to its flat vector, or
+    None for a Box, whose flat vector is just ``np.reshape(value, -1)`` (what
+    ``gymnasium.spaces.flatten`` gives, without a per-step function call)."""
     if isinstance(space, gym.spaces.Box):
-        return _reshape_flat
+        return None
     return partial(gym.spaces.flatten, space)
-
-
-def _reshape_flat(value) -> np.ndarray:
-    """A Box observation as a flat vector (what ``gymnasium.spaces.flatten``
-    gives for a Box, without its dtype conversion)."""
-    return np.reshape(value, -1)
 
 
 def require_flattenable(agent_id, space: gym.Space) -> None:

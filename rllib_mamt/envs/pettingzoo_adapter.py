@@ -50,9 +50,12 @@ class PettingZooMultiAgentEnv(MultiAgentEnv):
         acting = list(self.agents)
         terminateds = dict(terminateds)
         truncateds = dict(truncateds)
-        terminateds["__all__"], truncateds["__all__"] = all_flags(
-            acting, terminateds, truncateds
-        )
+        if any(terminateds.values()) or any(truncateds.values()) or not acting:
+            terminateds["__all__"], truncateds["__all__"] = all_flags(
+                acting, terminateds, truncateds
+            )
+        else:
+            terminateds["__all__"] = truncateds["__all__"] = False
         self.agents = sorted(self.par_env.agents)
         return observations, rewards, terminateds, truncateds, infos
 
