@@ -13,6 +13,12 @@ any RLlib ``MultiAgentEnv``:
   (or the env set ``terminateds["__all__"]`` and nothing is truncated). If any
   agent was truncated (a time limit), d = 0 and the critic targets bootstrap
   from the last observation.
+
+Per agent, the joint buffer's ``next_alive`` mask makes a mixed end exact: an
+agent terminated on the last step (or that left earlier) has next_alive = 0 and
+is not bootstrapped; an agent truncated on the last step keeps next_alive = 1
+and is. An agent truncated before the episode's end leaves it like a terminated
+one (its future is not observed).
 """
 
 from typing import Collection, Mapping, Sequence, Tuple

@@ -78,7 +78,7 @@ def test_agents_ending_terminated_and_truncated_on_the_last_step(
     """A legal end (every agent terminated or truncated) ends the episode under
     either wrapper's '__all__' convention; d = 1 only if no agent was truncated."""
     from rllib_mamt.envs.pettingzoo_adapter import PettingZooMultiAgentEnv
-    from rllib_mamt.joint_replay_buffer import TERMINATEDS, obs_key
+    from rllib_mamt.joint_replay_buffer import NEXT_ALIVE, TERMINATEDS, obs_key
     from tests.toy_envs import MixedEndEnv
 
     wrap = PettingZooMultiAgentEnv if wrapper == "mamt" else ParallelPettingZooEnv
@@ -90,6 +90,11 @@ def test_agents_ending_terminated_and_truncated_on_the_last_step(
         expected = np.zeros(12, np.float32)
         expected[[4, 9]] = terminal
         np.testing.assert_array_equal(rows[TERMINATEDS], expected)
+        # Per agent: a terminated agent is not bootstrapped, a truncated one is.
+        np.testing.assert_array_equal(
+            rows[NEXT_ALIVE][[4, 9]],
+            [[scout_end == "truncated", worker_end == "truncated"]] * 2,
+        )
         metrics = runner.get_metrics()
         assert metrics["num_episodes"] == 2 and metrics["episode_len_mean"] == 5
         assert rows[obs_key(0)].shape == (12, 3)
