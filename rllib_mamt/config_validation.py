@@ -9,9 +9,11 @@ from numbers import Integral, Real
 from typing import Dict, Tuple
 
 import gymnasium as gym
+from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
 from rllib_mamt.mamt_config import TRUST_REGION_MODES
 from rllib_mamt.modules.actor import require_discrete
+from rllib_mamt.observation_flattening import require_flattenable
 
 
 def _fail(key: str, value, allowed: str) -> None:
@@ -123,10 +125,6 @@ def _validate_joint_sampler(config) -> None:
         if value is not None:
             _fail(key, value, f"None with MAMT's JointEnvRunner, which runs no connector "
                               f"pipeline, {use_rllib}")
-    if config.restart_failed_sub_environments:
-        _fail("restart_failed_sub_environments", True,
-              f"False with MAMT's JointEnvRunner, which does not recreate failed "
-              f"envs, {use_rllib}")
     for name in EPISODE_CALLBACKS:
         value = getattr(config, f"callbacks_{name}")
         if value is not None:
@@ -175,6 +173,42 @@ def _validate_trust_region(config) -> None:
               "None unless trust_region_mode='manual'")
 
 
+def agent_spaces(env, agent) -> Tuple[gym.Space, gym.Space]:
+    """One agent's (observation, action) spaces, read the way RLlib reads them.
+
+    ``MultiAgentEnv.get_observation_space`` / ``get_action_space`` use the
+    per-agent ``observation_spaces`` dicts when the env sets them and fall back
+    to a ``Dict`` ``observation_space`` keyed by agent (RLlib's own
+    ``ParallelPettingZooEnv`` sets only the latter).
+    """
+    return env.get_observation_space(agent), env.get_action_space(agent)
+
+
+def _require_flattening_on_rllib_runner(config, spaces) -> None:
+    """Non-Box observations need RLlib's ``FlattenObservations`` connector on
+    RLlib's own EnvRunner (MAMT's JointEnvRunner flattens them itself).
+
+    With that connector, RLlib's episodes hold the flattened observations, so
+    the actors and the joint replay buffer see the same flat vectors.
+    """
+    from rllib_mamt.joint_env_runner import JointEnvRunner
+
+    runner = config.env_runner_cls
+    if runner is None or (isinstance(runner, type) and issubclass(runner, JointEnvRunner)):
+        return
+    structured = sorted(
+        agent for agent, (observation_space, _) in spaces.items()
+        if not isinstance(observation_space, gym.spaces.Box)
+    )
+    if structured and config._env_to_module_connector is None:
+        _fail("env_to_module_connector", None,
+              f"a connector that flattens the non-Box observations of agents "
+              f"{structured} on RLlib's EnvRunner, e.g. lambda env, spaces, device: "
+              "ray.rllib.connectors.env_to_module.FlattenObservations("
+              "multi_agent=True); or sample with MAMT's JointEnvRunner, which "
+              "flattens them itself")
+
+
 def probe_agents(config) -> Dict[str, Tuple[gym.Space, gym.Space]]:
     """Reads sorted agents and spaces from one env instance and checks it.
 
@@ -186,17 +220,16 @@ def probe_agents(config) -> Dict[str, Tuple[gym.Space, gym.Space]]:
     env = config.make_probe_env()
     try:
         agents = sorted(getattr(env, "possible_agents", None) or [])
-        if len(agents) < 2:
+        if len(agents) < 2 or not isinstance(env, MultiAgentEnv):
             raise ValueError(
                 f"Environment {config.env!r} has agents {agents}; MAMT needs a "
                 "multi-agent env (RLlib MultiAgentEnv) with at least 2 agents."
             )
-        spaces = {
-            agent: (env.observation_spaces[agent], env.action_spaces[agent])
-            for agent in agents
-        }
-        for agent, (_, action_space) in spaces.items():
+        spaces = {agent: agent_spaces(env, agent) for agent in agents}
+        for agent, (observation_space, action_space) in spaces.items():
+            require_flattenable(agent, observation_space)
             require_discrete(agent, action_space)
+        _require_flattening_on_rllib_runner(config, spaces)
         observations, _ = env.reset(seed=0)
         missing = sorted(set(agents) - set(observations))
         if not missing:

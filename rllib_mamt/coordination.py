@@ -5,6 +5,8 @@ nothing here receives gradients (the paper computes C and D_ns "in advance"
 and uses them as the TRD-Net's graph and regression target).
 """
 
+from typing import Optional
+
 import torch
 from torch.nn import functional as F
 
@@ -28,13 +30,32 @@ def coefficients_from_counterfactuals(
     return coefficients_from_influence(counterfactual_influence(q_joint, q_without), threshold)
 
 
-def coefficients_from_influence(influence: torch.Tensor, threshold: float) -> torch.Tensor:
+def coefficients_from_influence(
+    influence: torch.Tensor, threshold: float, alive: Optional[torch.Tensor] = None
+) -> torch.Tensor:
     """Eq. 5 from the (B, n, n) :func:`counterfactual_influence`: the softmax over
-    j != i, thresholded at sigma (see :func:`coefficients_from_counterfactuals`)."""
+    j != i, thresholded at sigma (see :func:`coefficients_from_counterfactuals`).
+
+    With a (B, n) ``alive`` mask the softmax runs over the live j != i only and
+    every pair with a dead agent gets C_ij = 0 (an agent with no live other
+    agent has a zero row).
+    """
     n = influence.shape[-1]
-    eye = torch.eye(n, dtype=torch.bool, device=influence.device)
-    c_hat = torch.softmax(influence.masked_fill(eye, float("-inf")), dim=-1)
-    return c_hat * (c_hat >= threshold)
+    excluded = torch.eye(n, dtype=torch.bool, device=influence.device)
+    if alive is not None:
+        excluded = excluded | (alive < 0.5).unsqueeze(-2)
+    nothing = excluded.all(-1, keepdim=True)
+    c_hat = torch.softmax(
+        influence.masked_fill(excluded & ~nothing, float("-inf")), dim=-1
+    ).masked_fill(nothing, 0.0)
+    c = c_hat * (c_hat >= threshold)
+    return c if alive is None else c * live_pairs(alive)
+
+
+def live_pairs(alive: torch.Tensor) -> torch.Tensor:
+    """(B, n, n) float mask, 1 where both agents i and j are alive."""
+    live = (alive >= 0.5).to(torch.float32)
+    return live.unsqueeze(-1) * live.unsqueeze(-2)
 
 
 def counterfactual_influence(q_joint: torch.Tensor, q_without: torch.Tensor) -> torch.Tensor:

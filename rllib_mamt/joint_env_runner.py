@@ -20,15 +20,21 @@ It is MAMTConfig's default ``env_runner_cls``; RLlib's own path stays available
 with ``config.env_runners(env_runner_cls=MultiAgentEnvRunner)``.
 Episode-level callbacks (``on_episode_*``) and custom connector pipelines are
 not run by this sampler; ``MAMTConfig.validate()`` rejects them with a message
-that points to the RLlib path.
+that points to the RLlib path. With ``restart_failed_sub_environments=True`` a
+sub-env whose ``step()`` or ``reset()`` raises is recreated alone (from the same
+env creator), the rows of its unfinished episode in the current sample are
+dropped and the failure is counted in ``num_env_step_failures``.
 """
 
+import logging
 import time
 from typing import List, Optional
 
+import gymnasium as gym
 import numpy as np
 import torch
 
+from ray.rllib.env.env_runner import NUM_ENV_STEP_FAILURES_LIFETIME
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import (
@@ -45,14 +51,29 @@ from ray.rllib.utils.metrics import (
 
 from rllib_mamt.joint_replay_buffer import (
     ACTIONS,
+    ALIVE,
+    NEXT_ALIVE,
     REWARDS,
     TERMINATEDS,
     AgentsNotSynchronousError,
     next_obs_key,
     obs_key,
 )
+from rllib_mamt.episode_end import episode_end
 from rllib_mamt.joint_transitions import JointTransitions
+from rllib_mamt.observation_flattening import observation_flattener
 from rllib_mamt.stacked_actors import StackedActors
+
+logger = logging.getLogger(__name__)
+
+# The gymnasium id under which MultiAgentEnvRunner.make_env registers the env.
+RLLIB_MULTI_AGENT_ENV_ID = "rllib-multi-agent-env-v0"
+# Consecutive failed (re)creations/resets of one sub-env before giving up.
+MAX_SUB_ENV_RESTARTS = 10
+
+class NonFiniteEnvValueError(ValueError):
+    """Raised when an env returns a nan or infinite observation or reward."""
+
 
 class JointEnvRunner(MultiAgentEnvRunner):
     """EnvRunner that samples MAMT's joint transitions with batched actors.
@@ -80,6 +101,9 @@ class JointEnvRunner(MultiAgentEnvRunner):
     @override(MultiAgentEnvRunner)
     def make_env(self):
         super().make_env()
+        # The spec the sub-envs were made from, kept to recreate one of them
+        # (another EnvRunner in this process may re-register the id).
+        self._sub_env_spec = gym.envs.registration.registry[RLLIB_MULTI_AGENT_ENV_ID]
         self._sub_envs = [env.unwrapped for env in self.env.envs]
         self._actors = None
         self._needs_initial_reset = True
@@ -106,13 +130,17 @@ class JointEnvRunner(MultiAgentEnvRunner):
                 int(self._sub_envs[0].get_action_space(agent).n)
                 for agent in self._agent_ids
             ]
+            self._flatteners = [observation_flattener(spaces[a]) for a in self._agent_ids]
         elif self._actors_stale:
             self._actors.refresh()
         self._actors_stale = False
         return self._actors
 
-    def _write_observations(self, env_index: int, observations) -> None:
+    def _write_observations(self, env_index: int, observations, alive=None) -> None:
+        """Writes the flattened observations of the agents alive (all if None)."""
         for agent_index, agent in enumerate(self._agent_ids):
+            if alive is not None and not alive[agent_index]:
+                continue
             group, slot = self._slots[agent_index]
             try:
                 value = observations[agent]
@@ -123,11 +151,75 @@ class JointEnvRunner(MultiAgentEnvRunner):
                     f"need every agent (all of {self._agent_ids}) to act at every "
                     "environment step."
                 ) from None
-            group.observations[slot, env_index] = np.reshape(value, -1)
+            flatten = self._flatteners[agent_index]
+            group.observations[slot, env_index] = (
+                np.reshape(value, -1) if flatten is None else flatten(value)
+            )
+
+    def _check_finite_observations(self, env_indices, after_reset: bool) -> None:
+        """Raises a one-line error naming the agent, env and episode step of the
+        first non-finite observation (nan, inf, or beyond float32's range) of
+        the envs ``env_indices``."""
+        for group in self._actors.groups:
+            observations = group.observations[:, env_indices]
+            if np.isfinite(observations).all():
+                continue
+            slot, position = np.argwhere(~np.isfinite(observations).all(-1))[0]
+            env_index = np.arange(self.num_envs)[env_indices][position]
+            raise NonFiniteEnvValueError(
+                f"Env {env_index} returned a non-finite observation (nan/inf, or "
+                f"beyond float32's range) for agent '{group.agent_ids[slot]}' at step "
+                f"{0 if after_reset else self._episode_lengths[env_index] + 1} "
+                "of its episode (0 = reset); fix the env: MAMT's networks and "
+                "replay buffer need finite observations."
+            )
+
+    def _check_finite_rewards(self, rewards: np.ndarray) -> None:
+        if np.isfinite(rewards).all():
+            return
+        env_index, agent_index = np.argwhere(~np.isfinite(rewards))[0]
+        raise NonFiniteEnvValueError(
+            f"Env {env_index} returned a non-finite reward "
+            f"{rewards[env_index, agent_index]} for agent "
+            f"'{self._agent_ids[agent_index]}' at step "
+            f"{self._episode_lengths[env_index] + 1} of its episode; fix the env: "
+            "MAMT's critic targets need finite rewards."
+        )
+
+    def _restart_sub_env(self, env_index: int, error: Exception) -> None:
+        """Recreates one failed sub-env from the env creator (as
+        ``MultiAgentEnvRunner.make_env`` creates it) and counts the failure."""
+        logger.exception(
+            "JointEnvRunner: sub-env %d failed (%r); recreating it because "
+            "restart_failed_sub_environments=True and dropping its unfinished "
+            "episode's rows of this sample.", env_index, error,
+        )
+        self.metrics.log_value(NUM_ENV_STEP_FAILURES_LIFETIME, 1, reduce="lifetime_sum")
+        try:
+            self.env.envs[env_index].close()
+        except Exception as close_error:
+            logger.warning("Closing failed sub-env %d also failed: %r",
+                           env_index, close_error)
+        self.env.envs[env_index] = gym.make(self._sub_env_spec)
+        self._sub_envs[env_index] = self.env.envs[env_index].unwrapped
+
+    def _reset_sub_env(self, env_index: int, seed: Optional[int]):
+        """``reset()`` of one sub-env, recreating it on failure if configured."""
+        for attempt in range(MAX_SUB_ENV_RESTARTS + 1):
+            try:
+                return self._sub_envs[env_index].reset(seed=seed)
+            except Exception as error:
+                if (not self.config.restart_failed_sub_environments
+                        or attempt == MAX_SUB_ENV_RESTARTS):
+                    raise
+                self._restart_sub_env(env_index, error)
 
     def _reset_env(self, env_index: int, seed: Optional[int]) -> None:
-        observations, _ = self._sub_envs[env_index].reset(seed=seed)
+        observations, _ = self._reset_sub_env(env_index, seed)
         self._write_observations(env_index, observations)
+        self._check_finite_observations([env_index], after_reset=True)
+        self._alive[env_index] = True
+        self._agent_lengths[env_index] = 0
         self._episode_returns[env_index] = 0.0
         self._episode_lengths[env_index] = 0
         self._episode_starts[env_index] = time.perf_counter()
@@ -136,6 +228,8 @@ class JointEnvRunner(MultiAgentEnvRunner):
         num_agents = len(self._agent_ids)
         self._episode_returns = np.zeros((self.num_envs, num_agents), np.float64)
         self._episode_lengths = np.zeros(self.num_envs, np.int64)
+        self._agent_lengths = np.zeros((self.num_envs, num_agents), np.int64)
+        self._alive = np.ones((self.num_envs, num_agents), bool)
         self._episode_starts = np.zeros(self.num_envs, np.float64)
         seed = self._seed if self._needs_initial_reset else None
         for env_index in range(self.num_envs):
@@ -174,6 +268,11 @@ class JointEnvRunner(MultiAgentEnvRunner):
         count_agent_steps = self.config.count_steps_by == "agent_steps"
         observation_record, next_observation_record = [], []
         action_record, reward_record, terminal_record = [], [], []
+        # Which rows to keep: a sub-env that fails loses its unfinished
+        # episode's rows of this chunk (nothing half-done reaches the buffer).
+        keep_record = []
+        alive_record, next_alive_record = [], []
+        episode_first_step = np.zeros(self.num_envs, np.int64)
         env_steps = episodes_done = 0
         done_metrics = []
         inference_seconds = 0.0
@@ -197,39 +296,49 @@ class JointEnvRunner(MultiAgentEnvRunner):
                 inference_seconds += time.perf_counter() - started
             rewards = np.zeros((self.num_envs, num_agents), np.float32)
             terminals = np.zeros(self.num_envs, np.float32)
-            finished = []
+            # A dead agent takes the fixed no-op action 0 (stored, not sampled).
+            alive_record.append(self._alive.astype(np.float32))
+            if not alive_record[-1].all():
+                actions[~self._alive.T] = 0
+            next_alive = np.ones((self.num_envs, num_agents), bool)
+            finished, failed = [], []
+            keep = np.ones(self.num_envs, bool)
             per_env_actions = actions.T.tolist()
             for env_index, env in enumerate(self._sub_envs):
-                action_dict = dict(zip(self._agent_ids, per_env_actions[env_index]))
-                observations, step_rewards, terminateds, truncateds, _ = env.step(
-                    action_dict
-                )
-                self._write_observations(env_index, observations)
-                try:
-                    rewards[env_index] = [step_rewards[agent] for agent in self._agent_ids]
-                except KeyError as missing:
-                    raise AgentsNotSynchronousError(
-                        f"Agent {missing} got no reward at a step of env {env_index}. "
-                        "MAMT's joint replay buffer needs every agent's reward at "
-                        "every environment step."
-                    ) from None
-                if "__all__" not in terminateds or "__all__" not in truncateds:
-                    raise ValueError(
-                        f"Env {env_index} returned terminateds/truncateds without the "
-                        "'__all__' key that RLlib's MultiAgentEnv API requires; wrap "
-                        "PettingZoo envs in rllib_mamt.envs.PettingZooMultiAgentEnv."
+                alive = self._alive[env_index]
+                action_dict = {
+                    agent: action
+                    for agent, action, is_alive in zip(
+                        self._agent_ids, per_env_actions[env_index], alive
                     )
-                terminated = bool(terminateds["__all__"])
-                truncated = bool(truncateds["__all__"])
-                # As the joint buffer reads RLlib's episodes: only an end that is
-                # not a truncation is a terminal state.
-                terminals[env_index] = float(terminated and not truncated)
-                if terminated or truncated:
+                    if is_alive
+                }
+                try:
+                    step = env.step(action_dict)
+                except Exception as error:
+                    if not self.config.restart_failed_sub_environments:
+                        raise
+                    self._restart_sub_env(env_index, error)
+                    failed.append(env_index)
+                    keep[env_index] = False
+                    for earlier in keep_record[episode_first_step[env_index]:]:
+                        earlier[env_index] = False
+                    continue
+                over, terminals[env_index], next_alive[env_index] = self._record_step(
+                    env_index, step, rewards[env_index]
+                )
+                if over:
                     finished.append(env_index)
+            self._check_finite_observations(slice(None), after_reset=False)
+            self._check_finite_rewards(rewards)
             next_observation_record.append(self._group_snapshots(actors))
+            next_alive_record.append(next_alive.astype(np.float32))
+            self._agent_lengths += alive_record[-1].astype(np.int64)
+            self._zero_departed_observations(next_alive)
             action_record.append(actions.T.copy())
             reward_record.append(rewards)
             terminal_record.append(terminals)
+            keep_record.append(keep)
             env_steps += self.num_envs
             self._episode_returns += rewards
             self._episode_lengths += 1
@@ -237,26 +346,94 @@ class JointEnvRunner(MultiAgentEnvRunner):
                 if num_episodes is None or episodes_done < num_episodes:
                     done_metrics.append(self._finished_episode_metrics(env_index))
                 episodes_done += 1
+            for env_index in finished + failed:
                 self._reset_env(env_index, None)
+                episode_first_step[env_index] = len(keep_record)
 
         if num_episodes is not None:
             self._needs_initial_reset = True
-        self._log_sampled(env_steps, done_metrics)
+        kept = np.concatenate(keep_record) if keep_record else np.ones(0, bool)
+        kept_steps = int(kept.sum())
+        agent_steps = (
+            np.concatenate(alive_record)[kept].sum(0).astype(int).tolist()
+            if keep_record else [0] * num_agents
+        )
+        self._log_sampled(kept_steps, agent_steps, done_metrics)
         if env_steps and not random_actions:
             self.metrics.log_value(
                 RLMODULE_INFERENCE_TIMER, inference_seconds * self.num_envs / env_steps
             )
-        if env_steps == 0:
+        if kept_steps == 0:
             return []
-        return [
-            JointTransitions(
-                self._rows(
-                    actors, observation_record, next_observation_record,
-                    action_record, reward_record, terminal_record,
-                ),
-                num_agents,
+        rows = self._rows(
+            actors, observation_record, next_observation_record,
+            action_record, reward_record, terminal_record,
+        )
+        rows[ALIVE] = np.concatenate(alive_record)
+        rows[NEXT_ALIVE] = np.concatenate(next_alive_record)
+        if not kept.all():
+            rows = {key: column[kept] for key, column in rows.items()}
+        return [JointTransitions(rows, num_agents)]
+
+    def _record_step(self, env_index: int, step, rewards: np.ndarray):
+        """Writes one sub-env step of the agents alive before it; applies
+        MAMT's episode-end rule (:mod:`rllib_mamt.episode_end`).
+
+        An agent that terminates (or is truncated before the episode's end)
+        leaves: its final observation is this row's o', and from the next row
+        on it is dead (zero observation, action 0, alive = 0).
+
+        Returns:
+            (over, terminal, next_alive): whether the episode is over, the row's
+            d, and the per-agent alive mask at o' (truncated agents at the
+            episode's end stay alive at o': their targets bootstrap).
+        """
+        observations, step_rewards, terminateds, truncateds, _ = step
+        alive = self._alive[env_index]
+        everyone = bool(alive.all())
+        self._write_observations(env_index, observations, None if everyone else alive)
+        agents = self._agent_ids
+        try:
+            rewards[:] = (
+                [step_rewards[a] for a in agents] if everyone
+                else [step_rewards[a] if live else 0.0 for a, live in zip(agents, alive)]
             )
-        ]
+        except KeyError as missing:
+            raise AgentsNotSynchronousError(
+                f"Agent {missing} got no reward at a step of env {env_index}. "
+                "MAMT's joint replay buffer needs the reward of every agent still "
+                "in the episode at every environment step."
+            ) from None
+        if "__all__" not in terminateds or "__all__" not in truncateds:
+            raise ValueError(
+                f"Env {env_index} returned terminateds/truncateds without the "
+                "'__all__' key that RLlib's MultiAgentEnv API requires; wrap "
+                "PettingZoo envs in rllib_mamt.envs.PettingZooMultiAgentEnv."
+            )
+        if not (any(terminateds.values()) or any(truncateds.values())):
+            return False, 0.0, alive.copy()  # nobody left: the common step
+        # MAMT's episode-end rule, whatever the env's own '__all__' convention
+        # (RLlib's ParallelPettingZooEnv sets neither flag when some agents
+        # terminate and the others are truncated).
+        departed_before = [a for a, live in zip(agents, alive) if not live]
+        over, terminal = episode_end(agents, terminateds, truncateds, departed_before)
+        terminated_now = np.array([bool(terminateds.get(a)) for a in agents]) & alive
+        truncated_now = np.array([bool(truncateds.get(a)) for a in agents]) & alive
+        if over:
+            next_alive = alive & ~terminated_now
+        else:
+            next_alive = alive & ~terminated_now & ~truncated_now
+        self._alive[env_index] = next_alive
+        return over, float(terminal), next_alive
+
+    def _zero_departed_observations(self, next_alive: np.ndarray) -> None:
+        """Dead agents observe zeros (after their final o' has been recorded)."""
+        if next_alive.all():
+            return
+        for agent_index, (group, slot) in enumerate(self._slots):
+            dead = ~next_alive[:, agent_index]
+            if dead.any():
+                group.observations[slot, dead] = 0.0
 
     def _rows(self, actors, observation_record, next_observation_record,
               action_record, reward_record, terminal_record):
@@ -287,10 +464,11 @@ class JointEnvRunner(MultiAgentEnvRunner):
             time.perf_counter() - self._episode_starts[env_index],
             {agent: float(r) for agent, r in zip(self._agent_ids, returns)},
             {module: float(r) for module, r in zip(self._module_ids, returns)},
-            {agent: length for agent in self._agent_ids},
+            {agent: int(steps) for agent, steps in
+             zip(self._agent_ids, self._agent_lengths[env_index])},
         )
 
-    def _log_sampled(self, env_steps: int, done_metrics) -> None:
+    def _log_sampled(self, env_steps: int, agent_steps: List[int], done_metrics) -> None:
         """Logs the counters and episode statistics MultiAgentEnvRunner logs."""
         self.metrics.log_value(NUM_ENV_STEPS_SAMPLED, env_steps, reduce="sum")
         self.metrics.log_value(
@@ -301,14 +479,14 @@ class JointEnvRunner(MultiAgentEnvRunner):
         self.metrics.log_value(
             NUM_EPISODES_LIFETIME, len(done_metrics), reduce="lifetime_sum"
         )
-        for agent, module in zip(self._agent_ids, self._module_ids):
-            self.metrics.log_value((NUM_AGENT_STEPS_SAMPLED, agent), env_steps, reduce="sum")
+        for agent, module, steps in zip(self._agent_ids, self._module_ids, agent_steps):
+            self.metrics.log_value((NUM_AGENT_STEPS_SAMPLED, agent), steps, reduce="sum")
             self.metrics.log_value(
-                (NUM_AGENT_STEPS_SAMPLED_LIFETIME, agent), env_steps, reduce="lifetime_sum"
+                (NUM_AGENT_STEPS_SAMPLED_LIFETIME, agent), steps, reduce="lifetime_sum"
             )
-            self.metrics.log_value((NUM_MODULE_STEPS_SAMPLED, module), env_steps, reduce="sum")
+            self.metrics.log_value((NUM_MODULE_STEPS_SAMPLED, module), steps, reduce="sum")
             self.metrics.log_value(
-                (NUM_MODULE_STEPS_SAMPLED_LIFETIME, module), env_steps,
+                (NUM_MODULE_STEPS_SAMPLED_LIFETIME, module), steps,
                 reduce="lifetime_sum",
             )
         for episode in done_metrics:

@@ -20,6 +20,20 @@ from rllib_mamt.lossless_storage import STORAGE_DTYPES, narrowest_lossless_dtype
 ACTIONS = "actions"
 REWARDS = "rewards"
 TERMINATEDS = "terminateds"
+# Per-agent alive masks (1 = in the episode): ALIVE at o (the agent acted),
+# NEXT_ALIVE at o' (0 once it has left: terminated, or truncated before the
+# episode's end). Rows without them (older checkpoints, RLlib's episodes, in
+# which every agent acts at every step) are all-alive.
+ALIVE = "alive"
+NEXT_ALIVE = "next_alive"
+
+
+def with_alive_masks(columns: Dict[str, np.ndarray], num_agents: int) -> Dict[str, np.ndarray]:
+    """``columns`` with all-alive ALIVE / NEXT_ALIVE masks added if they are absent."""
+    if ALIVE in columns:
+        return columns
+    ones = np.ones((len(columns[ACTIONS]), num_agents), np.float32)
+    return {**columns, ALIVE: ones, NEXT_ALIVE: ones}
 
 
 def obs_key(agent_index: int) -> str:
@@ -66,6 +80,8 @@ class JointReplayBuffer:
         self._columns[ACTIONS] = np.zeros((capacity, self.num_agents), np.int64)
         self._columns[REWARDS] = np.zeros((capacity, self.num_agents), np.float32)
         self._columns[TERMINATEDS] = np.zeros((capacity,), np.float32)
+        for key in (ALIVE, NEXT_ALIVE):
+            self._columns[key] = np.ones((capacity, self.num_agents), np.float32)
         self._next_index = 0
         self._size = 0
         self._reward_sum = np.zeros(self.num_agents, np.float64)
@@ -80,6 +96,7 @@ class JointReplayBuffer:
         count = len(rows[ACTIONS])
         if count == 0:
             return
+        rows = with_alive_masks(rows, self.num_agents)
         if count > self.capacity:
             rows = {key: value[-self.capacity:] for key, value in rows.items()}
             count = self.capacity
@@ -145,7 +162,9 @@ class JointReplayBuffer:
                     f"Agent '{agent}' acted in {acted} of {length} steps of an "
                     "episode chunk. MAMT's joint replay buffer and centralized "
                     "critic need every agent (all of "
-                    f"{self.agent_ids}) to act at every environment step."
+                    f"{self.agent_ids}) to act at every environment step on RLlib's "
+                    "EnvRunner; MAMT's JointEnvRunner (the default) supports agents "
+                    "that leave the episode early."
                 )
         rows: Dict[str, np.ndarray] = {}
         actions, rewards = [], []
@@ -216,8 +235,9 @@ class JointReplayBuffer:
                 f"Replay buffer state holds {size} rows but capacity is "
                 f"{self.capacity}; raise 'replay_buffer_capacity'."
             )
+        columns = with_alive_masks(state["columns"], self.num_agents)
         for key, column in self._columns.items():
-            stored = np.asarray(state["columns"][key])
+            stored = np.asarray(columns[key])
             if key in self._observation_keys and stored.dtype != column.dtype:
                 column = np.zeros(column.shape, stored.dtype)
                 self._columns[key] = column

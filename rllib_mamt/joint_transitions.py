@@ -31,5 +31,9 @@ class JointTransitions:
         return len(self)
 
     def agent_steps(self) -> int:
-        """Number of agent steps: every agent acts at every environment step."""
-        return len(self) * self.num_agents
+        """Number of agent steps: the agents alive at each step (all of them
+        when the chunk has no ``alive`` mask)."""
+        alive = self.rows.get("alive")
+        if alive is None:
+            return len(self) * self.num_agents
+        return int(alive.sum())

@@ -27,6 +27,7 @@ from torch.nn import functional as F
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.typing import ModuleID, ParamDict, TensorType
 
+from rllib_mamt.alive_masks import alive_masks, masked_mean, no_op_for_dead
 from rllib_mamt.joint_replay_buffer import (
     ACTIONS,
     REWARDS,
@@ -149,6 +150,7 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
         rewards = data[REWARDS].float()
         not_terminated = 1.0 - data[TERMINATEDS].float()
         alpha = 1.0 / config.reward_scale
+        alive, next_alive = alive_masks(data)
 
         actors = [self._actor(agent) for agent in self.agent_ids]
         logits = [actor.action_logits(obs) for actor, obs in zip(actors, observations)]
@@ -157,7 +159,7 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
 
         critic_loss, critic_metrics = self._critic_loss(
             central, actors, observations, next_observations, actions, rewards,
-            not_terminated, alpha,
+            not_terminated, alpha, alive, next_alive,
         )
         self._losses_by_optimizer = {(CENTRAL_MODULE_ID, CRITIC_OPTIMIZER): critic_loss}
         losses = {CENTRAL_MODULE_ID: critic_loss}
@@ -171,7 +173,8 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
                 ],
                 dim=-1,
             )
-            q_all_actions, _ = central.critic(observations, sampled)
+            sampled = no_op_for_dead(sampled, alive)
+            q_all_actions, _ = central.critic(observations, sampled, alive)
             old_log_probs = [
                 F.log_softmax(old(flatten_observations(obs)), dim=-1)
                 for old, obs in zip(central.old_actors, observations)
@@ -179,21 +182,27 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
             old_probs = [lp.exp() for lp in old_log_probs]
         if config.trust_region_mode in LEARNED_TRUST_REGION_MODES:
             for name, loss in self._trust_region_decomposition_losses(
-                central, observations, actions, log_probs, old_log_probs
+                central, observations, actions, log_probs, old_log_probs, alive
             ).items():
                 self._losses_by_optimizer[(CENTRAL_MODULE_ID, name)] = loss
         deltas = central.trust_region_deltas()
         constrained = torch.isfinite(deltas).tolist()
         for k, agent in enumerate(self.agent_ids):
+            agent_alive = None if alive is None else alive[:, k]
             taken = sampled[:, k : k + 1]
             log_prob_taken = log_probs[k].gather(-1, taken).squeeze(-1)
             advantage = q_all_actions[k].gather(-1, taken).squeeze(-1) - (
                 counterfactual_baseline(probs[k].detach(), q_all_actions[k])
             )
             policy_target = (alpha * log_prob_taken - advantage).detach()
-            policy_gradient_loss = (log_prob_taken * policy_target).mean()
-            logit_penalty = config.actor_logit_regularization * logits[k].pow(2).mean()
-            divergence = tsallis_relative_entropy(probs[k], old_probs[k], config.tsallis_q).mean()
+            policy_gradient_loss = masked_mean(log_prob_taken * policy_target, agent_alive)
+            logit_penalty = config.actor_logit_regularization * masked_mean(
+                logits[k].pow(2).mean(-1), agent_alive
+            )
+            divergence = masked_mean(
+                tsallis_relative_entropy(probs[k], old_probs[k], config.tsallis_q),
+                agent_alive,
+            )
             trust_region_term = divergence / deltas[k] if constrained[k] else divergence * 0.0
             actor_loss = policy_gradient_loss + logit_penalty + trust_region_term
             self._losses_by_optimizer[(agent, POLICY_OPTIMIZER)] = actor_loss
@@ -217,13 +226,16 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
 
     def _critic_loss(
         self, central, actors, observations, next_observations, actions, rewards,
-        not_terminated, alpha,
+        not_terminated, alpha, alive=None, next_alive=None,
     ):
         """Eq. 9: sum_i E[(Q_i(o, a) - y_i)^2] plus MAAC's attention-logit penalty.
 
         y_i = r_i + gamma * (1 - d) * E_{a'_i ~ pi_bar_i}[Q_bar_i(o', a'_i, a'_-i)
         - alpha * log pi_i(a'_i | o'_i)], with a'_-i sampled from the target
         actors and the expectation over agent i's own next action taken exactly.
+        With alive masks, agent i's TD error counts only on rows where it acted,
+        dead agents are left out of the attention, and an agent dead at o'
+        (it terminated) is not bootstrapped.
         """
         config = self.config
         with torch.no_grad():
@@ -242,7 +254,8 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
                 ],
                 dim=-1,
             )
-            next_q, _ = central.target_critic(next_observations, next_actions)
+            next_actions = no_op_for_dead(next_actions, next_alive)
+            next_q, _ = central.target_critic(next_observations, next_actions, next_alive)
             targets = torch.stack(
                 [
                     (p * (q - alpha * lp)).sum(-1)
@@ -250,13 +263,16 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
                 ],
                 dim=-1,
             )
-            targets = rewards + config.gamma * not_terminated.unsqueeze(-1) * targets
-        q_values, attention_logits = central.critic(observations, actions)
+            bootstrap = not_terminated.unsqueeze(-1)
+            if next_alive is not None:
+                bootstrap = bootstrap * next_alive
+            targets = rewards + config.gamma * bootstrap * targets
+        q_values, attention_logits = central.critic(observations, actions, alive)
         taken = torch.stack(
             [q.gather(-1, actions[:, k : k + 1]).squeeze(-1) for k, q in enumerate(q_values)],
             dim=-1,
         )
-        td_loss = (taken - targets).pow(2).mean(0).sum()
+        td_loss = masked_mean((taken - targets).pow(2), alive).sum()
         attention_penalty = (
             config.critic_regularization_coefficient
             * ATTENTION_LOGIT_SCALE

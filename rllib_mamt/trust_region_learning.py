@@ -35,6 +35,7 @@ from torch.func import functional_call
 from rllib_mamt.coordination import (
     coefficients_from_influence,
     counterfactual_influence,
+    live_pairs,
     fixed_coefficients,
     non_stationarity,
     random_coefficients,
@@ -48,36 +49,45 @@ DELTA_OPTIMIZER = "trust_regions"
 LEARNED_TRUST_REGION_MODES = ("learned", "fixed_coef", "random_coef", "weighted_sum")
 
 
+def _mask_dead_pairs(pairs: torch.Tensor, alive) -> torch.Tensor:
+    """(B, n, n) ``pairs`` with 0 wherever agent i or j is dead (Eq. 5/6 leave
+    agents that have left the episode out)."""
+    return pairs if alive is None else pairs * live_pairs(alive)
+
+
 class TrustRegionLearning:
     """Mixin for ``MAMTTorchLearner``: C, D_ns, TRD-Net, opponent models and delta."""
 
-    def _coordination_coefficients(self, central, observations, actions, policy_probs):
+    def _coordination_coefficients(self, central, observations, actions, policy_probs,
+                                   alive=None):
         """(B, n, n) C for the configured mode and the (B, n, n) counterfactual
         influence it was computed from (None for the fixed / random ablations),
         without gradient.
 
         ``policy_probs`` is (B, n, A_max): pi_j(. | o_j), zero on padded actions.
+        With a (B, n) ``alive`` mask, pairs with a dead agent get C_ij = 0.
         """
         mode = self.config.trust_region_mode
         batch, n = actions.shape
         if mode == "fixed_coef":
-            return fixed_coefficients(batch, n, device=actions.device), None
+            coefficients = fixed_coefficients(batch, n, device=actions.device)
+            return _mask_dead_pairs(coefficients, alive), None
         if mode == "random_coef":
             coefficients = random_coefficients(
                 batch, n, self._sampling_generator, device=actions.device
             )
-            return coefficients, None
+            return _mask_dead_pairs(coefficients, alive), None
         q_joint, q_without = central.critic.counterfactual_values(
-            observations, actions, policy_probs
+            observations, actions, policy_probs, alive
         )
-        influence = counterfactual_influence(q_joint, q_without)
+        influence = _mask_dead_pairs(counterfactual_influence(q_joint, q_without), alive)
         coefficients = coefficients_from_influence(
-            influence, self.config.coordination_threshold
+            influence, self.config.coordination_threshold, alive
         )
         return coefficients, influence
 
     def _trust_region_decomposition_losses(
-        self, central, observations, actions, log_probs, old_log_probs
+        self, central, observations, actions, log_probs, old_log_probs, alive=None
     ) -> Dict[str, torch.Tensor]:
         """Losses of the opponent models, the TRD-Net and delta (see module doc).
 
@@ -109,7 +119,8 @@ class TrustRegionLearning:
             )
         with torch.no_grad():
             coefficients, influence = self._coordination_coefficients(
-                central, sub_observations, sub_actions, policy_log_probs.exp()
+                central, sub_observations, sub_actions, policy_log_probs.exp(),
+                None if alive is None else alive[:rows],
             )
             if opponent_logits is None:  # MAMT-WS: consecutive policies, not models
                 previous = torch.stack(

@@ -43,8 +43,9 @@ def test_grid_counts_take_a_quarter_of_float32_and_read_back_exactly():
     counts = rng.integers(0, 4, (40, SIZE)).astype(np.float32)
     buffer = JointReplayBuffer(100, AGENTS, {"a": SIZE, "b": SIZE}, seed=0)
     buffer.add(rows(counts, counts * 2))
-    float32_bytes = 4 * 4 * SIZE + 8 * 2 + 4 * 2 + 4
-    assert buffer.bytes_per_row() == 4 * SIZE + 8 * 2 + 4 * 2 + 4
+    other_columns = 8 * 2 + 4 * 2 + 4 + 2 * 4 * 2  # actions, rewards, d, alive masks
+    float32_bytes = 4 * 4 * SIZE + other_columns
+    assert buffer.bytes_per_row() == 4 * SIZE + other_columns
     assert buffer.bytes_per_row() < float32_bytes / 2
     batch = buffer.sample(500)
     assert batch[obs_key(0)].dtype == np.float32

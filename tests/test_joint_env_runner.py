@@ -172,8 +172,6 @@ def test_settings_the_joint_sampler_cannot_honour_are_rejected():
         tiny_spread_config().callbacks(_EpisodeEndCallback).validate()
     with pytest.raises(ValueError, match="'callbacks_on_episode_start'"):
         tiny_spread_config().callbacks(on_episode_start=lambda **kw: None).validate()
-    with pytest.raises(ValueError, match="'restart_failed_sub_environments'"):
-        tiny_spread_config().fault_tolerance(restart_failed_sub_environments=True).validate()
     with pytest.raises(ValueError, match="'env_to_module_connector'"):
         tiny_spread_config().env_runners(env_to_module_connector=lambda env: []).validate()
     # RLlib's own EnvRunner runs callbacks, so that combination is accepted.

@@ -85,3 +85,159 @@ class LateDropoutEnv(HeterogeneousMatchEnv):
     def step(self, actions):
         actions = {"scout": actions["scout"], "worker": actions.get("worker", 0)}
         return super().step(actions)
+
+
+class MixedEndEnv(HeterogeneousMatchEnv):
+    """Like HeterogeneousMatchEnv, but on the last step 'scout' ends as
+    ``scout_end`` ('terminated' or 'truncated') and 'worker' as ``worker_end``."""
+
+    def __init__(self, max_cycles=5, scout_end="terminated", worker_end="truncated"):
+        super().__init__(max_cycles)
+        self._ends = {"scout": scout_end, "worker": worker_end}
+
+    def step(self, actions):
+        observations, rewards, _, truncations, infos = super().step(actions)
+        done = any(truncations.values())
+        terminations = {a: done and self._ends[a] == "terminated" for a in rewards}
+        truncations = {a: done and self._ends[a] == "truncated" for a in rewards}
+        return observations, rewards, terminations, truncations, infos
+
+
+class BadValueEnv(HeterogeneousMatchEnv):
+    """Like HeterogeneousMatchEnv, but once reset with seed ``bad_seed`` it puts
+    ``value`` into 'worker''s observation (``where='obs'``) or reward
+    (``where='reward'``) at step ``bad_step`` (0 = the reset observation)."""
+
+    def __init__(self, value, where="obs", bad_step=3, bad_seed=1, max_cycles=5):
+        super().__init__(max_cycles)
+        self._value, self._where, self._bad_step = value, where, bad_step
+        self._bad_seed = bad_seed
+        self._bad = False
+
+    def reset(self, seed=None, options=None):
+        self._bad = seed == self._bad_seed
+        observations, infos = super().reset(seed, options)
+        return self._spoil(observations, None)[0], infos
+
+    def _spoil(self, observations, rewards):
+        if self._bad and self._t == self._bad_step:
+            if self._where == "obs":
+                observations["worker"] = observations["worker"].copy()
+                observations["worker"][1] = self._value
+            else:
+                rewards["worker"] = self._value
+        return observations, rewards
+
+    def step(self, actions):
+        observations, rewards, terminations, truncations, infos = super().step(actions)
+        observations, rewards = self._spoil(observations, rewards)
+        return observations, rewards, terminations, truncations, infos
+
+
+class StructuredObservationEnv(HeterogeneousMatchEnv):
+    """Like HeterogeneousMatchEnv, but 'scout' observes a Dict (a Box and a
+    Discrete flag) and 'worker' a Tuple (a Box and a MultiBinary)."""
+
+    def __init__(self, max_cycles=5):
+        super().__init__(max_cycles)
+        self._spaces = {
+            "scout": (
+                gym.spaces.Dict({
+                    "position": gym.spaces.Box(-1, 1, (2,), np.float32),
+                    "flag": gym.spaces.Discrete(3),
+                }),
+                gym.spaces.Discrete(3),
+            ),
+            "worker": (
+                gym.spaces.Tuple((gym.spaces.Box(-1, 1, (4,), np.float32),
+                                  gym.spaces.MultiBinary(2))),
+                gym.spaces.Discrete(4),
+            ),
+        }
+
+    def _observe(self):
+        flag = int(self._rng.integers(3))
+        return {
+            "scout": {"position": self._rng.uniform(-1, 1, 2).astype(np.float32),
+                      "flag": flag},
+            "worker": (self._rng.uniform(-1, 1, 4).astype(np.float32),
+                       np.array([flag % 2, 1], np.int8)),
+        }
+
+
+class FailingStepEnv(HeterogeneousMatchEnv):
+    """Like HeterogeneousMatchEnv, but once reset with seed ``bad_seed`` its
+    step ``fail_step`` raises; until then 'worker''s first observation entry is
+    the marker 7.0, so rows of the failed episode can be recognised."""
+
+    MARKER = 7.0
+
+    def __init__(self, fail_step=3, bad_seed=1, max_cycles=5):
+        super().__init__(max_cycles)
+        self._fail_step, self._bad_seed = fail_step, bad_seed
+        self._doomed = False
+
+    def _observe(self):
+        observations = super()._observe()
+        if self._doomed:
+            observations["worker"][0] = self.MARKER
+        return observations
+
+    def reset(self, seed=None, options=None):
+        self._doomed = seed == self._bad_seed
+        return super().reset(seed, options)
+
+    def step(self, actions):
+        if self._doomed and self._t + 1 == self._fail_step:
+            raise RuntimeError(f"simulated crash at step {self._fail_step}")
+        return super().step(actions)
+
+
+class EarlyExitEnv(ParallelEnv):
+    """Three agents; 'leaver' terminates at step ``exit_step`` and leaves, the
+    others go on until the time limit ``max_cycles`` (truncation).
+
+    Each agent sees 4 floats (step / max_cycles, then noise) and has 3 actions;
+    it is rewarded 1 when its action equals the step number modulo 3.
+    """
+
+    metadata = {"name": "early_exit_v0", "render_modes": []}
+
+    def __init__(self, exit_step=3, max_cycles=10):
+        self.possible_agents = ["leaver", "stayer_a", "stayer_b"]
+        self.exit_step, self.max_cycles = exit_step, max_cycles
+        self._rng = np.random.default_rng()
+
+    def observation_space(self, agent):
+        return gym.spaces.Box(-1, 1, (4,), np.float32)
+
+    def action_space(self, agent):
+        return gym.spaces.Discrete(3)
+
+    def _observe(self, agents):
+        return {
+            a: np.concatenate([[self._t / self.max_cycles],
+                               self._rng.uniform(-1, 1, 3)]).astype(np.float32)
+            for a in agents
+        }
+
+    def reset(self, seed=None, options=None):
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self.agents = list(self.possible_agents)
+        self._t = 0
+        return self._observe(self.agents), {a: {} for a in self.agents}
+
+    def step(self, actions):
+        unknown = set(actions) - set(self.agents)
+        if unknown:
+            raise ValueError(f"actions for agents no longer in the episode: {unknown}")
+        acting = list(self.agents)
+        self._t += 1
+        rewards = {a: float(actions[a] == self._t % 3) for a in acting}
+        observations = self._observe(acting)
+        timeout = self._t >= self.max_cycles
+        terminations = {a: a == "leaver" and self._t == self.exit_step for a in acting}
+        truncations = {a: timeout and not terminations[a] for a in acting}
+        self.agents = [a for a in acting if not (terminations[a] or truncations[a])]
+        return observations, rewards, terminations, truncations, {a: {} for a in acting}

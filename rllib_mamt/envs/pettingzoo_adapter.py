@@ -11,6 +11,8 @@ from typing import Any, Dict, Optional
 import gymnasium as gym
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
+from rllib_mamt.episode_end import all_flags
+
 
 class PettingZooMultiAgentEnv(MultiAgentEnv):
     """Wraps a PettingZoo ``ParallelEnv`` for RLlib with agents in sorted order.
@@ -45,10 +47,15 @@ class PettingZooMultiAgentEnv(MultiAgentEnv):
         observations, rewards, terminateds, truncateds, infos = self.par_env.step(
             action_dict
         )
+        acting = list(self.agents)
         terminateds = dict(terminateds)
         truncateds = dict(truncateds)
-        terminateds["__all__"] = all(terminateds.values()) if terminateds else True
-        truncateds["__all__"] = all(truncateds.values()) if truncateds else True
+        if any(terminateds.values()) or any(truncateds.values()) or not acting:
+            terminateds["__all__"], truncateds["__all__"] = all_flags(
+                acting, terminateds, truncateds
+            )
+        else:
+            terminateds["__all__"] = truncateds["__all__"] = False
         self.agents = sorted(self.par_env.agents)
         return observations, rewards, terminateds, truncateds, infos
 

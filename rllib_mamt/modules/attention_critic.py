@@ -11,7 +11,7 @@ extra. Attention is computed for all agents at once as a batched
 """
 
 import math
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -95,18 +95,32 @@ class AttentionCritic(nn.Module):
             torch.cat([observation, action_one_hot], dim=-1)
         )
 
+    def _excluded_pairs(self, alive: Optional[torch.Tensor]) -> torch.Tensor:
+        """Bool mask of (query i, key j) pairs left out of the attention: j = i,
+        and, given an alive mask (..., n), every dead key j. Shape (..., 1, n, n)
+        (or (n, n) without a mask)."""
+        if alive is None:
+            return self.self_mask
+        dead_keys = (alive < 0.5).unsqueeze(-2).unsqueeze(-3)
+        return self.self_mask | dead_keys
+
     def attend(
-        self, states: torch.Tensor, state_actions: torch.Tensor
+        self, states: torch.Tensor, state_actions: torch.Tensor,
+        alive: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """x_i = sum_{j != i} softmax_j(q_i . k_j / sqrt(d)) v_j for every agent.
 
         Args:
             states: (..., n, hidden) state embeddings s_i (queries).
             state_actions: (..., n, hidden) state-action embeddings e_j.
+            alive: Optional (..., n) mask, 0 for agents that have left the
+                episode: they are no key of anyone's attention; an agent with
+                no live other agent attends to nothing (x_i = 0).
 
         Returns:
             (attended, logits): (..., n, hidden) and the raw attention logits
-            (..., heads, n, n) with the diagonal excluded from the softmax.
+            (..., heads, n, n), 0 on the pairs excluded from the softmax and
+            on the rows of dead agents.
         """
         leading = states.shape[:-2]
         n = self.num_agents
@@ -120,9 +134,16 @@ class AttentionCritic(nn.Module):
         keys = split_heads(self.key_projection(state_actions))
         values = split_heads(self.value_projection(state_actions))
         logits = queries @ keys.transpose(-1, -2) / math.sqrt(self.head_dim)
-        weights = torch.softmax(logits.masked_fill(self.self_mask, float("-inf")), -1)
+        excluded = self._excluded_pairs(alive)
+        nothing_to_attend = excluded.all(-1, keepdim=True)
+        weights = torch.softmax(
+            logits.masked_fill(excluded & ~nothing_to_attend, float("-inf")), -1
+        ).masked_fill(nothing_to_attend, 0.0)
         attended = (weights @ values).transpose(-3, -2).reshape(*leading, n, -1)
-        return attended, logits.masked_fill(self.self_mask, 0.0)
+        logits = logits.masked_fill(excluded, 0.0)
+        if alive is not None:  # a dead agent's query logits are meaningless too
+            logits = logits.masked_fill((alive < 0.5).unsqueeze(-1).unsqueeze(-3), 0.0)
+        return attended, logits
 
     def all_action_values(
         self, states: torch.Tensor, attended: torch.Tensor
@@ -132,13 +153,16 @@ class AttentionCritic(nn.Module):
         return [head(inputs[..., index, :]) for index, head in enumerate(self.q_heads)]
 
     def forward(
-        self, observations: Sequence[torch.Tensor], actions: torch.Tensor
+        self, observations: Sequence[torch.Tensor], actions: torch.Tensor,
+        alive: Optional[torch.Tensor] = None,
     ) -> Tuple[List[torch.Tensor], torch.Tensor]:
         """Q-values of all own actions per agent, given the others' actions.
 
         Args:
             observations: One (B, obs_i) tensor per agent.
             actions: (B, n) integer joint actions.
+            alive: Optional (B, n) alive mask; dead agents are left out of the
+                others' attention (see :meth:`attend`).
 
         Returns:
             (q_values, attention_logits): a list of (B, |A_i|) tensors and the
@@ -154,7 +178,7 @@ class AttentionCritic(nn.Module):
             ],
             dim=-2,
         )
-        attended, logits = self.attend(states, state_actions)
+        attended, logits = self.attend(states, state_actions, alive)
         return self.all_action_values(states, attended), logits
 
     def counterfactual_values(
@@ -162,6 +186,7 @@ class AttentionCritic(nn.Module):
         observations: Sequence[torch.Tensor],
         actions: torch.Tensor,
         policy_probs: torch.Tensor,
+        alive: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Q_i(o, a) and Q_i(a_\\j) of Eq. 5 for every ordered pair (i, j) at once.
 
@@ -184,6 +209,9 @@ class AttentionCritic(nn.Module):
             observations: One (B, obs_i) tensor per agent.
             actions: (B, n) replayed joint actions.
             policy_probs: (B, n, A_max) pi_j(. | o_j), zero on padded actions.
+            alive: Optional (B, n) alive mask: dead agents k are left out of the
+                attention sums; pairs (i, j) with a dead i or j are meaningless
+                (callers mask them, :func:`rllib_mamt.coordination.coefficients_from_influence`).
 
         Returns:
             (q_joint, q_without): (B, n) and (B, n, n); the diagonal of
@@ -228,6 +256,8 @@ class AttentionCritic(nn.Module):
             replaced_logits.amax(dim=(2, 3)),
         ).detach()  # (B, i, h)
         weights = (logits - shift.unsqueeze(-1)).exp() * others.view(1, n, 1, n)
+        if alive is not None:
+            weights = weights * (alive >= 0.5).view(batch, 1, 1, n)
         excluded = others.float()  # [k, j]: k != j
         denominator = torch.einsum("bihk,kj->bijh", weights, excluded)  # Z_-j
         weighted_values = torch.einsum("bihk,kj,bkhd->bijhd", weights, excluded, values)
@@ -251,4 +281,13 @@ class AttentionCritic(nn.Module):
             # Replacing any other agent's action by its replayed one gives Q_i(o, a).
             other = (i + 1) % n
             q_joint.append(q_own[torch.arange(batch, device=actions.device), other, actions[:, other]])
-        return torch.stack(q_joint, dim=-1), torch.stack(q_without, dim=1)
+        q_joint = torch.stack(q_joint, dim=-1)
+        if alive is not None:
+            # The replaced-agent formula above always counts agent (i + 1) % n,
+            # alive or not; with dead agents, Q_i(o, a) comes from a plain pass.
+            q_values, _ = self.forward(observations, actions, alive)
+            q_joint = torch.stack(
+                [q.gather(-1, actions[:, i : i + 1]).squeeze(-1) for i, q in enumerate(q_values)],
+                dim=-1,
+            )
+        return q_joint, torch.stack(q_without, dim=1)
