@@ -62,7 +62,8 @@ def main():
         sizes = {a: flat_size(env.get_observation_space(a)) for a in agents}
         buffer = JointReplayBuffer(args.steps, agents, sizes, seed=0)
         buffer.add(random_rows(env, agents, args.steps, seed=0))
-        float32_bytes = sum(8 * s for s in sizes.values()) + len(agents) * 12 + 4
+        # o and o' as float32; actions int64, rewards and two alive masks float32; d.
+        float32_bytes = sum(8 * s for s in sizes.values()) + len(agents) * 20 + 4
         stored = buffer.bytes_per_row()
         results[name] = {"agents": len(agents), "bytes_per_row": stored,
                          "float32_bytes_per_row": float32_bytes,
