@@ -10,11 +10,57 @@ from typing import Sequence
 import gymnasium as gym
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.torch import TorchRLModule
 
 DEFAULT_ACTOR_HIDDEN_SIZES = (128, 128)
+DEFAULT_INPUT_NORMALIZATION = True
+
+
+class InputNormalization(nn.BatchNorm1d):
+    """MAAC's input normalisation: ``BatchNorm1d(affine=False)`` over the last axis.
+
+    MAAC (Iqbal & Sha, 2019), on which the paper builds, normalises the input
+    of every policy and of every critic encoder this way. Which statistics a
+    pass uses is decided by the pass, not only by the module's mode:
+
+    * train mode with gradients enabled (the forwards that are differentiated
+      in a learner update: the actors on the batch's o, the critic on the
+      replayed (o, a)): the batch's mean and variance, which are recorded into
+      the running statistics (momentum 0.1, PyTorch's and MAAC's default);
+    * every other pass (eval mode on the EnvRunners, and every evaluation under
+      ``torch.no_grad`` / ``inference_mode`` in the learner: targets, old
+      policies, baselines, counterfactual evaluations): the running
+      statistics, so its output neither depends on how its batch is composed
+      (single rows, tiled counterfactual actions) nor skews the statistics.
+
+    Any number of leading batch dimensions is allowed.
+    """
+
+    def __init__(self, num_features: int):
+        super().__init__(num_features, affine=False)
+
+    def uses_batch_statistics(self) -> bool:
+        """Whether the next forward pass normalises with (and records) batch statistics."""
+        return self.training and torch.is_grad_enabled()
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        flat = inputs.reshape(-1, inputs.shape[-1])
+        batch_statistics = self.uses_batch_statistics()
+        if batch_statistics:
+            self.num_batches_tracked.add_(1)
+        normalized = F.batch_norm(
+            flat, self.running_mean, self.running_var, None, None,
+            batch_statistics, self.momentum, self.eps,
+        )
+        return normalized.reshape(inputs.shape)
+
+
+def build_input_normalization(num_features: int, enabled: bool) -> nn.Module:
+    """:class:`InputNormalization` if ``enabled``, else the identity."""
+    return InputNormalization(num_features) if enabled else nn.Identity()
 
 
 def build_policy_network(
@@ -65,6 +111,10 @@ class MAMTActorModule(TorchRLModule):
 
     ``model_config`` keys:
         actor_hidden_sizes: Hidden layer sizes (default (128, 128), MAAC's actor).
+        input_normalization: Whether the flat observation passes through
+            :class:`InputNormalization` before the MLP (default True, MAAC's
+            ``norm_in``). Its running statistics are buffers of this module, so
+            they travel with the weights to the EnvRunners and into checkpoints.
     """
 
     def setup(self):
@@ -72,13 +122,23 @@ class MAMTActorModule(TorchRLModule):
             "actor_hidden_sizes", DEFAULT_ACTOR_HIDDEN_SIZES
         )
         num_actions = require_discrete("this module", self.action_space)
-        self.policy_network = build_policy_network(
-            flat_size(self.observation_space), num_actions, hidden_sizes
+        observation_size = flat_size(self.observation_space)
+        self.observation_normalization = build_input_normalization(
+            observation_size,
+            self.model_config.get("input_normalization", DEFAULT_INPUT_NORMALIZATION),
         )
+        self.policy_network = build_policy_network(
+            observation_size, num_actions, hidden_sizes
+        )
+
+    def normalized_observations(self, observations: torch.Tensor) -> torch.Tensor:
+        """The flat observations as the policy network sees them (see
+        :class:`InputNormalization` for which statistics a pass uses)."""
+        return self.observation_normalization(flatten_observations(observations))
 
     def action_logits(self, observations: torch.Tensor) -> torch.Tensor:
         """Logits of pi_i(. | o_i) for a batch of observations."""
-        return self.policy_network(flatten_observations(observations))
+        return self.policy_network(self.normalized_observations(observations))
 
     def _forward(self, batch, **kwargs):
         return {Columns.ACTION_DIST_INPUTS: self.action_logits(batch[Columns.OBS])}
