@@ -93,14 +93,19 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
 
         MAMT needs no ``forward_train`` pass: every network is evaluated inside
         :meth:`compute_losses`, where the joint batch is available. Modules
-        are in train mode, so the differentiated forwards normalise their
-        inputs with batch statistics (``InputNormalization``).
+        are in train mode only during the update, so only its differentiated
+        forwards normalise inputs with batch statistics (``InputNormalization``).
         """
-        for module_id in self.module.keys():
-            self.module[module_id].train()
-        loss_per_module = self.compute_losses(fwd_out={}, batch=batch)
-        gradients = self.compute_gradients(loss_per_module)
-        self.apply_gradients(self.postprocess_gradients(gradients))
+        modules = [self.module[module_id] for module_id in self.module.keys()]
+        for module in modules:
+            module.train()
+        try:
+            loss_per_module = self.compute_losses(fwd_out={}, batch=batch)
+            gradients = self.compute_gradients(loss_per_module)
+            self.apply_gradients(self.postprocess_gradients(gradients))
+        finally:
+            for module in modules:
+                module.eval()
         return {}, loss_per_module, {}
 
     def _central(self):

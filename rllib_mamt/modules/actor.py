@@ -115,6 +115,9 @@ class MAMTActorModule(TorchRLModule):
             :class:`InputNormalization` before the MLP (default True, MAAC's
             ``norm_in``). Its running statistics are buffers of this module, so
             they travel with the weights to the EnvRunners and into checkpoints.
+
+    The module is built in eval mode, so every pass outside the learner's
+    update (EnvRunners, evaluation, direct calls) uses running statistics.
     """
 
     def setup(self):
@@ -130,6 +133,7 @@ class MAMTActorModule(TorchRLModule):
         self.policy_network = build_policy_network(
             observation_size, num_actions, hidden_sizes
         )
+        self.eval()  # the learner switches to train mode for its update only
 
     def normalized_observations(self, observations: torch.Tensor) -> torch.Tensor:
         """The flat observations as the policy network sees them (see

@@ -115,6 +115,7 @@ class MAMTCentralModule(TorchRLModule):
                 self.opponent_models = OpponentModels(
                     observation_sizes, self.action_sizes, actor_hidden_sizes
                 )
+        self.eval()  # the learner switches to train mode for its update only
 
     def trust_region_deltas(self) -> torch.Tensor:
         """delta_i of every agent (``inf`` where the agent has no constraint)."""
