@@ -40,6 +40,7 @@ from rllib_mamt.losses import (
     soft_update_,
     tsallis_relative_entropy,
 )
+from rllib_mamt.modules.actor import average_running_statistics_across_processes_
 from rllib_mamt.modules.central import CENTRAL_MODULE_ID
 from rllib_mamt.trust_region_learning import (
     DELTA_OPTIMIZER,
@@ -353,6 +354,9 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
         tau = self.config.tau
         soft_update_(
             central.target_critic.parameters(), central.critic.parameters(), tau
+        )
+        average_running_statistics_across_processes_(
+            [self.module[module_id] for module_id in self.module.keys()]
         )
         central.target_critic.copy_normalization_statistics_(central.critic)
         for k, agent in enumerate(self.agent_ids):

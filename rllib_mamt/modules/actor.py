@@ -9,6 +9,7 @@ from typing import Sequence
 
 import gymnasium as gym
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.nn import functional as F
 
@@ -56,6 +57,39 @@ class InputNormalization(nn.BatchNorm1d):
             batch_statistics, self.momentum, self.eps,
         )
         return normalized.reshape(inputs.shape)
+
+
+@torch.no_grad()
+def average_running_statistics_across_processes_(modules: Sequence[nn.Module]) -> None:
+    """Averages the running mean and variance of every :class:`InputNormalization`
+    in ``modules`` over the ``torch.distributed`` processes (no-op without them).
+
+    Data-parallel learners see different minibatches, so their batch
+    statistics differ even though their averaged gradients keep the
+    parameters identical; averaging after every update keeps the statistics
+    identical too. Running means are linear in the batch means, so their
+    average is the running mean of the global batches' means; the averaged
+    variance leaves out the (small) spread between the learners' batch means.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    world_size = dist.get_world_size()
+    buffers = [
+        buffer
+        for module in modules
+        for normalization in module.modules()
+        if isinstance(normalization, InputNormalization)
+        for buffer in (normalization.running_mean, normalization.running_var)
+    ]
+    if world_size < 2 or not buffers:
+        return
+    flat = torch.cat([buffer.reshape(-1) for buffer in buffers])
+    dist.all_reduce(flat)
+    flat.div_(world_size)
+    offset = 0
+    for buffer in buffers:
+        buffer.copy_(flat[offset : offset + buffer.numel()].view_as(buffer))
+        offset += buffer.numel()
 
 
 def build_input_normalization(num_features: int, enabled: bool) -> nn.Module:
