@@ -9,6 +9,7 @@ import torch
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.tune.registry import register_env
 
+from rllib_mamt import MAMTConfig
 from rllib_mamt.envs import PettingZooMultiAgentEnv
 from rllib_mamt.modules.actor import InputNormalization, flat_size
 from rllib_mamt.modules.attention_critic import AttentionCritic
@@ -220,3 +221,23 @@ def test_disabled_normalization_leaves_the_networks_unchanged(ray_session):
     assert not list(critic.buffers()) or all(
         "mask" in name for name, _ in critic.named_buffers()
     )
+
+
+@pytest.mark.parametrize(
+    "settings, key",
+    [
+        ({"input_normalization": "yes"}, "input_normalization"),
+        ({"input_normalization": 1}, "input_normalization"),
+        ({"train_batch_size_per_learner": 1}, "train_batch_size_per_learner"),
+    ],
+)
+def test_bad_input_normalization_settings_are_rejected(settings, key):
+    config = MAMTConfig().environment("spread").training(**settings)
+    with pytest.raises(ValueError, match=f"'{key}' = .* is invalid; allowed: "):
+        config.validate()
+
+
+def test_one_row_batches_are_fine_without_input_normalization():
+    MAMTConfig().environment("spread").training(
+        input_normalization=False, train_batch_size_per_learner=1
+    ).validate()
