@@ -100,21 +100,16 @@ def test_running_statistics_reach_the_env_runners(ray_session):
     for agent in AGENTS:
         learner_side = _normalization_state(state, agent)
         assert set(learner_side) == {
-            f"observation_normalization.{name}"
-            for name in ("running_mean", "running_var", "num_batches_tracked")
+            f"observation_normalization.{name}" for name in ("running_mean", "running_var")
         }
         assert np.abs(learner_side["observation_normalization.running_mean"]).max() > 1e-3
-        # Only the differentiated update forward records statistics: one per update.
-        assert learner_side["observation_normalization.num_batches_tracked"] == num_updates
         for name, value in statistics[agent].items():
             np.testing.assert_array_equal(value, learner_side[f"observation_normalization.{name}"])
         np.testing.assert_allclose(stacked[agent], own[agent], rtol=1e-5, atol=1e-5)
     central = _normalization_state(state, CENTRAL_MODULE_ID)
     online = {k: v for k, v in central.items() if k.startswith("critic.")}
-    assert len(online) == 3 * 2 * len(AGENTS)  # state and state-action input per agent
+    assert len(online) == 2 * 2 * len(AGENTS)  # state and state-action input per agent
     for name, value in online.items():
-        if name.endswith("num_batches_tracked"):
-            assert value == num_updates  # not advantage or counterfactual passes
         np.testing.assert_array_equal(central["target_" + name], value)
 
 
@@ -177,17 +172,19 @@ def test_normalization_uses_batch_statistics_only_for_differentiated_train_passe
     with torch.no_grad():
         untouched = normalization(inputs)
     torch.testing.assert_close(untouched, inputs / math.sqrt(1.0 + normalization.eps))
-    assert int(normalization.num_batches_tracked) == 0
+    assert torch.equal(normalization.running_mean, torch.zeros(3))
     normalized = normalization(inputs)
     torch.testing.assert_close(normalized.mean(0), torch.zeros(3), atol=1e-5, rtol=0)
-    assert int(normalization.num_batches_tracked) == 1
+    torch.testing.assert_close(normalization.running_mean, 0.1 * inputs.mean(0))
+    recorded = normalization.running_mean.clone()
     normalization.eval()
     single_row = normalization(inputs[:1])  # one row per env on an EnvRunner
     expected = (inputs[:1] - normalization.running_mean) / torch.sqrt(
         normalization.running_var + normalization.eps
     )
     torch.testing.assert_close(single_row, expected)
-    assert int(normalization.num_batches_tracked) == 1
+    assert torch.equal(normalization.running_mean, recorded)
+    assert set(normalization.state_dict()) == {"running_mean", "running_var"}
 
 
 def test_disabled_normalization_leaves_the_networks_unchanged(ray_session):

@@ -42,6 +42,9 @@ class InputNormalization(nn.BatchNorm1d):
 
     def __init__(self, num_features: int):
         super().__init__(num_features, affine=False)
+        # Only counts batches for momentum=None; with the fixed momentum it
+        # would just add a scalar to every actor's state.
+        self.num_batches_tracked = None
 
     def uses_batch_statistics(self) -> bool:
         """Whether the next forward pass normalises with (and records) batch statistics."""
@@ -50,8 +53,6 @@ class InputNormalization(nn.BatchNorm1d):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         flat = inputs.reshape(-1, inputs.shape[-1])
         batch_statistics = self.uses_batch_statistics()
-        if batch_statistics:
-            self.num_batches_tracked.add_(1)
         normalized = F.batch_norm(
             flat, self.running_mean, self.running_var, None, None,
             batch_statistics, self.momentum, self.eps,
