@@ -147,8 +147,9 @@ def test_unscaled_observations_train_with_finite_losses(ray_session, image):
     register_env(
         "unscaled_match", lambda cfg: PettingZooMultiAgentEnv(UnscaledMatchEnv(**cfg))
     )
-    config = tiny_spread_config(
-        "learned", coordination_batch_size=16
+    config = tiny_spread_config(  # default (128-wide) networks, as in the report
+        "learned", coordination_batch_size=16, actor_hidden_sizes=[128, 128],
+        critic_hidden_dim=128,
     ).environment("unscaled_match", env_config={"image": image})
     algo = config.build_algo()
     try:
