@@ -89,6 +89,7 @@ class MAMTConfig(AlgorithmConfig):
         self.actor_hidden_sizes = (128, 128)
         self.critic_hidden_dim = 128
         self.critic_attention_heads = 4
+        self.input_normalization = True
         self.replay_buffer_capacity = 1_000_000
         self.env_steps_per_update = 100
         self.num_updates_per_round = 4
@@ -131,6 +132,7 @@ class MAMTConfig(AlgorithmConfig):
         actor_hidden_sizes: Optional[List[int]] = NotProvided,
         critic_hidden_dim: Optional[int] = NotProvided,
         critic_attention_heads: Optional[int] = NotProvided,
+        input_normalization: Optional[bool] = NotProvided,
         replay_buffer_capacity: Optional[int] = NotProvided,
         env_steps_per_update: Optional[int] = NotProvided,
         num_updates_per_round: Optional[int] = NotProvided,
@@ -177,6 +179,16 @@ class MAMTConfig(AlgorithmConfig):
             actor_hidden_sizes: Hidden layer sizes of each actor ((128, 128)).
             critic_hidden_dim: Embedding width of the attention critic (128).
             critic_attention_heads: Attention heads of the critic (4).
+            input_normalization: MAAC's input normalisation (Iqbal & Sha, 2019,
+                on which the paper builds; True): ``BatchNorm1d(affine=False)``
+                on each actor's flat observation and on the input of every
+                critic encoder (o_i and (o_i, a_i)). Differentiated learner
+                passes use batch statistics; EnvRunners and all no-grad
+                evaluations use the running statistics, which travel with the
+                actor weights and are checkpointed. Unscaled observations
+                (e.g. 0-255 pixels) then train as scaled ones do; False feeds
+                raw observations to the networks. Needs
+                train_batch_size_per_learner >= 2.
             replay_buffer_capacity: Joint transitions kept (1,000,000).
             env_steps_per_update: Joint env steps sampled between update rounds
                 ("steps per update", 100).
@@ -232,7 +244,7 @@ class MAMTConfig(AlgorithmConfig):
             "standardize_rewards", "actor_logit_regularization",
             "critic_regularization_coefficient", "actor_grad_clip",
             "critic_grad_clip", "actor_hidden_sizes", "critic_hidden_dim",
-            "critic_attention_heads", "replay_buffer_capacity",
+            "critic_attention_heads", "input_normalization", "replay_buffer_capacity",
             "env_steps_per_update", "num_updates_per_round",
             "num_steps_sampled_before_learning_starts", "trust_region_mode",
             "trust_region_budget", "trust_region_bounds", "trust_region_deltas",
@@ -334,7 +346,10 @@ class MAMTConfig(AlgorithmConfig):
     def get_default_rl_module_spec(self) -> RLModuleSpec:
         return RLModuleSpec(
             module_class=MAMTActorModule,
-            model_config={"actor_hidden_sizes": list(self.actor_hidden_sizes)},
+            model_config={
+                "actor_hidden_sizes": list(self.actor_hidden_sizes),
+                "input_normalization": self.input_normalization,
+            },
         )
 
     @override(AlgorithmConfig)
@@ -368,6 +383,7 @@ class MAMTConfig(AlgorithmConfig):
                         "actor_hidden_sizes": list(self.actor_hidden_sizes),
                         "critic_hidden_dim": self.critic_hidden_dim,
                         "critic_attention_heads": self.critic_attention_heads,
+                        "input_normalization": self.input_normalization,
                         "initial_trust_region_deltas": self.resolved_trust_region_deltas(),
                         "learn_trust_regions": self.learns_trust_regions(),
                         "use_opponent_models": self.trust_region_mode != "weighted_sum",

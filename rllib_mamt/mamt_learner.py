@@ -41,7 +41,7 @@ from rllib_mamt.losses import (
     soft_update_,
     tsallis_relative_entropy,
 )
-from rllib_mamt.modules.actor import flatten_observations
+from rllib_mamt.modules.actor import average_running_statistics_across_processes_
 from rllib_mamt.modules.central import CENTRAL_MODULE_ID
 from rllib_mamt.torch_threads import set_learner_torch_threads
 from rllib_mamt.trust_region_learning import (
@@ -96,11 +96,20 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
         """One update: all losses from the joint batch, then one optimiser step each.
 
         MAMT needs no ``forward_train`` pass: every network is evaluated inside
-        :meth:`compute_losses`, where the joint batch is available.
+        :meth:`compute_losses`, where the joint batch is available. Modules
+        are in train mode only during the update, so only its differentiated
+        forwards normalise inputs with batch statistics (``InputNormalization``).
         """
-        loss_per_module = self.compute_losses(fwd_out={}, batch=batch)
-        gradients = self.compute_gradients(loss_per_module)
-        self.apply_gradients(self.postprocess_gradients(gradients))
+        modules = [self.module[module_id] for module_id in self.module.keys()]
+        for module in modules:
+            module.train()
+        try:
+            loss_per_module = self.compute_losses(fwd_out={}, batch=batch)
+            gradients = self.compute_gradients(loss_per_module)
+            self.apply_gradients(self.postprocess_gradients(gradients))
+        finally:
+            for module in modules:
+                module.eval()
         return {}, loss_per_module, {}
 
     def _central(self):
@@ -153,7 +162,10 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
         alive, next_alive = alive_masks(data)
 
         actors = [self._actor(agent) for agent in self.agent_ids]
-        logits = [actor.action_logits(obs) for actor, obs in zip(actors, observations)]
+        normalized = [
+            actor.normalized_observations(obs) for actor, obs in zip(actors, observations)
+        ]
+        logits = [actor.policy_network(x) for actor, x in zip(actors, normalized)]
         log_probs = [F.log_softmax(x, dim=-1) for x in logits]
         probs = [lp.exp() for lp in log_probs]
 
@@ -176,8 +188,8 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
             sampled = no_op_for_dead(sampled, alive)
             q_all_actions, _ = central.critic(observations, sampled, alive)
             old_log_probs = [
-                F.log_softmax(old(flatten_observations(obs)), dim=-1)
-                for old, obs in zip(central.old_actors, observations)
+                F.log_softmax(old(x), dim=-1)
+                for old, x in zip(central.old_actors, normalized)
             ]
             old_probs = [lp.exp() for lp in old_log_probs]
         if config.trust_region_mode in LEARNED_TRUST_REGION_MODES:
@@ -240,8 +252,8 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
         config = self.config
         with torch.no_grad():
             next_target_probs = [
-                F.softmax(target(flatten_observations(obs)), dim=-1)
-                for target, obs in zip(central.target_actors, next_observations)
+                F.softmax(target(actor.normalized_observations(obs)), dim=-1)
+                for target, actor, obs in zip(central.target_actors, actors, next_observations)
             ]
             next_log_probs = [
                 F.log_softmax(actor.action_logits(obs), dim=-1)
@@ -361,6 +373,10 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
         soft_update_(
             central.target_critic.parameters(), central.critic.parameters(), tau
         )
+        average_running_statistics_across_processes_(
+            [self.module[module_id] for module_id in self.module.keys()]
+        )
+        central.target_critic.copy_normalization_statistics_(central.critic)
         for k, agent in enumerate(self.agent_ids):
             actor = self._actor(agent).policy_network
             soft_update_(central.target_actors[k].parameters(), actor.parameters(), tau)

@@ -5,7 +5,10 @@ its own observation; what is shared is the arithmetic. Agents whose actors have
 the same shape (observation size, hidden sizes, number of actions) form a group,
 and the group's weights are stacked into ``(G, in, out)`` tensors so one batched
 matrix product per layer (``torch.baddbmm``) computes every agent's logits for
-every vectorised env at once, instead of one RLModule call per agent.
+every vectorised env at once, instead of one RLModule call per agent. An
+actor's :class:`~rllib_mamt.modules.actor.InputNormalization` is applied with
+its running statistics (as the actor's eval-mode forward does), stacked into
+``(G, 1, obs_size)`` tensors and re-read with the weights at every refresh.
 
 Actors that are not plain :class:`MAMTActorModule` MLPs (a user's own actor
 class) are evaluated one agent at a time through their RLModule forward pass.
@@ -19,12 +22,14 @@ from torch import nn
 
 from ray.rllib.core.columns import Columns
 
-from rllib_mamt.modules.actor import MAMTActorModule, flat_size
+from rllib_mamt.modules.actor import InputNormalization, MAMTActorModule, flat_size
 
 
 def _plain_mlp_layers(actor) -> Optional[Tuple[List[nn.Linear], float]]:
     """The Linear layers and LeakyReLU slope of a plain MAMT actor, else None."""
-    if type(actor) is not MAMTActorModule:
+    if type(actor) is not MAMTActorModule or type(
+        actor.observation_normalization
+    ) not in (InputNormalization, nn.Identity):
         return None
     layers = list(actor.policy_network)
     linears = layers[0::2]
@@ -39,6 +44,19 @@ def _plain_mlp_layers(actor) -> Optional[Tuple[List[nn.Linear], float]]:
     if len(slopes) > 1:
         return None
     return linears, (slopes.pop() if slopes else 0.0)
+
+
+def _stacked_normalization(actors) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+    """``(G, 1, obs_size)`` running mean and 1 / sqrt(running var + eps) of the
+    actors' input normalisations, or None if they have none."""
+    normalizations = [actor.observation_normalization for actor in actors]
+    if not isinstance(normalizations[0], InputNormalization):
+        return None
+    shift = torch.stack([norm.running_mean for norm in normalizations]).unsqueeze(1)
+    scale = torch.stack(
+        [torch.rsqrt(norm.running_var + norm.eps) for norm in normalizations]
+    ).unsqueeze(1)
+    return shift, scale
 
 
 class ActorGroup:
@@ -63,15 +81,18 @@ class ActorGroup:
         self._weights: List[torch.Tensor] = []
         self._biases: List[torch.Tensor] = []
         self._negative_slope = 0.0
+        self._normalization: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
 
     def refresh(self) -> None:
-        """Re-stacks the actors' current weights (after a weight sync)."""
+        """Re-stacks the actors' current weights and input statistics (after a
+        weight sync)."""
         if not self.stacked:
             return
         per_actor = [_plain_mlp_layers(actor) for actor in self.actors]
         self._negative_slope = per_actor[0][1]
         depth = len(per_actor[0][0])
         with torch.no_grad():
+            self._normalization = _stacked_normalization(self.actors)
             self._weights = [
                 torch.stack([layers[k].weight.t() for layers, _ in per_actor]).contiguous()
                 for k in range(depth)
@@ -87,6 +108,9 @@ class ActorGroup:
         with torch.inference_mode():
             if self.stacked:
                 hidden = inputs
+                if self._normalization is not None:
+                    shift, scale = self._normalization
+                    hidden = (hidden - shift) * scale
                 last = len(self._weights) - 1
                 for k, (weight, bias) in enumerate(zip(self._weights, self._biases)):
                     hidden = torch.baddbmm(bias, hidden, weight)
@@ -125,7 +149,7 @@ class StackedActors:
             else:
                 key = ("stacked",) + tuple(
                     (layer.in_features, layer.out_features) for layer in mlp[0]
-                ) + (mlp[1],)
+                ) + (mlp[1], type(actor.observation_normalization))
             keyed.setdefault(key, []).append(index)
         self.groups: List[ActorGroup] = []
         for key, indices in keyed.items():

@@ -67,3 +67,65 @@ def test_shared_parameters_are_the_attention_projections():
         for p in module.parameters()
     }
     assert shared == attention
+
+
+def test_input_normalization_records_only_the_training_forward():
+    """Encoder inputs are batch-normalised (MAAC); only a differentiated train-mode
+    forward records statistics; no-grad passes use the running ones."""
+    torch.manual_seed(2)
+    critic = AttentionCritic(OBS_SIZES, ACTION_SIZES, hidden_dim=16, num_heads=4,
+                             input_normalization=True)
+    observations, actions = make_batch(batch=32)
+    observations = [100.0 * obs + 50.0 for obs in observations]
+    critic.train()
+    with torch.no_grad():
+        critic(observations, actions)
+    assert all(not m.running_mean.any() for m in critic.normalization_modules())
+    critic(observations, actions)
+    for module, obs in zip(critic.state_normalizations, observations):
+        assert torch.allclose(module.running_mean, 0.1 * obs.mean(0), atol=1e-4)
+    recorded = [m.running_var.clone() for m in critic.normalization_modules()]
+    probs = torch.stack(
+        [torch.nn.functional.pad(torch.softmax(torch.randn(32, n), -1), (0, 5 - n))
+         for n in ACTION_SIZES], 1
+    )
+    critic.counterfactual_values(observations, actions, probs)  # tiled actions
+    for module, before in zip(critic.normalization_modules(), recorded):
+        assert torch.equal(module.running_var, before)
+
+    target = AttentionCritic(OBS_SIZES, ACTION_SIZES, hidden_dim=16, num_heads=4,
+                             input_normalization=True)
+    target.copy_normalization_statistics_(critic)
+    for mine, theirs in zip(target.normalization_modules(), critic.normalization_modules()):
+        assert torch.equal(mine.running_var, theirs.running_var)
+
+
+def test_counterfactuals_with_normalization_equal_brute_force_in_eval():
+    """The tiled counterfactual rows are normalised like replayed ones (running
+    statistics), so Eq. 5's values match substituting each action."""
+    torch.manual_seed(3)
+    critic = AttentionCritic(OBS_SIZES, ACTION_SIZES, hidden_dim=16, num_heads=4,
+                             input_normalization=True)
+    observations, actions = make_batch(batch=16)
+    observations = [10.0 * obs + 3.0 for obs in observations]
+    critic.train()
+    critic(observations, actions)  # record some statistics
+    critic.eval()
+    probs = [torch.softmax(torch.randn(16, n), -1) for n in ACTION_SIZES]
+    padded = torch.stack([torch.nn.functional.pad(p, (0, 5 - p.shape[1])) for p in probs], 1)
+    q_joint, q_without = critic.counterfactual_values(observations, actions, padded)
+    q_values, _ = critic(observations, actions)
+    for i in range(3):
+        taken = q_values[i].gather(-1, actions[:, i:i + 1]).squeeze(-1)
+        assert torch.allclose(q_joint[:, i], taken, atol=1e-5)
+    j = 1
+    expected = torch.zeros(16, 3)
+    for alternative in range(ACTION_SIZES[j]):
+        replaced = actions.clone()
+        replaced[:, j] = alternative
+        q_replaced, _ = critic(observations, replaced)
+        for i in range(3):
+            own = q_replaced[i].gather(-1, actions[:, i:i + 1]).squeeze(-1)
+            expected[:, i] += probs[j][:, alternative] * own
+    for i in (0, 2):
+        assert torch.allclose(q_without[:, i, j], expected[:, i], atol=1e-4)

@@ -9,12 +9,93 @@ from typing import Sequence
 
 import gymnasium as gym
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn import functional as F
 
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.torch import TorchRLModule
 
 DEFAULT_ACTOR_HIDDEN_SIZES = (128, 128)
+DEFAULT_INPUT_NORMALIZATION = True
+
+
+class InputNormalization(nn.BatchNorm1d):
+    """MAAC's input normalisation: ``BatchNorm1d(affine=False)`` over the last axis.
+
+    MAAC (Iqbal & Sha, 2019), on which the paper builds, normalises the input
+    of every policy and of every critic encoder this way. Which statistics a
+    pass uses is decided by the pass, not only by the module's mode:
+
+    * train mode with gradients enabled (the forwards that are differentiated
+      in a learner update: the actors on the batch's o, the critic on the
+      replayed (o, a)): the batch's mean and variance, which are recorded into
+      the running statistics (momentum 0.1, PyTorch's and MAAC's default);
+    * every other pass (eval mode on the EnvRunners, and every evaluation under
+      ``torch.no_grad`` / ``inference_mode`` in the learner: targets, old
+      policies, baselines, counterfactual evaluations): the running
+      statistics, so its output neither depends on how its batch is composed
+      (single rows, tiled counterfactual actions) nor skews the statistics.
+
+    Any number of leading batch dimensions is allowed.
+    """
+
+    def __init__(self, num_features: int):
+        super().__init__(num_features, affine=False)
+        # Only counts batches for momentum=None; with the fixed momentum it
+        # would just add a scalar to every actor's state.
+        self.num_batches_tracked = None
+
+    def uses_batch_statistics(self) -> bool:
+        """Whether the next forward pass normalises with (and records) batch statistics."""
+        return self.training and torch.is_grad_enabled()
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        flat = inputs.reshape(-1, inputs.shape[-1])
+        batch_statistics = self.uses_batch_statistics()
+        normalized = F.batch_norm(
+            flat, self.running_mean, self.running_var, None, None,
+            batch_statistics, self.momentum, self.eps,
+        )
+        return normalized.reshape(inputs.shape)
+
+
+@torch.no_grad()
+def average_running_statistics_across_processes_(modules: Sequence[nn.Module]) -> None:
+    """Averages the running mean and variance of every :class:`InputNormalization`
+    in ``modules`` over the ``torch.distributed`` processes (no-op without them).
+
+    Data-parallel learners see different minibatches, so their batch
+    statistics differ even though their averaged gradients keep the
+    parameters identical; averaging after every update keeps the statistics
+    identical too. Running means are linear in the batch means, so their
+    average is the running mean of the global batches' means; the averaged
+    variance leaves out the (small) spread between the learners' batch means.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    world_size = dist.get_world_size()
+    buffers = [
+        buffer
+        for module in modules
+        for normalization in module.modules()
+        if isinstance(normalization, InputNormalization)
+        for buffer in (normalization.running_mean, normalization.running_var)
+    ]
+    if world_size < 2 or not buffers:
+        return
+    flat = torch.cat([buffer.reshape(-1) for buffer in buffers])
+    dist.all_reduce(flat)
+    flat.div_(world_size)
+    offset = 0
+    for buffer in buffers:
+        buffer.copy_(flat[offset : offset + buffer.numel()].view_as(buffer))
+        offset += buffer.numel()
+
+
+def build_input_normalization(num_features: int, enabled: bool) -> nn.Module:
+    """:class:`InputNormalization` if ``enabled``, else the identity."""
+    return InputNormalization(num_features) if enabled else nn.Identity()
 
 
 def build_policy_network(
@@ -65,6 +146,13 @@ class MAMTActorModule(TorchRLModule):
 
     ``model_config`` keys:
         actor_hidden_sizes: Hidden layer sizes (default (128, 128), MAAC's actor).
+        input_normalization: Whether the flat observation passes through
+            :class:`InputNormalization` before the MLP (default True, MAAC's
+            ``norm_in``). Its running statistics are buffers of this module, so
+            they travel with the weights to the EnvRunners and into checkpoints.
+
+    The module is built in eval mode, so every pass outside the learner's
+    update (EnvRunners, evaluation, direct calls) uses running statistics.
     """
 
     def setup(self):
@@ -72,13 +160,24 @@ class MAMTActorModule(TorchRLModule):
             "actor_hidden_sizes", DEFAULT_ACTOR_HIDDEN_SIZES
         )
         num_actions = require_discrete("this module", self.action_space)
-        self.policy_network = build_policy_network(
-            flat_size(self.observation_space), num_actions, hidden_sizes
+        observation_size = flat_size(self.observation_space)
+        self.observation_normalization = build_input_normalization(
+            observation_size,
+            self.model_config.get("input_normalization", DEFAULT_INPUT_NORMALIZATION),
         )
+        self.policy_network = build_policy_network(
+            observation_size, num_actions, hidden_sizes
+        )
+        self.eval()  # the learner switches to train mode for its update only
+
+    def normalized_observations(self, observations: torch.Tensor) -> torch.Tensor:
+        """The flat observations as the policy network sees them (see
+        :class:`InputNormalization` for which statistics a pass uses)."""
+        return self.observation_normalization(flatten_observations(observations))
 
     def action_logits(self, observations: torch.Tensor) -> torch.Tensor:
         """Logits of pi_i(. | o_i) for a batch of observations."""
-        return self.policy_network(flatten_observations(observations))
+        return self.policy_network(self.normalized_observations(observations))
 
     def _forward(self, batch, **kwargs):
         return {Columns.ACTION_DIST_INPUTS: self.action_logits(batch[Columns.OBS])}

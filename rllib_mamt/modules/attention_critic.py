@@ -8,6 +8,13 @@ Because the head outputs all own actions, the counterfactual baseline
 b_i = sum_a' pi_i(a'|o_i) Q_i(o, a', a_-i) of Eq. 10 is exact and costs nothing
 extra. Attention is computed for all agents at once as a batched
 (..., heads, n, n) tensor product; any leading batch dimensions are allowed.
+
+With ``input_normalization`` (MAAC's default), the input of every encoder, o_i
+for f_i and (o_i, one-hot a_i) for g_i, first passes through
+:class:`~rllib_mamt.modules.actor.InputNormalization` (``BatchNorm1d(affine=
+False)``): the critic's training forward normalises with the batch's
+statistics and records them; every no-grad evaluation (target critic,
+baselines, the counterfactual values of Eq. 5) uses the running statistics.
 """
 
 import math
@@ -17,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rllib_mamt.modules.actor import pad_logits
+from rllib_mamt.modules.actor import build_input_normalization, pad_logits
 
 
 class AttentionCritic(nn.Module):
@@ -28,6 +35,10 @@ class AttentionCritic(nn.Module):
         action_sizes: Number of discrete actions of each agent.
         hidden_dim: Width of every embedding (MAAC: 128).
         num_heads: Number of attention heads (Table 3: 4); must divide hidden_dim.
+        input_normalization: Whether every encoder input is batch-normalised
+            (MAAC's choice; MAMTCentralModule passes the config's
+            ``input_normalization``, True by default); False feeds the raw
+            inputs to the encoders.
     """
 
     def __init__(
@@ -36,6 +47,7 @@ class AttentionCritic(nn.Module):
         action_sizes: Sequence[int],
         hidden_dim: int = 128,
         num_heads: int = 4,
+        input_normalization: bool = False,
     ):
         super().__init__()
         if hidden_dim % num_heads:
@@ -47,6 +59,14 @@ class AttentionCritic(nn.Module):
         self.action_sizes = list(action_sizes)
         self.num_heads = num_heads
         self.head_dim = hidden_dim // num_heads
+        self.state_normalizations = nn.ModuleList(
+            build_input_normalization(size, input_normalization)
+            for size in observation_sizes
+        )
+        self.state_action_normalizations = nn.ModuleList(
+            build_input_normalization(size + actions, input_normalization)
+            for size, actions in zip(observation_sizes, action_sizes)
+        )
         self.state_encoders = nn.ModuleList(
             nn.Sequential(nn.Linear(size, hidden_dim), nn.LeakyReLU())
             for size in observation_sizes
@@ -83,7 +103,12 @@ class AttentionCritic(nn.Module):
     def encode_states(self, observations: Sequence[torch.Tensor]) -> torch.Tensor:
         """s_i for every agent: (..., n, hidden)."""
         return torch.stack(
-            [encoder(obs) for encoder, obs in zip(self.state_encoders, observations)],
+            [
+                encoder(normalization(obs))
+                for encoder, normalization, obs in zip(
+                    self.state_encoders, self.state_normalizations, observations
+                )
+            ],
             dim=-2,
         )
 
@@ -91,8 +116,9 @@ class AttentionCritic(nn.Module):
         self, agent_index: int, observation: torch.Tensor, action_one_hot: torch.Tensor
     ) -> torch.Tensor:
         """e_i = g_i(o_i, a_i): (..., hidden)."""
+        inputs = torch.cat([observation, action_one_hot], dim=-1)
         return self.state_action_encoders[agent_index](
-            torch.cat([observation, action_one_hot], dim=-1)
+            self.state_action_normalizations[agent_index](inputs)
         )
 
     def _excluded_pairs(self, alive: Optional[torch.Tensor]) -> torch.Tensor:
@@ -103,6 +129,24 @@ class AttentionCritic(nn.Module):
             return self.self_mask
         dead_keys = (alive < 0.5).unsqueeze(-2).unsqueeze(-3)
         return self.self_mask | dead_keys
+
+    @torch.no_grad()
+    def copy_normalization_statistics_(self, source: "AttentionCritic") -> None:
+        """Copies ``source``'s running input statistics into this critic.
+
+        The target critic normalises with the online critic's running
+        statistics: ``BatchNorm1d(affine=False)`` has no parameters for the
+        soft update to average, and the statistics describe the replayed
+        inputs, not the critic's weights (the same hard copy of running
+        statistics into targets as, e.g., Stable-Baselines3's SAC/TD3).
+        """
+        for own, theirs in zip(self.normalization_modules(), source.normalization_modules()):
+            for name, buffer in own.named_buffers():
+                buffer.copy_(theirs.get_buffer(name))
+
+    def normalization_modules(self) -> List[nn.Module]:
+        """The input normalisations of all encoders (identities when disabled)."""
+        return [*self.state_normalizations, *self.state_action_normalizations]
 
     def attend(
         self, states: torch.Tensor, state_actions: torch.Tensor,
@@ -181,6 +225,7 @@ class AttentionCritic(nn.Module):
         attended, logits = self.attend(states, state_actions, alive)
         return self.all_action_values(states, attended), logits
 
+    @torch.no_grad()
     def counterfactual_values(
         self,
         observations: Sequence[torch.Tensor],
@@ -205,6 +250,11 @@ class AttentionCritic(nn.Module):
         memory O(n^2 * A * H). For n = 8, A = 5, H = 128 that is ~1.3 M MACs a
         sample, so callers evaluate it on a sub-batch (``coordination_batch_size``).
 
+        Evaluated without gradient (Eq. 5's C is computed "in advance"), so the
+        input normalisation uses the running statistics: the n * A tiled
+        state-action rows are normalised as the replayed ones were in training
+        and are never recorded into the statistics.
+
         Args:
             observations: One (B, obs_i) tensor per agent.
             actions: (B, n) replayed joint actions.
@@ -224,14 +274,10 @@ class AttentionCritic(nn.Module):
         all_embeddings = torch.stack(
             [
                 F.pad(
-                    self.state_action_encoders[k](
-                        torch.cat(
-                            [
-                                obs.unsqueeze(1).expand(batch, size, obs.shape[-1]),
-                                torch.eye(size, device=obs.device).expand(batch, size, size),
-                            ],
-                            dim=-1,
-                        )
+                    self.encode_state_action(
+                        k,
+                        obs.unsqueeze(1).expand(batch, size, obs.shape[-1]),
+                        torch.eye(size, device=obs.device).expand(batch, size, size),
                     ),
                     (0, 0, 0, max_actions - size),
                 )

@@ -17,6 +17,7 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 
 from rllib_mamt.modules.actor import (
     DEFAULT_ACTOR_HIDDEN_SIZES,
+    DEFAULT_INPUT_NORMALIZATION,
     build_policy_network,
     flat_size,
     require_discrete,
@@ -35,6 +36,19 @@ class MAMTCentralModule(TorchRLModule):
     by agent id. ``model_config`` keys:
         agent_ids: Agent ids in the order used by every tensor (sorted).
         actor_hidden_sizes: Must match the actors' (for the target/old copies).
+        input_normalization: MAAC's ``BatchNorm1d(affine=False)`` on every
+            critic encoder input (default True). The normalisation has no
+            parameters, so soft updates have nothing of it to average; the
+            statistics describe the replayed inputs, not a network's weights.
+            Hence the target critic normalises with the online critic's
+            running statistics (copied at every soft update), and the target
+            and old actors are MLPs without a normalisation of their own that
+            are applied to the online actor's normalised observations: the
+            target actors to o' normalised with its running statistics, the
+            old actors to the very batch-normalised o the online actor sees in
+            the update, so the trust-region divergence D_q(pi || pi_old)
+            compares the policies' parameters only (and is 0 right after a
+            refresh).
         critic_hidden_dim: Embedding width of the attention critic (MAAC: 128).
         critic_attention_heads: Attention heads (Table 3: 4).
         initial_trust_region_deltas: delta_i per agent; ``inf`` = unconstrained.
@@ -61,6 +75,9 @@ class MAMTCentralModule(TorchRLModule):
                 self.action_sizes,
                 hidden_dim=config.get("critic_hidden_dim", 128),
                 num_heads=config.get("critic_attention_heads", 4),
+                input_normalization=config.get(
+                    "input_normalization", DEFAULT_INPUT_NORMALIZATION
+                ),
             )
 
         def make_actors():
@@ -98,6 +115,7 @@ class MAMTCentralModule(TorchRLModule):
                 self.opponent_models = OpponentModels(
                     observation_sizes, self.action_sizes, actor_hidden_sizes
                 )
+        self.eval()  # the learner switches to train mode for its update only
 
     def trust_region_deltas(self) -> torch.Tensor:
         """delta_i of every agent (``inf`` where the agent has no constraint)."""
