@@ -44,6 +44,16 @@ def _number(config, key, *, low=None, high=None, low_open=False, high_open=False
         _fail(key, value, allowed)
 
 
+CRITIC_TARGET_ENTROPIES = ("maac", "paper")
+UPDATE_ORDERS = ("critic_first", "simultaneous")
+
+
+def _one_of(config, key, allowed) -> None:
+    value = getattr(config, key)
+    if value not in allowed:
+        _fail(key, value, " | ".join(repr(option) for option in allowed))
+
+
 def validate_mamt_settings(config) -> None:
     """Raises ``ValueError`` for the first MAMT setting out of its allowed range."""
     for key in ("actor_lr", "critic_lr", "adam_epsilon", "reward_scale"):
@@ -84,6 +94,11 @@ def validate_mamt_settings(config) -> None:
     _number(config, "trd_message_passing_layers", low=0, integer=True)
     _number(config, "trd_updates_per_delta_update", low=1, integer=True)
     _number(config, "learner_torch_threads", low=1, integer=True, optional=True)
+    _number(config, "critic_weight_decay", low=0)
+    _one_of(config, "critic_target_entropy", CRITIC_TARGET_ENTROPIES)
+    _one_of(config, "update_order", UPDATE_ORDERS)
+    if not isinstance(config.mirror_descent_entropy, bool):
+        _fail("mirror_descent_entropy", config.mirror_descent_entropy, "True or False")
     projection = config.non_stationarity_range
     if (
         not isinstance(projection, (list, tuple))

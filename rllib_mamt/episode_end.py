@@ -9,10 +9,11 @@ any RLlib ``MultiAgentEnv``:
 * the episode is over when every agent is done (at this step or earlier) or
   the env sets ``terminateds["__all__"]`` or ``truncateds["__all__"]``;
 * the last joint transition is a true terminal (d = 1: no bootstrap for any
-  agent) only if no agent ended by truncation, i.e. every agent is terminated
-  (or the env set ``terminateds["__all__"]`` and nothing is truncated). If any
-  agent was truncated (a time limit), d = 0 and the critic targets bootstrap
-  from the last observation.
+  agent) when the env set ``terminateds["__all__"]`` or every agent is
+  terminated, also if a time limit ended the episode on the same step (a true
+  termination is never bootstrapped). Otherwise, if some agent was only
+  truncated (a time limit), d = 0 and the critic targets bootstrap from the
+  last observation.
 
 Per agent, the joint buffer's ``next_alive`` mask makes a mixed end exact: an
 agent terminated on the last step (or that left earlier) has next_alive = 0 and
@@ -48,12 +49,7 @@ def episode_end(
     all_truncated = bool(truncateds.get("__all__"))
     every_agent_done = all(a in terminated or a in truncated for a in agent_ids)
     over = all_terminated or all_truncated or every_agent_done
-    terminal = (
-        over
-        and not all_truncated
-        and not truncated
-        and (all_terminated or len(terminated) == len(agent_ids))
-    )
+    terminal = all_terminated or len(terminated) == len(agent_ids)
     return over, terminal
 
 

@@ -75,6 +75,15 @@ class NonFiniteEnvValueError(ValueError):
     """Raised when an env returns a nan or infinite observation or reward."""
 
 
+def episodes_per_sub_env(num_episodes: int, num_envs: int) -> np.ndarray:
+    """How many of ``num_episodes`` each of ``num_envs`` sub-envs runs: an equal
+    share, the remainder to the first ones. Fixing the shares before sampling
+    keeps the evaluated episodes independent of their lengths."""
+    shares = np.full(num_envs, num_episodes // num_envs, np.int64)
+    shares[: num_episodes % num_envs] += 1
+    return shares
+
+
 class JointEnvRunner(MultiAgentEnvRunner):
     """EnvRunner that samples MAMT's joint transitions with batched actors.
 
@@ -273,6 +282,14 @@ class JointEnvRunner(MultiAgentEnvRunner):
         keep_record = []
         alive_record, next_alive_record = [], []
         episode_first_step = np.zeros(self.num_envs, np.int64)
+        # With a number of episodes, each sub-env runs a fixed share of them and
+        # then rests: keeping the first N episodes to finish would favour short
+        # ones (episodes_per_sub_env).
+        quotas = None if num_episodes is None else episodes_per_sub_env(
+            num_episodes, self.num_envs
+        )
+        resting = np.zeros(self.num_envs, bool) if quotas is None else quotas == 0
+        episodes_per_env = np.zeros(self.num_envs, np.int64)
         env_steps = episodes_done = 0
         done_metrics = []
         inference_seconds = 0.0
@@ -305,6 +322,9 @@ class JointEnvRunner(MultiAgentEnvRunner):
             keep = np.ones(self.num_envs, bool)
             per_env_actions = actions.T.tolist()
             for env_index, env in enumerate(self._sub_envs):
+                if resting[env_index]:
+                    keep[env_index] = False
+                    continue
                 alive = self._alive[env_index]
                 action_dict = {
                     agent: action
@@ -343,11 +363,14 @@ class JointEnvRunner(MultiAgentEnvRunner):
             self._episode_returns += rewards
             self._episode_lengths += 1
             for env_index in finished:
-                if num_episodes is None or episodes_done < num_episodes:
-                    done_metrics.append(self._finished_episode_metrics(env_index))
+                done_metrics.append(self._finished_episode_metrics(env_index))
                 episodes_done += 1
+                episodes_per_env[env_index] += 1
+                if quotas is not None and episodes_per_env[env_index] >= quotas[env_index]:
+                    resting[env_index] = True
             for env_index in finished + failed:
-                self._reset_env(env_index, None)
+                if not resting[env_index]:
+                    self._reset_env(env_index, None)
                 episode_first_step[env_index] = len(keep_record)
 
         if num_episodes is not None:

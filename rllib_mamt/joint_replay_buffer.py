@@ -179,9 +179,15 @@ class JointReplayBuffer:
         rows[ACTIONS] = np.stack(actions, axis=1).astype(np.int64)
         rows[REWARDS] = np.stack(rewards, axis=1)
         terminateds = np.zeros(length, np.float32)
-        # RLlib marks a multi-agent episode whose agents are all truncated as
-        # terminated too; only a non-truncated end is a true terminal state.
-        terminateds[-1] = float(episode.is_terminated and not episode.is_truncated)
+        # RLlib marks every agent of an episode whose agents are all done as
+        # terminated, truncated ones too (keeping their truncated flag), so a
+        # termination on a time-limit step cannot be told apart here and is
+        # bootstrapped; MAMT's JointEnvRunner reads the env's flags exactly.
+        terminateds[-1] = float(all(
+            episode.agent_episodes[agent].is_terminated
+            and not episode.agent_episodes[agent].is_truncated
+            for agent in self.agent_ids
+        ))
         rows[TERMINATEDS] = terminateds
         return rows
 

@@ -114,6 +114,10 @@ class MAMTConfig(AlgorithmConfig):
         self.delta_lr = 1e-3
         self.trust_region_budget_penalty = 1.0
         self.learner_torch_threads = None
+        self.critic_weight_decay = 1e-3
+        self.critic_target_entropy = "maac"
+        self.mirror_descent_entropy = True
+        self.update_order = "critic_first"
 
     @override(AlgorithmConfig)
     def training(
@@ -157,6 +161,10 @@ class MAMTConfig(AlgorithmConfig):
         delta_lr: Optional[float] = NotProvided,
         trust_region_budget_penalty: Optional[float] = NotProvided,
         learner_torch_threads: Optional[int] = NotProvided,
+        critic_weight_decay: Optional[float] = NotProvided,
+        critic_target_entropy: Optional[str] = NotProvided,
+        mirror_descent_entropy: Optional[bool] = NotProvided,
+        update_order: Optional[str] = NotProvided,
         **kwargs,
     ) -> Self:
         """Sets MAMT's training settings (defaults: paper, Table 3).
@@ -236,6 +244,26 @@ class MAMTConfig(AlgorithmConfig):
                 ``max(num_cpus_per_learner, num_cpus_for_main_process)``, 1 by
                 default). Not a paper setting: torch's default of one thread per
                 core made the driver's learner 8-25x slower on a busy machine.
+            critic_weight_decay: L2 weight decay of the critic's Adam optimiser
+                (MAAC and the authors' code: 1e-3).
+            critic_target_entropy: The entropy term of the critic target y_i
+                (Eq. 9). "maac" (default, MAAC's attention_sac): y_i = r_i +
+                gamma (1 - d) E_{a'~pi_bar}[Q_bar_i(o', a')] - alpha
+                E_{a'_i~pi_bar_i}[log pi_bar_i(a'_i|o'_i)], the target policy's
+                own log-probability, outside the discount. "paper": Eq. 9 as
+                printed (with the terminal mask): y_i = r_i + gamma (1 - d)
+                E_{a'~pi_bar}[Q_bar_i(o', a') - alpha log pi_i(a'_i|o'_i)], the
+                current policy's log-probability (a cross-entropy) inside it.
+                Both take agent i's own next action in exact expectation.
+            mirror_descent_entropy: Whether the mirror-descent actors of MAMD
+                and MAMT keep MAAC's entropy term alpha log pi_i next to the
+                trust-region term D_q(pi_i || pi_old)/delta_i (default True).
+                False: Eq. 10 as printed, which has none. MAAC ("none") always
+                keeps it.
+            update_order: "critic_first" (default, MAAC): the critic takes its
+                step, then the actor and trust-region losses are built with the
+                updated critic. "simultaneous": every loss of an update is built
+                from the pre-step parameters and all optimisers step together.
         """
         super().training(**kwargs)
         given = dict(locals())
@@ -255,6 +283,8 @@ class MAMTConfig(AlgorithmConfig):
             "trd_hidden_dim", "trd_message_passing_layers",
             "trd_updates_per_delta_update", "delta_lr",
             "trust_region_budget_penalty", "learner_torch_threads",
+            "critic_weight_decay", "critic_target_entropy", "mirror_descent_entropy",
+            "update_order",
         ):
             if given[name] is not NotProvided:
                 setattr(self, name, given[name])

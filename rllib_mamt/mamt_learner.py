@@ -3,12 +3,21 @@
 One learner update = one gradient step of every optimiser on one minibatch of
 joint transitions, followed by the soft update of the targets and, every m
 updates, the refresh of the m-update-old actors (Algorithm 2, lines 10-21).
+As in MAAC (``update_order="critic_first"``), the critic steps first and the
+actor and trust-region losses are then built with the updated critic;
+``"simultaneous"`` builds every loss from the pre-step parameters.
 
 Each parameter group has its own optimiser and its own loss (critic, one actor
 per agent); the losses are built so that no loss reaches another group's
 parameters (critic values are detached in the actor losses, targets are
 computed without gradient), so one backward pass of their sum gives every group
 exactly the gradient of its own loss.
+
+Details that follow MAAC (Iqbal & Sha, 2019): the attention-logit penalty
+(:func:`rllib_mamt.losses.attention_logit_penalty`), Adam weight decay 1e-3 on
+the critic, the 1/n gradient scaling of every module all agents share (the
+attention projections and the state-action encoders), the critic target's
+entropy term (``critic_target_entropy``).
 
 Distributed learners: RLlib's DDP averages gradients only for computation inside
 ``forward_train`` (DESIGN.md §4), and its hooks reject the extra backward passes
@@ -20,6 +29,7 @@ take identical steps.
 
 from typing import Any, Dict, List
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn import functional as F
@@ -36,7 +46,9 @@ from rllib_mamt.joint_replay_buffer import (
     obs_key,
 )
 from rllib_mamt.losses import (
+    attention_logit_penalty,
     counterfactual_baseline,
+    critic_targets,
     entropy,
     soft_update_,
     tsallis_relative_entropy,
@@ -54,7 +66,13 @@ from rllib_mamt.trust_region_learning import (
 
 CRITIC_OPTIMIZER = "critic"
 POLICY_OPTIMIZER = "policy"
-ATTENTION_LOGIT_SCALE = 1e-3  # MAAC's fixed scale of its attention-logit penalty.
+
+
+def learner_sampling_seed(run_seed, rank: int) -> int:
+    """Seed of one learner's action-sampling generator: an independent stream
+    per learner rank, derived from the run's seed (``numpy.random.SeedSequence``)."""
+    entropy_words = [int(run_seed or 0), int(rank)]
+    return int(np.random.SeedSequence(entropy_words).generate_state(1, np.uint64)[0] >> 1)
 
 
 class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
@@ -66,8 +84,10 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
         central = self._central()
         self.agent_ids: List[str] = list(central.agent_ids)
         self._losses_by_optimizer: Dict[tuple, torch.Tensor] = {}
+        self._critic_stepped = False
         self._sampling_generator = torch.Generator(device=self._device)
-        self._sampling_generator.manual_seed(int(self.config.seed or 0))
+        rank = dist.get_rank() if self._distributed_world_size() > 1 else 0
+        self._sampling_generator.manual_seed(learner_sampling_seed(self.config.seed, rank))
         self._broadcast_initial_state()
         actors = [self._actor(agent).policy_network for agent in self.agent_ids]
         for copies in (central.target_actors, central.old_actors):
@@ -104,13 +124,45 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
         for module in modules:
             module.train()
         try:
+            if self.config.update_order == "critic_first":
+                self._step_one_optimizer(
+                    CENTRAL_MODULE_ID, CRITIC_OPTIMIZER, self._critic_loss_on(batch)
+                )
+                self._critic_stepped = True
             loss_per_module = self.compute_losses(fwd_out={}, batch=batch)
             gradients = self.compute_gradients(loss_per_module)
             self.apply_gradients(self.postprocess_gradients(gradients))
         finally:
+            self._critic_stepped = False
             for module in modules:
                 module.eval()
         return {}, loss_per_module, {}
+
+    def _critic_loss_on(self, batch: Dict) -> torch.Tensor:
+        """The critic's loss (Eq. 9) on ``batch``, for the critic-first order;
+        logs the critic metrics and keeps the loss for the results."""
+        inputs = self._batch_inputs(batch[CENTRAL_MODULE_ID])
+        loss, metrics = self._critic_loss(
+            self._central(), [self._actor(agent) for agent in self.agent_ids], *inputs
+        )
+        self.metrics.log_dict(metrics, key=CENTRAL_MODULE_ID, window=1)
+        self._stepped_critic_loss = loss.detach()
+        return loss
+
+    def _batch_inputs(self, data):
+        """The critic loss's inputs from a joint batch, in ``_critic_loss`` order."""
+        n = len(self.agent_ids)
+        alive, next_alive = alive_masks(data)
+        return (
+            [data[obs_key(k)] for k in range(n)],
+            [data[next_obs_key(k)] for k in range(n)],
+            data[ACTIONS].long(),
+            data[REWARDS].float(),
+            1.0 - data[TERMINATEDS].float(),
+            1.0 / self.config.reward_scale,
+            alive,
+            next_alive,
+        )
 
     def _central(self):
         return self.module[CENTRAL_MODULE_ID].unwrapped()
@@ -120,6 +172,7 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
 
     def configure_optimizers_for_module(self, module_id: ModuleID, config=None) -> None:
         module = self.module[module_id].unwrapped()
+        weight_decay = {CRITIC_OPTIMIZER: config.critic_weight_decay}
         if module_id == CENTRAL_MODULE_ID:
             groups = {CRITIC_OPTIMIZER: (list(module.critic.parameters()), config.critic_lr)}
             if module.trd_net is not None:
@@ -135,7 +188,10 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
             self.register_optimizer(
                 module_id=module_id,
                 optimizer_name=name,
-                optimizer=torch.optim.Adam(params, betas=(0.9, 0.999), eps=config.adam_epsilon),
+                optimizer=torch.optim.Adam(
+                    params, betas=(0.9, 0.999), eps=config.adam_epsilon,
+                    weight_decay=weight_decay.get(name, 0.0),
+                ),
                 params=params,
                 lr_or_lr_schedule=lr,
             )
@@ -151,15 +207,8 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
     ) -> Dict[str, Any]:
         config = self.config
         central = self._central()
-        data = batch[CENTRAL_MODULE_ID]
-        n = len(self.agent_ids)
-        observations = [data[obs_key(k)] for k in range(n)]
-        next_observations = [data[next_obs_key(k)] for k in range(n)]
-        actions = data[ACTIONS].long()
-        rewards = data[REWARDS].float()
-        not_terminated = 1.0 - data[TERMINATEDS].float()
-        alpha = 1.0 / config.reward_scale
-        alive, next_alive = alive_masks(data)
+        inputs = self._batch_inputs(batch[CENTRAL_MODULE_ID])
+        observations, _, actions, _, _, alpha, alive, _ = inputs
 
         actors = [self._actor(agent) for agent in self.agent_ids]
         normalized = [
@@ -169,13 +218,14 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
         log_probs = [F.log_softmax(x, dim=-1) for x in logits]
         probs = [lp.exp() for lp in log_probs]
 
-        critic_loss, critic_metrics = self._critic_loss(
-            central, actors, observations, next_observations, actions, rewards,
-            not_terminated, alpha, alive, next_alive,
-        )
-        self._losses_by_optimizer = {(CENTRAL_MODULE_ID, CRITIC_OPTIMIZER): critic_loss}
-        losses = {CENTRAL_MODULE_ID: critic_loss}
-        self.metrics.log_dict(critic_metrics, key=CENTRAL_MODULE_ID, window=1)
+        if self._critic_stepped:
+            self._losses_by_optimizer = {}
+            losses = {CENTRAL_MODULE_ID: self._stepped_critic_loss}
+        else:
+            critic_loss, critic_metrics = self._critic_loss(central, actors, *inputs)
+            self._losses_by_optimizer = {(CENTRAL_MODULE_ID, CRITIC_OPTIMIZER): critic_loss}
+            losses = {CENTRAL_MODULE_ID: critic_loss}
+            self.metrics.log_dict(critic_metrics, key=CENTRAL_MODULE_ID, window=1)
 
         with torch.no_grad():
             sampled = torch.stack(
@@ -206,7 +256,10 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
             advantage = q_all_actions[k].gather(-1, taken).squeeze(-1) - (
                 counterfactual_baseline(probs[k].detach(), q_all_actions[k])
             )
-            policy_target = (alpha * log_prob_taken - advantage).detach()
+            entropy_weight = alpha if (
+                config.mirror_descent_entropy or not constrained[k]
+            ) else 0.0
+            policy_target = (entropy_weight * log_prob_taken - advantage).detach()
             policy_gradient_loss = masked_mean(log_prob_taken * policy_target, agent_alive)
             logit_penalty = config.actor_logit_regularization * masked_mean(
                 logits[k].pow(2).mean(-1), agent_alive
@@ -242,9 +295,12 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
     ):
         """Eq. 9: sum_i E[(Q_i(o, a) - y_i)^2] plus MAAC's attention-logit penalty.
 
-        y_i = r_i + gamma * (1 - d) * E_{a'_i ~ pi_bar_i}[Q_bar_i(o', a'_i, a'_-i)
-        - alpha * log pi_i(a'_i | o'_i)], with a'_-i sampled from the target
-        actors and the expectation over agent i's own next action taken exactly.
+        With ``critic_target_entropy="maac"``: y_i = r_i + gamma * (1 - d) *
+        E_{a'_i ~ pi_bar_i}[Q_bar_i(o', a'_i, a'_-i)] - alpha * E_{a'_i ~
+        pi_bar_i}[log pi_bar_i(a'_i | o'_i)]; with ``"paper"``: y_i = r_i +
+        gamma * (1 - d) * E_{a'_i ~ pi_bar_i}[Q_bar_i(o', a'_i, a'_-i) - alpha *
+        log pi_i(a'_i | o'_i)]. a'_-i is sampled from the target actors and the
+        expectation over agent i's own next action is taken exactly.
         With alive masks, agent i's TD error counts only on rows where it acted,
         dead agents are left out of the attention, and an agent dead at o'
         (it terminated) is not bootstrapped.
@@ -258,7 +314,7 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
             next_log_probs = [
                 F.log_softmax(actor.action_logits(obs), dim=-1)
                 for actor, obs in zip(actors, next_observations)
-            ]
+            ] if config.critic_target_entropy == "paper" else None
             next_actions = torch.stack(
                 [
                     torch.multinomial(p, 1, generator=self._sampling_generator).squeeze(-1)
@@ -268,27 +324,22 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
             )
             next_actions = no_op_for_dead(next_actions, next_alive)
             next_q, _ = central.target_critic(next_observations, next_actions, next_alive)
-            targets = torch.stack(
-                [
-                    (p * (q - alpha * lp)).sum(-1)
-                    for p, q, lp in zip(next_target_probs, next_q, next_log_probs)
-                ],
-                dim=-1,
-            )
             bootstrap = not_terminated.unsqueeze(-1)
             if next_alive is not None:
                 bootstrap = bootstrap * next_alive
-            targets = rewards + config.gamma * bootstrap * targets
+            targets = critic_targets(
+                rewards, bootstrap, next_target_probs, next_q, next_log_probs,
+                alpha=alpha, gamma=config.gamma, entropy_term=config.critic_target_entropy,
+                next_alive=next_alive,
+            )
         q_values, attention_logits = central.critic(observations, actions, alive)
         taken = torch.stack(
             [q.gather(-1, actions[:, k : k + 1]).squeeze(-1) for k, q in enumerate(q_values)],
             dim=-1,
         )
         td_loss = masked_mean((taken - targets).pow(2), alive).sum()
-        attention_penalty = (
-            config.critic_regularization_coefficient
-            * ATTENTION_LOGIT_SCALE
-            * attention_logits.pow(2).mean()
+        attention_penalty = config.critic_regularization_coefficient * (
+            attention_logit_penalty(attention_logits, central.critic.head_dim)
         )
         loss = td_loss + attention_penalty
         metrics = {
@@ -305,10 +356,7 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
         for optimizer in self._optimizer_parameters:
             optimizer.zero_grad(set_to_none=True)
         sum(self._losses_by_optimizer.values()).backward()
-        central = self._central()
-        for param in central.critic.shared_parameters():
-            if param.grad is not None:
-                param.grad.mul_(1.0 / len(self.agent_ids))
+        self._scale_shared_critic_gradients()
         self._average_gradients_across_learners(list(self._params.values()))
         for module_id, names in self._module_optimizers.items():
             for name in names:
@@ -316,16 +364,25 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
         self._losses_by_optimizer = {}
         return {pid: p.grad for pid, p in self._params.items() if p.grad is not None}
 
+    def _scale_shared_critic_gradients(self) -> None:
+        """MAAC's 1/n on the gradients of modules every agent's critic loss uses."""
+        for param in self._central().critic.shared_parameters():
+            if param.grad is not None:
+                param.grad.mul_(1.0 / len(self.agent_ids))
+
     def _optimizer_params(self, module_id, name):
         optimizer = self.get_optimizer(module_id, name)
         return [self._params[pid] for pid in self._optimizer_parameters[optimizer]]
 
     def _step_one_optimizer(self, module_id, name, loss) -> None:
-        """A separate gradient step of one optimiser (the extra TRD-Net steps of Eq. 8)."""
+        """A separate gradient step of one optimiser (the critic's in the
+        critic-first order, the extra TRD-Net steps of Eq. 8)."""
         optimizer = self.get_optimizer(module_id, name)
         params = self._optimizer_params(module_id, name)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if name == CRITIC_OPTIMIZER:
+            self._scale_shared_critic_gradients()
         self._average_gradients_across_learners(params)
         self._clip_optimizer_gradients(module_id, name)
         optimizer.step()

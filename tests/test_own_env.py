@@ -61,7 +61,11 @@ def test_episode_end_rule():
     assert episode_end(agents, {"a": True, "b": False}, {"a": False, "b": False}) == (False, False)
     assert episode_end(agents, {"b": True, "__all__": False}, {"__all__": False},
                        terminated_before={"a"}) == (True, True)
-    assert episode_end(agents, {"__all__": True}, {"__all__": True}) == (True, False)
+    # A termination on the time-limit step is still a true terminal (never bootstrapped).
+    assert episode_end(agents, {"__all__": True}, {"__all__": True}) == (True, True)
+    assert episode_end(agents, {"a": True, "b": True, "__all__": True},
+                       {"a": True, "b": True, "__all__": True}) == (True, True)
+    assert episode_end(agents, {}, {"__all__": True}) == (True, False)
     assert all_flags(agents, {"a": True, "b": False}, {"a": False, "b": True}) == (False, True)
     assert all_flags(agents, {"a": True, "b": True}, {"a": False, "b": False}) == (True, False)
 

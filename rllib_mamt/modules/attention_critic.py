@@ -93,11 +93,15 @@ class AttentionCritic(nn.Module):
         )
 
     def shared_parameters(self) -> List[nn.Parameter]:
-        """Attention parameters shared by all agents (MAAC scales their gradient by 1/n)."""
+        """Parameters every agent's Q_i depends on, whose gradient therefore sums
+        n agents' losses (MAAC scales it by 1/n): the attention projections and
+        each agent's state-action encoder g_j, whose output e_j every other
+        agent attends to."""
         return [
             *self.key_projection.parameters(),
             *self.query_projection.parameters(),
             *self.value_projection.parameters(),
+            *self.state_action_encoders.parameters(),
         ]
 
     def encode_states(self, observations: Sequence[torch.Tensor]) -> torch.Tensor:
