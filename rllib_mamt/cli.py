@@ -250,32 +250,39 @@ def build_param_space(spec: dict, config_override: dict) -> dict:
 def import_user_modules(names: List[str]) -> None:
     """Imports each ``--import`` module (a module name or a .py file).
 
-    The modules typically call ``ray.tune.registry.register_env``. They are
-    pickled by value, so Ray workers get their env creators without needing the
-    module on their own path.
+    The modules typically call ``ray.tune.registry.register_env``. Each is marked
+    for pickling by value before it runs, so the env creators it registers reach
+    Ray workers even where the module is not on the workers' path.
     """
     from ray import cloudpickle
 
     for name in names:
+        if name.endswith(".py"):
+            if not os.path.isfile(name):
+                raise UsageError(f"--import {name!r}: file does not exist")
+            module_name = os.path.splitext(os.path.basename(name))[0]
+            module_spec = importlib.util.spec_from_file_location(module_name, name)
+        else:
+            if os.getcwd() not in sys.path and "" not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            module_name = name
+            try:
+                if "." in name:
+                    importlib.import_module(name.rpartition(".")[0])
+                module_spec = importlib.util.find_spec(name)
+            except (ImportError, ValueError) as error:
+                raise UsageError(f"--import {name!r} failed: {type(error).__name__}: {error}")
+            if module_spec is None:
+                raise UsageError(f"--import {name!r}: no such module (give a module on the Python path or a .py file)")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_name] = module
+        cloudpickle.register_pickle_by_value(module)
         try:
-            if name.endswith(".py"):
-                if not os.path.isfile(name):
-                    raise UsageError(f"--import {name!r}: file does not exist")
-                module_name = os.path.splitext(os.path.basename(name))[0]
-                module_spec = importlib.util.spec_from_file_location(module_name, name)
-                module = importlib.util.module_from_spec(module_spec)
-                sys.modules[module_name] = module
-                module_spec.loader.exec_module(module)
-            else:
-                if os.getcwd() not in sys.path and "" not in sys.path:
-                    sys.path.insert(0, os.getcwd())
-                module = importlib.import_module(name)
-        except UsageError:
-            raise
-        except Exception as error:  # an import failure of user code is a usage error
+            module_spec.loader.exec_module(module)
+        except Exception as error:  # an error in user code is reported as one line
+            del sys.modules[module_name]
             first = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise UsageError(f"--import {name!r} failed: {type(error).__name__}: {first}")
-        cloudpickle.register_pickle_by_value(module)
 
 
 def experiment_state(path: str) -> Dict[str, Tuple[str, bool]]:

@@ -61,6 +61,8 @@ class CheckpointOnInterrupt(Callback):
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
         if self._to_save and trial.trial_id in self._saving:
             self._to_save.discard(trial.trial_id)
+            if not self._to_save:
+                self._stop_run()  # at once, before another result can be logged
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         if self._to_save:
