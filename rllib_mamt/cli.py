@@ -285,8 +285,8 @@ def import_user_modules(names: List[str]) -> None:
             raise UsageError(f"--import {name!r} failed: {type(error).__name__}: {first}")
 
 
-def experiment_state(path: str) -> Dict[str, Tuple[str, bool]]:
-    """{trial dir name: (status, has a checkpoint)} of a saved Tune experiment."""
+def experiment_state(path: str) -> Dict[str, dict]:
+    """{trial dir name: {status, has_checkpoint, stop}} of a saved Tune experiment."""
     states = sorted(
         (f for f in os.listdir(path) if f.startswith("experiment_state") and f.endswith(".json")),
         key=lambda f: os.path.getmtime(os.path.join(path, f)),
@@ -298,27 +298,32 @@ def experiment_state(path: str) -> Dict[str, Tuple[str, bool]]:
     trials = {}
     for trial_json, _ in saved.get("trial_data", []):
         trial = json.loads(trial_json)
-        directory = trial.get("relative_logdir") or trial.get("trial_id")
-        trial_dir = os.path.join(path, str(directory))
+        directory = str(trial.get("relative_logdir") or trial.get("trial_id"))
+        trial_dir = os.path.join(path, directory)
         has_checkpoint = os.path.isdir(trial_dir) and any(
             entry.startswith("checkpoint_") for entry in os.listdir(trial_dir)
         )
-        trials[str(directory)] = (trial.get("status"), has_checkpoint)
+        trials[directory] = {"status": trial.get("status"), "has_checkpoint": has_checkpoint,
+                             "stop": trial.get("stopping_criterion")}
     return trials
 
 
-def warn_about_resume(name: str, path: str) -> None:
-    """Says when resuming ``path`` will continue nothing or restart a trial."""
+def warn_about_resume(name: str, path: str, stop: dict) -> None:
+    """Says when resuming ``path`` will continue nothing, restart a trial or keep an old stop."""
     trials = experiment_state(path)
-    unfinished = {t: s for t, s in trials.items() if s[0] != "TERMINATED"}
+    unfinished = {t: s for t, s in trials.items() if s["status"] != "TERMINATED"}
     if trials and not unfinished:
         print(f"rllib: warning: --resume: every trial of {name} already finished; nothing to resume "
               "(start a new experiment with a new name or --storage-path to train further)",
               file=sys.stderr, flush=True)
-    for trial, (status, has_checkpoint) in sorted(unfinished.items()):
-        if not has_checkpoint:
-            print(f"rllib: warning: --resume: trial {trial} ({status}) has no checkpoint; "
+    for trial, state in sorted(unfinished.items()):
+        if not state["has_checkpoint"]:
+            print(f"rllib: warning: --resume: trial {trial} ({state['status']}) has no checkpoint; "
                   "it restarts from iteration 1", file=sys.stderr, flush=True)
+    saved_stops = {json.dumps(s["stop"], sort_keys=True) for s in unfinished.values() if s["stop"] is not None}
+    if saved_stops and saved_stops != {json.dumps(stop, sort_keys=True)}:
+        print(f"rllib: warning: --resume: the file's stop {stop} differs from the saved experiment's "
+              f"{sorted(saved_stops)[0]}; the saved one applies", file=sys.stderr, flush=True)
 
 
 def run_experiment(name: str, spec: dict, stop: dict, param_space: dict, args) -> int:
@@ -338,7 +343,7 @@ def run_experiment(name: str, spec: dict, stop: dict, param_space: dict, args) -
     if args.resume:
         if not tune.Tuner.can_restore(path):
             raise UsageError(f"--resume: no experiment to resume at {path}")
-        warn_about_resume(name, path)
+        warn_about_resume(name, path, stop)
         tuner = tune.Tuner.restore(path, trainable=spec["run"], resume_unfinished=True, resume_errored=True)
     else:
         tuner = tune.Tuner(

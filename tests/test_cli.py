@@ -307,3 +307,18 @@ def test_local_ray_gets_enough_logical_cpus_and_says_so(monkeypatch, capsys):
     assert "a trial needs 3 CPUs, this machine has 2: starting Ray with 3 logical CPUs" in capsys.readouterr().out
     with pytest.raises(cli_resources.ResourceError, match="pass --num-cpus 3"):
         cli_resources.start_ray({"CPU": 3.0, "GPU": 0.0}, num_cpus=2)
+
+
+def test_resume_warnings_name_what_will_not_continue(tmp_path, capsys):
+    from rllib_mamt.cli import warn_about_resume
+
+    (tmp_path / "trial_0").mkdir()
+    trial = {"status": "RUNNING", "relative_logdir": "trial_0", "stopping_criterion": {"training_iteration": 5}}
+    (tmp_path / "experiment_state-1.json").write_text(json.dumps({"trial_data": [[json.dumps(trial), "{}"]]}))
+    warn_about_resume("e", str(tmp_path), {"training_iteration": 9})
+    errors = capsys.readouterr().err
+    assert "trial trial_0 (RUNNING) has no checkpoint; it restarts from iteration 1" in errors
+    assert "the file's stop {'training_iteration': 9} differs" in errors
+    (tmp_path / "trial_0" / "checkpoint_000000").mkdir()
+    warn_about_resume("e", str(tmp_path), {"training_iteration": 5})
+    assert capsys.readouterr().err == ""
