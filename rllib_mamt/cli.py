@@ -42,6 +42,9 @@ import yaml
 from rllib_mamt.yaml_loading import load_yaml
 
 USAGE_ERROR = 2
+INTERRUPTED = 130  # the shell's code for Ctrl-C (128 + SIGINT)
+DEFAULT_CHECKPOINT_FREQ = 10
+DEFAULT_KEEP_CHECKPOINTS = 3
 
 
 class UsageError(Exception):
@@ -98,11 +101,6 @@ def deep_merge(base: dict, override: dict) -> dict:
         else:
             merged[key] = copy.deepcopy(value)
     return merged
-
-
-INTERRUPTED = 130
-DEFAULT_CHECKPOINT_FREQ = 10
-DEFAULT_KEEP_CHECKPOINTS = 3
 
 
 def _is_grid(value: Any) -> bool:
@@ -287,10 +285,8 @@ def import_user_modules(names: List[str]) -> None:
 
 def experiment_state(path: str) -> Dict[str, dict]:
     """{trial dir name: {status, has_checkpoint, stop}} of a saved Tune experiment."""
-    states = sorted(
-        (f for f in os.listdir(path) if f.startswith("experiment_state") and f.endswith(".json")),
-        key=lambda f: os.path.getmtime(os.path.join(path, f)),
-    )
+    # Newest by the timestamp in the name, as Tune picks it (mtimes change when Tune syncs).
+    states = sorted(f for f in os.listdir(path) if f.startswith("experiment_state") and f.endswith(".json"))
     if not states:
         return {}
     with open(os.path.join(path, states[-1])) as handle:

@@ -314,7 +314,11 @@ def test_resume_warnings_name_what_will_not_continue(tmp_path, capsys):
 
     (tmp_path / "trial_0").mkdir()
     trial = {"status": "RUNNING", "relative_logdir": "trial_0", "stopping_criterion": {"training_iteration": 5}}
-    (tmp_path / "experiment_state-1.json").write_text(json.dumps({"trial_data": [[json.dumps(trial), "{}"]]}))
+    finished = dict(trial, status="TERMINATED")
+    (tmp_path / "experiment_state-2026-01-02_10-00-00.json").write_text(
+        json.dumps({"trial_data": [[json.dumps(trial), "{}"]]}))
+    (tmp_path / "experiment_state-2026-01-01_10-00-00.json").write_text(  # older, written last
+        json.dumps({"trial_data": [[json.dumps(finished), "{}"]]}))
     warn_about_resume("e", str(tmp_path), {"training_iteration": 9})
     errors = capsys.readouterr().err
     assert "trial trial_0 (RUNNING) has no checkpoint; it restarts from iteration 1" in errors
