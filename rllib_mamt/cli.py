@@ -1,7 +1,7 @@
 """The ``rllib`` command (and ``python -m rllib_mamt``): tuned examples, evaluation, plots.
 
-Ray 2.60 ships no ``rllib`` command (DESIGN.md §4); this one reads RLlib's
-classic tuned-example YAML format::
+Ray 2.60 ships no ``rllib`` command; this one reads RLlib's classic
+tuned-example YAML format::
 
     experiment_name:
       run: MAMT                  # any Tune-registered algorithm
@@ -12,26 +12,39 @@ classic tuned-example YAML format::
 Commands::
 
     rllib train -f FILE [--stop JSON] [--config JSON] [--num-samples N]
-                [--checkpoint-freq N] [--storage-path DIR] [--resume]
+                [--checkpoint-freq N] [--keep-checkpoints N] [--storage-path DIR]
+                [--resume] [--import MODULE ...]
                 [--ray-address ADDR | --num-cpus N --num-gpus N]
     rllib train file FILE ...    (the same)
-    rllib evaluate CHECKPOINT [--episodes N] [--seed S]
+    rllib evaluate CHECKPOINT [--episodes N] [--seed S] [--import MODULE ...]
     rllib plot RESULTS_DIR [--out DIR]
 
-Bad input prints one line ``rllib: error: ...`` and exits with code 2.
+Every experiment, every grid-search value, the stop criteria and the env are
+checked in the driver before Ray starts. Bad input prints one line
+``rllib: error: ...`` and exits with code 2; Ctrl-C checkpoints the running
+trials and exits with code 130.
 """
 
 import argparse
 import copy
+import difflib
+import importlib
+import importlib.util
 import json
 import math
 import os
+import signal
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
+from rllib_mamt.yaml_loading import load_yaml
+
 USAGE_ERROR = 2
+INTERRUPTED = 130  # the shell's code for Ctrl-C (128 + SIGINT)
+DEFAULT_CHECKPOINT_FREQ = 10
+DEFAULT_KEEP_CHECKPOINTS = 3
 
 
 class UsageError(Exception):
@@ -44,7 +57,7 @@ def load_experiments(path: str) -> Dict[str, dict]:
         raise UsageError(f"file {path!r} does not exist")
     try:
         with open(path) as handle:
-            document = yaml.safe_load(handle)
+            document = load_yaml(handle)
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
@@ -90,16 +103,19 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
+def _is_grid(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"grid_search"}
+
+
 def resolve_grid_search(value: Any, first_only: bool = False) -> Any:
     """Turns ``{grid_search: [...]}`` anywhere in ``value`` into ``tune.grid_search``.
 
-    With ``first_only`` it is replaced by its first element instead (used to
-    validate one concrete config before launching Tune).
+    With ``first_only`` it is replaced by its first element instead.
     """
     from ray import tune
 
     if isinstance(value, dict):
-        if set(value) == {"grid_search"}:
+        if _is_grid(value):
             options = value["grid_search"]
             if not isinstance(options, list) or not options:
                 raise UsageError(f"grid_search needs a non-empty list, got {options!r}")
@@ -108,6 +124,41 @@ def resolve_grid_search(value: Any, first_only: bool = False) -> Any:
     if isinstance(value, list):
         return [resolve_grid_search(v, first_only) for v in value]
     return value
+
+
+def _grid_locations(value: Any, path: Tuple = ()) -> List[Tuple[Tuple, list]]:
+    """(path, options) of every top-most grid search in ``value``."""
+    if _is_grid(value):
+        return [(path, value["grid_search"])]
+    if isinstance(value, dict):
+        return [loc for k, v in value.items() for loc in _grid_locations(v, path + (k,))]
+    if isinstance(value, list):
+        return [loc for i, v in enumerate(value) for loc in _grid_locations(v, path + (i,))]
+    return []
+
+
+def _replace_at(value: Any, path: Tuple, new: Any) -> Any:
+    if not path:
+        return new
+    copied = copy.copy(value)
+    copied[path[0]] = _replace_at(value[path[0]], path[1:], new)
+    return copied
+
+
+def grid_variants(config: dict) -> List[Tuple[str, dict]]:
+    """Concrete configs covering every grid-search value at least once.
+
+    The first has every grid at its first value; each further one changes one
+    grid to one of its other values (so N values cost N checks, not a product).
+    """
+    base = resolve_grid_search(config, first_only=True)
+    variants = [("", base)]
+    for path, options in _grid_locations(config):
+        for option in options[1:]:
+            where = "/".join(str(p) for p in path)
+            variants.append((f" (grid_search value {option!r} of {where!r})",
+                             _replace_at(base, path, resolve_grid_search(option, first_only=True))))
+    return variants
 
 
 def algorithm_class(run: str):
@@ -123,54 +174,172 @@ def algorithm_class(run: str):
 
 
 def check_config_keys(run: str, default_config, config: dict) -> None:
-    """Rejects config keys the algorithm's config does not have."""
+    """Rejects config keys the algorithm's config does not have (suggesting close ones)."""
     for key in config:
         attribute = type(default_config)._translate_special_keys(key, warn_deprecated=False)
         if key in ("multiagent", "env", "env_config") or hasattr(default_config, attribute):
             continue
-        raise UsageError(f"unknown config key {key!r} for {run}; see the README's settings table")
+        known = [k for k in vars(default_config) if not k.startswith("_")]
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UsageError(f"unknown config key {key!r} for {run}{hint}; see the README's settings table")
 
 
-def build_param_space(spec: dict, config_override: dict) -> dict:
-    """Validated Tune param_space (a config dict, grid searches resolved) for one experiment."""
+def resolve_env_runner_classes(config: dict) -> dict:
+    """``config`` with an ``env_runner_cls`` given as text (or a grid of texts) resolved to classes."""
+    from rllib_mamt.rllib_settings_validation import resolve_env_runner_cls
+
+    if "env_runner_cls" not in config:
+        return config
+    value = config["env_runner_cls"]
+    try:
+        if _is_grid(value) and isinstance(value["grid_search"], list):
+            resolved = {"grid_search": [resolve_env_runner_cls(v) for v in value["grid_search"]]}
+        else:
+            resolved = resolve_env_runner_cls(value)
+    except ValueError as error:
+        raise UsageError(str(error))
+    return dict(config, env_runner_cls=resolved)
+
+
+def _env_names() -> List[str]:
+    from rllib_mamt.envs.registry import ENV_FACTORIES
+
+    return sorted(ENV_FACTORIES)
+
+
+def build_experiment(spec: dict, config_override: dict) -> Tuple[dict, list]:
+    """Tune param_space and the validated AlgorithmConfig of every grid value.
+
+    Each concrete config is built and validated once in the driver: the
+    algorithm's own ``validate()`` (MAMT's settings), RLlib settings RLlib
+    leaves unchecked, and one instance of the env.
+    """
+    from rllib_mamt.rllib_settings_validation import check_env_buildable, validate_rllib_settings
+
     cls = algorithm_class(spec["run"])
     config = deep_merge(spec.get("config") or {}, config_override)
     if spec.get("env") is not None:
         config.setdefault("env", spec["env"])
-    default_config = cls.get_default_config()
-    check_config_keys(spec["run"], default_config, config)
-    concrete = resolve_grid_search(config, first_only=True)
-    try:
-        default_config.update_from_dict(concrete).validate()
-    except (ValueError, TypeError, KeyError) as error:
-        raise UsageError(str(error).splitlines()[0] if str(error) else repr(error))
-    return resolve_grid_search(config)
+    check_config_keys(spec["run"], cls.get_default_config(), config)
+    config = resolve_env_runner_classes(config)
+    built, envs_checked = [], set()
+    for where, concrete in grid_variants(config):
+        try:
+            algo_config = cls.get_default_config().update_from_dict(concrete)
+            validate_rllib_settings(algo_config)
+            env_key = repr((algo_config.env, algo_config.env_config))
+            if env_key not in envs_checked:
+                check_env_buildable(algo_config, _env_names())
+                envs_checked.add(env_key)
+            algo_config.validate()
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise UsageError(message + where)
+        built.append(algo_config)
+    return resolve_grid_search(config), built
 
 
-def start_ray(args) -> None:
-    import ray
-
-    if ray.is_initialized():
-        return
-    if args.ray_address:
-        ray.init(address=args.ray_address, log_to_driver=False)
-    else:
-        ray.init(num_cpus=args.num_cpus, num_gpus=args.num_gpus,
-                 include_dashboard=False, log_to_driver=False)
+def build_param_space(spec: dict, config_override: dict) -> dict:
+    """Validated Tune param_space (a config dict, grid searches resolved) for one experiment."""
+    return build_experiment(spec, config_override)[0]
 
 
-def run_experiment(name: str, spec: dict, args) -> None:
-    """Runs (or resumes) one experiment with Tune and prints its best result."""
+def import_user_modules(names: List[str]) -> None:
+    """Imports each ``--import`` module (a module name or a .py file).
+
+    The modules typically call ``ray.tune.registry.register_env``. Each is marked
+    for pickling by value before it runs, so the env creators it registers reach
+    Ray workers even where the module is not on the workers' path.
+    """
+    from ray import cloudpickle
+
+    for name in names:
+        if name.endswith(".py"):
+            if not os.path.isfile(name):
+                raise UsageError(f"--import {name!r}: file does not exist")
+            module_name = os.path.splitext(os.path.basename(name))[0]
+            module_spec = importlib.util.spec_from_file_location(module_name, name)
+        else:
+            if os.getcwd() not in sys.path and "" not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            module_name = name
+            try:
+                if "." in name:
+                    importlib.import_module(name.rpartition(".")[0])
+                module_spec = importlib.util.find_spec(name)
+            except (ImportError, ValueError) as error:
+                raise UsageError(f"--import {name!r} failed: {type(error).__name__}: {error}")
+            if module_spec is None:
+                raise UsageError(f"--import {name!r}: no such module (give a module on the Python path or a .py file)")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_name] = module
+        cloudpickle.register_pickle_by_value(module)
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as error:  # an error in user code is reported as one line
+            del sys.modules[module_name]
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise UsageError(f"--import {name!r} failed: {type(error).__name__}: {first}")
+
+
+def experiment_state(path: str) -> Dict[str, dict]:
+    """{trial dir name: {status, has_checkpoint, stop}} of a saved Tune experiment."""
+    # Newest by the timestamp in the name, as Tune picks it (mtimes change when Tune syncs).
+    states = sorted(f for f in os.listdir(path) if f.startswith("experiment_state") and f.endswith(".json"))
+    if not states:
+        return {}
+    with open(os.path.join(path, states[-1])) as handle:
+        saved = json.load(handle)
+    trials = {}
+    for trial_json, _ in saved.get("trial_data", []):
+        trial = json.loads(trial_json)
+        directory = str(trial.get("relative_logdir") or trial.get("trial_id"))
+        trial_dir = os.path.join(path, directory)
+        has_checkpoint = os.path.isdir(trial_dir) and any(
+            entry.startswith("checkpoint_") for entry in os.listdir(trial_dir)
+        )
+        trials[directory] = {"status": trial.get("status"), "has_checkpoint": has_checkpoint,
+                             "stop": trial.get("stopping_criterion")}
+    return trials
+
+
+def warn_about_resume(name: str, path: str, stop: dict) -> None:
+    """Says when resuming ``path`` will continue nothing, restart a trial or keep an old stop."""
+    trials = experiment_state(path)
+    unfinished = {t: s for t, s in trials.items() if s["status"] != "TERMINATED"}
+    if trials and not unfinished:
+        print(f"rllib: warning: --resume: every trial of {name} already finished; nothing to resume "
+              "(start a new experiment with a new name or --storage-path to train further)",
+              file=sys.stderr, flush=True)
+    for trial, state in sorted(unfinished.items()):
+        if not state["has_checkpoint"]:
+            print(f"rllib: warning: --resume: trial {trial} ({state['status']}) has no checkpoint; "
+                  "it restarts from iteration 1", file=sys.stderr, flush=True)
+    saved_stops = {json.dumps(s["stop"], sort_keys=True) for s in unfinished.values() if s["stop"] is not None}
+    if saved_stops and saved_stops != {json.dumps(stop, sort_keys=True)}:
+        print(f"rllib: warning: --resume: the file's stop {stop} differs from the saved experiment's "
+              f"{sorted(saved_stops)[0]}; the saved one applies", file=sys.stderr, flush=True)
+
+
+def run_experiment(name: str, spec: dict, stop: dict, param_space: dict, args) -> int:
+    """Runs (or resumes) one experiment with Tune; returns the exit code."""
     from ray import tune
 
-    stop = deep_merge(spec.get("stop") or {}, parse_json_option("--stop", args.stop))
-    param_space = build_param_space(spec, parse_json_option("--config", args.config))
+    from rllib_mamt import cli_interrupt
+    from rllib_mamt.cli_interrupt import CheckpointOnInterrupt
+    from rllib_mamt.cli_progress import IterationLines
+
     storage = os.path.abspath(os.path.expanduser(args.storage_path))
     path = os.path.join(storage, name)
     print(f"== experiment {name}: {spec['run']} on {param_space.get('env')}, stop {stop}", flush=True)
+    print(f"   results in {path} (TensorBoard: tensorboard --logdir {path})", flush=True)
+    cli_interrupt.INTERRUPTED.clear()
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no status tables
     if args.resume:
         if not tune.Tuner.can_restore(path):
             raise UsageError(f"--resume: no experiment to resume at {path}")
+        warn_about_resume(name, path, stop)
         tuner = tune.Tuner.restore(path, trainable=spec["run"], resume_unfinished=True, resume_errored=True)
     else:
         tuner = tune.Tuner(
@@ -181,23 +350,35 @@ def run_experiment(name: str, spec: dict, args) -> None:
                 name=name,
                 storage_path=storage,
                 stop=stop,
-                verbose=1,
+                verbose=0,
+                callbacks=[IterationLines(), CheckpointOnInterrupt()],
                 checkpoint_config=tune.CheckpointConfig(
-                    checkpoint_frequency=args.checkpoint_freq, checkpoint_at_end=True
+                    checkpoint_frequency=args.checkpoint_freq,
+                    checkpoint_at_end=True,
+                    num_to_keep=args.keep_checkpoints or None,
                 ),
             ),
         )
-    results = tuner.fit()
+    try:
+        results = tuner.fit()
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if cli_interrupt.INTERRUPTED.is_set():
+        print(f"rllib: interrupted; continue with: rllib train -f {args.file} --storage-path "
+              f"{args.storage_path} --resume", file=sys.stderr, flush=True)
+        return INTERRUPTED
     for error in results.errors:
-        print(f"trial error: {str(error).splitlines()[0]}", file=sys.stderr)
+        print(f"trial error: {str(error).strip().splitlines()[0]}", file=sys.stderr)
     successful = [r for r in results if r.error is None and r.metrics]
     if not successful:
-        raise RuntimeError(f"experiment {name}: every trial failed")
+        print(f"rllib: experiment {name}: every trial failed (errors above)", file=sys.stderr)
+        return 1
     best = max(successful, key=lambda r: _finite(r.metrics.get("env_runners", {}).get("episode_return_mean")))
     checkpoint = best.checkpoint.path if best.checkpoint else None
     print(f"== {name}: best trial {best.path}", flush=True)
     print(f"   episode_return_mean {best.metrics.get('env_runners', {}).get('episode_return_mean')}"
           f" after {best.metrics.get('training_iteration')} iterations; checkpoint {checkpoint}", flush=True)
+    return 0
 
 
 def _finite(value) -> float:
@@ -222,22 +403,45 @@ def find_checkpoint(path: str) -> str:
     return max(candidates, key=os.path.getmtime)
 
 
+def checkpoint_config(checkpoint: str):
+    """The AlgorithmConfig a checkpoint was trained with (without loading its state)."""
+    import pickle
+
+    from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+
+    with open(os.path.join(checkpoint, "class_and_ctor_args.pkl"), "rb") as handle:
+        saved = pickle.load(handle)
+    args, _ = saved["ctor_args_and_kwargs"]
+    config = args[0]
+    return AlgorithmConfig.from_state(config) if isinstance(config, dict) else config
+
+
 def evaluate_checkpoint(checkpoint: str, episodes: int, seed: int) -> List[float]:
-    """Returns of ``episodes`` episodes of the restored deterministic (argmax) policy."""
+    """Returns of ``episodes`` episodes of the restored deterministic (argmax) policy.
+
+    Only the actor modules are loaded from the checkpoint (no EnvRunners,
+    learners or replay buffer), and the env is built in this process from the
+    trained config, so evaluation never waits for cluster resources.
+    """
     import numpy as np
     import torch
     from ray.rllib.algorithms.algorithm import Algorithm
     from ray.rllib.core.columns import Columns
+    from ray.rllib.core.rl_module.rl_module import RLModule
+    from ray.rllib.env.env_context import EnvContext
 
-    from rllib_mamt.envs.registry import ENV_FACTORIES, make_rllib_env
-
-    algo = Algorithm.from_checkpoint(checkpoint)
+    config = checkpoint_config(checkpoint)
+    module_root = os.path.join(checkpoint, "learner_group", "learner", "rl_module")
+    if not os.path.isdir(module_root):
+        raise UsageError(f"{checkpoint} has no learner_group/learner/rl_module (not a new-API-stack checkpoint)")
+    _, creator = Algorithm._get_env_id_and_creator(config.env, config)
+    env = creator(EnvContext(config.env_config, worker_index=0))
+    modules = {}
     try:
-        env_name = algo.config.env
-        if env_name not in ENV_FACTORIES:
-            raise UsageError(f"evaluate supports the registered envs {sorted(ENV_FACTORIES)}; checkpoint uses {env_name!r}")
-        env = make_rllib_env(env_name, dict(algo.config.env_config))
-        modules = {agent: algo.get_module(agent) for agent in env.possible_agents}
+        for agent in env.possible_agents:
+            module_id = config.policy_mapping_fn(agent, None)
+            if module_id not in modules:
+                modules[module_id] = RLModule.from_checkpoint(os.path.join(module_root, module_id))
         returns = []
         for episode in range(episodes):
             observations, _ = env.reset(seed=seed + episode)
@@ -247,7 +451,8 @@ def evaluate_checkpoint(checkpoint: str, episodes: int, seed: int) -> List[float
                 for agent, observation in observations.items():
                     batch = {Columns.OBS: torch.as_tensor(np.asarray(observation)[None])}
                     with torch.no_grad():
-                        logits = modules[agent].forward_inference(batch)[Columns.ACTION_DIST_INPUTS]
+                        module = modules[config.policy_mapping_fn(agent, None)]
+                        logits = module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS]
                     actions[agent] = int(torch.argmax(logits, dim=-1)[0])
                 observations, rewards, terminateds, truncateds, _ = env.step(actions)
                 total += float(sum(rewards.values()))
@@ -255,7 +460,7 @@ def evaluate_checkpoint(checkpoint: str, episodes: int, seed: int) -> List[float
             returns.append(total)
         return returns
     finally:
-        algo.stop()
+        env.close()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -265,20 +470,28 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="run tuned-example YAML experiments")
     train.add_argument("words", nargs="*", help="'file FILE' (alternative to -f FILE)")
     train.add_argument("-f", "--file", dest="file", help="tuned-example YAML file")
-    train.add_argument("--stop", help="JSON stop criteria merged over the YAML's")
-    train.add_argument("--config", help="JSON config deep-merged over the YAML's")
+    train.add_argument("--stop", help="JSON stop criteria merged over the YAML's (not with --resume)")
+    train.add_argument("--config", help="JSON config deep-merged over the YAML's (not with --resume)")
     train.add_argument("--num-samples", type=int, default=1)
-    train.add_argument("--checkpoint-freq", type=int, default=0)
+    train.add_argument("--checkpoint-freq", type=int, default=DEFAULT_CHECKPOINT_FREQ,
+                       help=f"checkpoint every N iterations (default {DEFAULT_CHECKPOINT_FREQ}; "
+                            "0: only at the end and on Ctrl-C)")
+    train.add_argument("--keep-checkpoints", type=int, default=DEFAULT_KEEP_CHECKPOINTS,
+                       help=f"newest checkpoints kept per trial (default {DEFAULT_KEEP_CHECKPOINTS}; 0: all)")
     train.add_argument("--storage-path", default="~/ray_results")
     train.add_argument("--resume", action="store_true", help="resume the experiments in --storage-path")
+    train.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                       help="import MODULE (or a .py file) first, e.g. one that registers your env")
     train.add_argument("--ray-address", help="join an existing Ray cluster (e.g. auto or HOST:6379)")
-    train.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance")
+    train.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: enough for a trial)")
     train.add_argument("--num-gpus", type=int, help="GPUs of the local Ray instance")
 
     evaluate = commands.add_parser("evaluate", help="mean return of a checkpoint's deterministic policy")
     evaluate.add_argument("checkpoint")
     evaluate.add_argument("--episodes", type=int, default=10)
     evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                          help="import MODULE (or a .py file) first, e.g. one that registers your env")
 
     plot = commands.add_parser("plot", help="PNG figures from Tune results")
     plot.add_argument("results_dir")
@@ -287,6 +500,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def train_command(args) -> int:
+    """``rllib train``: checks everything, starts Ray, runs each experiment."""
+    from rllib_mamt.cli_resources import ResourceError, largest_trial, start_ray
+    from rllib_mamt.stop_criteria import validate_stop
+
     words = list(args.words)
     if args.file is None and len(words) == 2 and words[0] == "file":
         args.file = words[1]
@@ -294,25 +511,43 @@ def train_command(args) -> int:
         raise UsageError(f"unexpected arguments {words}; use 'rllib train -f FILE' or 'rllib train file FILE'")
     if args.file is None:
         raise UsageError("train needs a YAML file: 'rllib train -f FILE'")
-    if args.num_samples < 1 or args.checkpoint_freq < 0:
-        raise UsageError("--num-samples must be >= 1 and --checkpoint-freq >= 0")
+    if args.num_samples < 1 or args.checkpoint_freq < 0 or args.keep_checkpoints < 0:
+        raise UsageError("--num-samples must be >= 1, --checkpoint-freq and --keep-checkpoints >= 0")
+    if args.resume and (args.stop or args.config):
+        raise UsageError("--resume continues with the experiment's saved stop criteria and config; "
+                         "--stop and --config cannot change them (start a new experiment instead)")
     experiments = load_experiments(args.file)
-    for spec in experiments.values():  # check every experiment before running any
-        build_param_space(spec, parse_json_option("--config", args.config))
-        deep_merge(spec.get("stop") or {}, parse_json_option("--stop", args.stop))
-    start_ray(args)
-    for name, spec in experiments.items():
-        run_experiment(name, spec, args)
+    import_user_modules(args.imports)
+    stop_override = parse_json_option("--stop", args.stop)
+    config_override = parse_json_option("--config", args.config)
+    prepared, configs = {}, []
+    for name, spec in experiments.items():  # check every experiment before running any
+        try:
+            stop = validate_stop(deep_merge(spec.get("stop") or {}, stop_override))
+        except ValueError as error:
+            raise UsageError(str(error))
+        param_space, built = build_experiment(spec, config_override)
+        prepared[name] = (spec, stop, param_space)
+        configs.extend(built)
+    try:
+        start_ray(largest_trial(configs), args.ray_address, args.num_cpus, args.num_gpus)
+    except ResourceError as error:
+        raise UsageError(str(error))
+    for name, (spec, stop, param_space) in prepared.items():
+        code = run_experiment(name, spec, stop, param_space, args)
+        if code:
+            return code
     return 0
 
 
 def evaluate_command(args) -> int:
+    """``rllib evaluate``: mean return of the deterministic policy, all in this process."""
     if args.episodes < 1:
         raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
     checkpoint = find_checkpoint(args.checkpoint)
-    import ray
+    import rllib_mamt  # noqa: F401  (registers the envs)
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    import_user_modules(args.imports)
     returns = evaluate_checkpoint(checkpoint, args.episodes, args.seed)
     mean = sum(returns) / len(returns)
     std = math.sqrt(sum((r - mean) ** 2 for r in returns) / len(returns))
@@ -341,6 +576,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except UsageError as error:
         print(f"rllib: error: {error}", file=sys.stderr)
         return USAGE_ERROR
+    except KeyboardInterrupt:
+        print("rllib: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":
