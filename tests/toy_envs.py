@@ -241,3 +241,19 @@ class EarlyExitEnv(ParallelEnv):
         truncations = {a: timeout and not terminations[a] for a in acting}
         self.agents = [a for a in acting if not (terminations[a] or truncations[a])]
         return observations, rewards, terminations, truncations, {a: {} for a in acting}
+
+
+class RandomLengthEnv(HeterogeneousMatchEnv):
+    """Episodes last 2 or 12 steps, drawn at reset from the env's own RNG; both
+    agents get reward 1 per step, so an episode's return is 2 x its length."""
+
+    LENGTHS = (2, 12)
+
+    def reset(self, seed=None, options=None):
+        observations, infos = super().reset(seed=seed, options=options)
+        self.max_cycles = int(self._rng.choice(self.LENGTHS))
+        return observations, infos
+
+    def step(self, actions):
+        observations, rewards, terminateds, truncateds, infos = super().step(actions)
+        return observations, {a: 1.0 for a in rewards}, terminateds, truncateds, infos
