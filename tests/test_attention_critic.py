@@ -58,17 +58,6 @@ def test_q_of_an_agent_depends_on_the_other_agents_actions():
     assert torch.allclose(before[1], after[1])
 
 
-def test_shared_parameters_are_the_attention_projections():
-    critic = AttentionCritic(OBS_SIZES, ACTION_SIZES, hidden_dim=16, num_heads=4)
-    shared = {id(p) for p in critic.shared_parameters()}
-    attention = {
-        id(p)
-        for module in (critic.key_projection, critic.query_projection, critic.value_projection)
-        for p in module.parameters()
-    }
-    assert shared == attention
-
-
 def test_input_normalization_records_only_the_training_forward():
     """Encoder inputs are batch-normalised (MAAC); only a differentiated train-mode
     forward records statistics; no-grad passes use the running ones."""
