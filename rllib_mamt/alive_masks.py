@@ -27,12 +27,16 @@ def masked_mean(values: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Ten
 
 def alive_masks(data):
     """``(alive, next_alive)`` float (B, n) tensors of a joint batch, or
-    ``(None, None)`` for a batch without them (every agent alive)."""
+    ``(None, None)`` for a batch without them or in which every agent is alive
+    at o and o' (the unmasked computations are the same and cheaper)."""
     from rllib_mamt.joint_replay_buffer import ALIVE, NEXT_ALIVE
 
     if ALIVE not in data:
         return None, None
-    return data[ALIVE].float(), data[NEXT_ALIVE].float()
+    alive, next_alive = data[ALIVE].float(), data[NEXT_ALIVE].float()
+    if bool(torch.minimum(alive.min(), next_alive.min()) >= 0.5):
+        return None, None
+    return alive, next_alive
 
 
 def no_op_for_dead(actions: torch.Tensor, alive: Optional[torch.Tensor]) -> torch.Tensor:
