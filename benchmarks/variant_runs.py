@@ -161,7 +161,9 @@ def main():
     plan = load_plan(args.plan)
     name = os.path.splitext(os.path.basename(args.plan))[0]
     out_dir = os.path.abspath(args.out_dir or os.path.join(HERE, "recorded", name))
-    args.work_dir = os.path.abspath(os.path.join(args.work_dir, name))
+    if not args.one:
+        args.work_dir = os.path.join(args.work_dir, name)
+    args.work_dir = os.path.abspath(args.work_dir)
     os.makedirs(args.work_dir, exist_ok=True)
     if args.one:
         run_one(plan, args.one[0], int(args.one[1]), out_dir, args.work_dir)

@@ -25,5 +25,9 @@ def test_two_learners_stay_identical(ray_session, mode):
         assert any("critic" in name for name in moved)
         assert any(name.startswith("agent_0/") for name in moved)
         assert int(np.asarray(states[0]["mamt_central"]["num_updates"])) == 12
+        # Each learner samples actions from its own stream, derived from the run's seed.
+        streams = [r.get() for r in algo.learner_group.foreach_learner(
+            lambda l: l._sampling_generator.initial_seed())]
+        assert len(set(streams)) == 2
     finally:
         algo.stop()
