@@ -38,6 +38,7 @@ from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.typing import ModuleID, ParamDict, TensorType
 
 from rllib_mamt.alive_masks import alive_masks, masked_mean, no_op_for_dead
+from rllib_mamt.distributed_mean import average_across_processes_, world_size
 from rllib_mamt.joint_replay_buffer import (
     ACTIONS,
     REWARDS,
@@ -99,9 +100,7 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
 
     @staticmethod
     def _distributed_world_size() -> int:
-        if dist.is_available() and dist.is_initialized():
-            return dist.get_world_size()
-        return 1
+        return world_size()
 
     @torch.no_grad()
     def _broadcast_initial_state(self) -> None:
@@ -390,20 +389,7 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
 
     def _average_gradients_across_learners(self, params) -> None:
         """All-reduce (mean) the gradients of ``params`` across parallel learners."""
-        world_size = self._distributed_world_size()
-        if world_size < 2:
-            return
-        grads = [p.grad for p in params if p.grad is not None]
-        if not grads:
-            return
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)
-        flat.div_(world_size)
-        offset = 0
-        for grad in grads:
-            count = grad.numel()
-            grad.copy_(flat[offset : offset + count].view_as(grad))
-            offset += count
+        average_across_processes_([p.grad for p in params if p.grad is not None])
 
     def _clip_optimizer_gradients(self, module_id, name) -> None:
         """Gradient-norm clipping per group (Table 3: critic and TRD-Net 10·n,

@@ -9,12 +9,13 @@ from typing import Sequence
 
 import gymnasium as gym
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.nn import functional as F
 
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.torch import TorchRLModule
+
+from rllib_mamt.distributed_mean import average_across_processes_
 
 DEFAULT_ACTOR_HIDDEN_SIZES = (128, 128)
 DEFAULT_INPUT_NORMALIZATION = True
@@ -72,25 +73,13 @@ def average_running_statistics_across_processes_(modules: Sequence[nn.Module]) -
     average is the running mean of the global batches' means; the averaged
     variance leaves out the (small) spread between the learners' batch means.
     """
-    if not (dist.is_available() and dist.is_initialized()):
-        return
-    world_size = dist.get_world_size()
-    buffers = [
+    average_across_processes_([
         buffer
         for module in modules
         for normalization in module.modules()
         if isinstance(normalization, InputNormalization)
         for buffer in (normalization.running_mean, normalization.running_var)
-    ]
-    if world_size < 2 or not buffers:
-        return
-    flat = torch.cat([buffer.reshape(-1) for buffer in buffers])
-    dist.all_reduce(flat)
-    flat.div_(world_size)
-    offset = 0
-    for buffer in buffers:
-        buffer.copy_(flat[offset : offset + buffer.numel()].view_as(buffer))
-        offset += buffer.numel()
+    ])
 
 
 def build_input_normalization(num_features: int, enabled: bool) -> nn.Module:
