@@ -12,6 +12,7 @@ import gymnasium as gym
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
 from rllib_mamt.mamt_config import TRUST_REGION_MODES
+from rllib_mamt.trust_region_learning import TRUST_REGION_UPDATES
 from rllib_mamt.modules.actor import require_discrete
 from rllib_mamt.observation_flattening import require_flattenable
 
@@ -97,6 +98,7 @@ def validate_mamt_settings(config) -> None:
     _number(config, "critic_weight_decay", low=0)
     _one_of(config, "critic_target_entropy", CRITIC_TARGET_ENTROPIES)
     _one_of(config, "update_order", UPDATE_ORDERS)
+    _one_of(config, "trust_region_update", TRUST_REGION_UPDATES)
     if not isinstance(config.mirror_descent_entropy, bool):
         _fail("mirror_descent_entropy", config.mirror_descent_entropy, "True or False")
     projection = config.non_stationarity_range

@@ -118,6 +118,7 @@ class MAMTConfig(AlgorithmConfig):
         self.critic_target_entropy = "maac"
         self.mirror_descent_entropy = True
         self.update_order = "critic_first"
+        self.trust_region_update = "hypergradient"
 
     @override(AlgorithmConfig)
     def training(
@@ -165,6 +166,7 @@ class MAMTConfig(AlgorithmConfig):
         critic_target_entropy: Optional[str] = NotProvided,
         mirror_descent_entropy: Optional[bool] = NotProvided,
         update_order: Optional[str] = NotProvided,
+        trust_region_update: Optional[str] = NotProvided,
         **kwargs,
     ) -> Self:
         """Sets MAMT's training settings (defaults: paper, Table 3).
@@ -264,6 +266,15 @@ class MAMTConfig(AlgorithmConfig):
                 step, then the actor and trust-region losses are built with the
                 updated critic. "simultaneous": every loss of an update is built
                 from the pre-step parameters and all optimisers step together.
+            trust_region_update: How learned delta_i and the TRD-Net follow
+                F(delta) of §3.2 / Eq. 8 (see rllib_mamt.trust_region_learning).
+                "hypergradient" (default): one-step hypergradients of each
+                agent's mirror-descent step give dV_j/d delta_j and, through C,
+                d sum_i D_ns,i / d delta_j; the TRD-Net is fitted on rows with
+                perturbed delta; delta is stepped by a shared-scale Adam and
+                projected exactly onto the budget. "literal": the reading used
+                before issue 10 (constant delta input, D_q/delta^2 as the value
+                gradient, per-coordinate Adam, ReLU budget term).
         """
         super().training(**kwargs)
         given = dict(locals())
@@ -284,7 +295,7 @@ class MAMTConfig(AlgorithmConfig):
             "trd_updates_per_delta_update", "delta_lr",
             "trust_region_budget_penalty", "learner_torch_threads",
             "critic_weight_decay", "critic_target_entropy", "mirror_descent_entropy",
-            "update_order",
+            "update_order", "trust_region_update",
         ):
             if given[name] is not NotProvided:
                 setattr(self, name, given[name])

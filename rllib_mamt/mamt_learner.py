@@ -63,6 +63,7 @@ from rllib_mamt.trust_region_learning import (
     OPPONENT_OPTIMIZER,
     TRD_OPTIMIZER,
     TrustRegionLearning,
+    make_delta_optimizer,
 )
 
 CRITIC_OPTIMIZER = "critic"
@@ -184,13 +185,19 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
         else:
             groups = {POLICY_OPTIMIZER: (list(module.parameters()), config.actor_lr)}
         for name, (params, lr) in groups.items():
+            if name == DELTA_OPTIMIZER:
+                optimizer = make_delta_optimizer(
+                    params, config.trust_region_update, config.adam_epsilon
+                )
+            else:
+                optimizer = torch.optim.Adam(
+                    params, betas=(0.9, 0.999), eps=config.adam_epsilon,
+                    weight_decay=weight_decay.get(name, 0.0),
+                )
             self.register_optimizer(
                 module_id=module_id,
                 optimizer_name=name,
-                optimizer=torch.optim.Adam(
-                    params, betas=(0.9, 0.999), eps=config.adam_epsilon,
-                    weight_decay=weight_decay.get(name, 0.0),
-                ),
+                optimizer=optimizer,
                 params=params,
                 lr_or_lr_schedule=lr,
             )
@@ -241,12 +248,13 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
                 for old, x in zip(central.old_actors, normalized)
             ]
             old_probs = [lp.exp() for lp in old_log_probs]
-        if config.trust_region_mode in LEARNED_TRUST_REGION_MODES:
-            for name, loss in self._trust_region_decomposition_losses(
-                central, observations, actions, log_probs, old_log_probs, alive
-            ).items():
-                self._losses_by_optimizer[(CENTRAL_MODULE_ID, name)] = loss
+        learned = config.trust_region_mode in LEARNED_TRUST_REGION_MODES
+        hypergradient = learned and config.trust_region_update == "hypergradient"
         deltas = central.trust_region_deltas()
+        if hypergradient:  # delta's gradient is the hypergradient, not D_q/delta^2
+            deltas = deltas.detach()
+        rows = min(config.coordination_batch_size or actions.shape[0], actions.shape[0])
+        actor_terms = ([], [], [])
         constrained = torch.isfinite(deltas).tolist()
         for k, agent in enumerate(self.agent_ids):
             agent_alive = None if alive is None else alive[:, k]
@@ -268,6 +276,15 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
                 agent_alive,
             )
             trust_region_term = divergence / deltas[k] if constrained[k] else divergence * 0.0
+            if hypergradient:
+                sub_alive = None if agent_alive is None else agent_alive[:rows]
+                actor_terms[0].append(masked_mean(
+                    log_prob_taken[:rows] * policy_target[:rows], sub_alive
+                ))
+                actor_terms[1].append(masked_mean(tsallis_relative_entropy(
+                    probs[k][:rows], old_probs[k][:rows], config.tsallis_q
+                ), sub_alive))
+                actor_terms[2].append(list(actors[k].policy_network.parameters()))
             actor_loss = policy_gradient_loss + logit_penalty + trust_region_term
             self._losses_by_optimizer[(agent, POLICY_OPTIMIZER)] = actor_loss
             losses[agent] = actor_loss
@@ -286,6 +303,12 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
                 key=agent,
                 window=1,
             )
+        if learned:
+            for name, loss in self._trust_region_decomposition_losses(
+                central, observations, actions, log_probs, old_log_probs, alive,
+                actor_terms if hypergradient else None,
+            ).items():
+                self._losses_by_optimizer[(CENTRAL_MODULE_ID, name)] = loss
         return losses
 
     def _critic_loss(

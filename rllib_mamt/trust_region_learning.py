@@ -1,6 +1,41 @@
 """The learner side of trust-region decomposition (§3.2, Algorithm 2 lines 11-16).
 
-Per learner update, on the first ``coordination_batch_size`` rows of the batch
+Two readings of the δ/θ updates of Eq. 7-8, chosen by ``trust_region_update``.
+
+``"hypergradient"`` (default): F(δ) = E[Σ_i V_i^{π(δ)} − KL̂_i(o, δ; θ)] is read
+as a function of δ *through the policy update δ governs*. Per learner update,
+on the first ``coordination_batch_size`` rows:
+
+1. C (Eq. 5) and D_ns,i (Eq. 6) as in the literal reading below;
+2. one-step hypergradients of each agent's mirror-descent step
+   (:mod:`rllib_mamt.delta_allocation`): the value slope dV_j/dlog δ_j =
+   −∇L_j^PG·∇D_q,j/δ_j (critic-based policy gradient against the pull toward
+   π_old) and the drift slope dΣ_i D_ns,i/dlog δ_j = ∇N_j·∇D_q,j/δ_j with
+   N_j = Σ_i C_ij KL[h_i^j‖π_j], i.e. ∂D_ns,i/∂δ_j ≈ C_ij ∂KL_j/∂δ_j: only
+   agents others depend on pay for a looser region;
+3. θ is fitted (Eq. 7) on rows whose log δ is perturbed by ε ~ N(0, 0.3²) per
+   agent, against Σ_i D_ns,i + Σ_j drift slope_j · ε_j, so the TRD-Net sees δ
+   vary and its KL̂ is consistent with the slopes;
+4. log δ takes a step along −∇F = drift slope − value slope with
+   :class:`~rllib_mamt.delta_allocation.SharedScaleAdam` (one shared
+   second-moment scale, so δ moves in proportion to the gradients' sizes,
+   in both directions); the actors' proximity terms use δ detached. The
+   drift part is the hypergradient itself, not ∂ΣKL̂/∂δ of the fitted
+   TRD-Net: the slopes are ~1e-6 per unit step size while a fitted network's
+   δ-derivative carries errors ~1e-3 (measured in tests/test_delta_allocation.py's
+   world), so the network's derivative would drown the signal it was fitted to;
+5. after the step δ is clipped to [δ_min, δ_max] and, if Σδ exceeds the budget,
+   scaled onto it exactly (:func:`~rllib_mamt.delta_allocation.project_log_deltas_`);
+   this replaces the ReLU budget term of Eq. 8, which a projection makes inert.
+
+Why not the literal reading: there log δ is the same TRD-Net input on every row,
+so ∂KL̂/∂δ is never identified by data, its value part D_q/δ² is always "loosen"
+and in divergence units, and per-coordinate Adam turns gradients of any size
+into equal steps: δ drifted about uniformly instead of following C (issue 10).
+
+``"literal"`` (the reading used up to issue 10, kept for comparison):
+
+per learner update, on the first ``coordination_batch_size`` rows of the batch
 (rows are i.i.d. draws from the buffer, so this is an unbiased sub-batch):
 
 1. coordination coefficients C (Eq. 5, or an ablation's fixed / random C);
@@ -22,7 +57,8 @@ KL_hat_i is evaluated with theta detached for the delta step, so each of theta
 and delta is moved only by its own objective. After each step log delta is
 clipped to [log delta_min, log delta_max] and, if sum_i delta_i still exceeds the
 budget, delta is scaled down onto it (the ReLU term of Eq. 8 alone only
-discourages excess; the projection guarantees the constraint).
+discourages excess; the projection guarantees the constraint). log delta is
+stepped by per-coordinate Adam.
 """
 
 from typing import Dict
@@ -33,12 +69,20 @@ import torch
 from torch.func import functional_call
 
 from rllib_mamt.coordination import (
+    categorical_kl,
     coefficients_from_influence,
     counterfactual_influence,
     live_pairs,
     fixed_coefficients,
     non_stationarity,
     random_coefficients,
+)
+from rllib_mamt.delta_allocation import (
+    SharedScaleAdam,
+    one_step_slopes,
+    per_agent_gradients,
+    perturbed_targets,
+    project_log_deltas_,
 )
 from rllib_mamt.modules.actor import pad_logits
 from rllib_mamt.modules.central import CENTRAL_MODULE_ID
@@ -47,6 +91,19 @@ TRD_OPTIMIZER = "trd_net"
 OPPONENT_OPTIMIZER = "opponent_models"
 DELTA_OPTIMIZER = "trust_regions"
 LEARNED_TRUST_REGION_MODES = ("learned", "fixed_coef", "random_coef", "weighted_sum")
+TRUST_REGION_UPDATES = ("hypergradient", "literal")
+DELTA_PERTURBATION_SCALE = 0.3
+"""Standard deviation of the per-row, per-agent log δ perturbations on which the
+TRD-Net is fitted in the ``"hypergradient"`` reading."""
+
+
+def make_delta_optimizer(params, trust_region_update: str, adam_epsilon: float):
+    """The optimiser of log delta for a ``trust_region_update`` reading:
+    :class:`SharedScaleAdam` for ``"hypergradient"``, per-coordinate Adam for
+    ``"literal"``."""
+    if trust_region_update == "hypergradient":
+        return SharedScaleAdam(params)
+    return torch.optim.Adam(params, betas=(0.9, 0.999), eps=adam_epsilon)
 
 
 def _mask_dead_pairs(pairs: torch.Tensor, alive) -> torch.Tensor:
@@ -87,9 +144,16 @@ class TrustRegionLearning:
         return coefficients, influence
 
     def _trust_region_decomposition_losses(
-        self, central, observations, actions, log_probs, old_log_probs, alive=None
+        self, central, observations, actions, log_probs, old_log_probs, alive=None,
+        actor_terms=None,
     ) -> Dict[str, torch.Tensor]:
         """Losses of the opponent models, the TRD-Net and delta (see module doc).
+
+        Args:
+            actor_terms: For ``trust_region_update="hypergradient"``: (per-agent
+                policy-gradient losses, per-agent divergences D_q(pi_j || pi_old),
+                per-agent lists of actor parameters); both losses computed on the
+                first ``coordination_batch_size`` rows, with their graphs.
 
         Returns:
             {optimizer name: loss} for the joint backward pass of this update.
@@ -137,12 +201,28 @@ class TrustRegionLearning:
             )
 
         log_deltas = central.log_trust_region_deltas
+        hypergradient = config.trust_region_update == "hypergradient"
+        if hypergradient:
+            value_slope, drift_slope = self._one_step_slopes(
+                coefficients, predicted, policy_log_probs, target, scale, actor_terms,
+                log_deltas.exp(), [lp[:rows] for lp in log_probs], max_actions,
+            )
+            perturbation = DELTA_PERTURBATION_SCALE * torch.randn(
+                rows, n, generator=self._sampling_generator, device=log_deltas.device
+            )
+            trd_inputs = log_deltas.detach() + perturbation
+            trd_targets = perturbed_targets(
+                target.sum(-1), drift_slope, perturbation,
+                tuple(config.non_stationarity_range),
+            )
+        else:
+            trd_inputs, trd_targets = log_deltas.detach(), target.sum(-1)
 
         def trd_loss():
             predicted_kl = central.trd_net(
-                sub_observations, sub_actions, log_deltas.detach(), coefficients
+                sub_observations, sub_actions, trd_inputs, coefficients
             )
-            return (predicted_kl.sum(-1) - target.sum(-1)).pow(2).mean()
+            return (predicted_kl.sum(-1) - trd_targets).pow(2).mean()
 
         for _ in range(config.trd_updates_per_delta_update - 1):
             self._step_one_optimizer(CENTRAL_MODULE_ID, TRD_OPTIMIZER, trd_loss())
@@ -154,10 +234,14 @@ class TrustRegionLearning:
             (sub_observations, sub_actions, log_deltas, coefficients),
         )
         deltas = log_deltas.exp()
-        budget_excess = torch.relu(deltas.sum() - self._trust_region_budget())
-        losses[DELTA_OPTIMIZER] = (
-            predicted_kl.mean(0).sum() + config.trust_region_budget_penalty * budget_excess
-        )
+        if hypergradient:
+            losses[DELTA_OPTIMIZER] = ((drift_slope - value_slope).detach() * log_deltas).sum()
+        else:
+            budget_excess = torch.relu(deltas.sum() - self._trust_region_budget())
+            losses[DELTA_OPTIMIZER] = (
+                predicted_kl.mean(0).sum()
+                + config.trust_region_budget_penalty * budget_excess
+            )
 
         self.metrics.log_dict(
             {
@@ -178,6 +262,9 @@ class TrustRegionLearning:
                 "predicted_kl": predicted_kl[:, i].mean().detach(),
                 "coordination": {other: mean_coefficients[i, j] for j, other in others},
             }
+            if hypergradient:
+                values["delta_value_slope"] = value_slope[i]
+                values["delta_drift_slope"] = drift_slope[i]
             if mean_influence is not None:
                 values["counterfactual_influence"] = {
                     other: mean_influence[i, j] for j, other in others
@@ -191,11 +278,42 @@ class TrustRegionLearning:
             return float(config.trust_region_budget)
         return float(len(self.agent_ids))
 
+    def _one_step_slopes(self, coefficients, predicted, policy_log_probs, target, scale,
+                         actor_terms, deltas, sub_log_probs, max_actions):
+        """(value slope, drift slope), each (n,), of the agents' one-step
+        mirror-descent updates (:func:`rllib_mamt.delta_allocation.one_step_slopes`).
+
+        N_j = sum_i C_ij KL[h_i^j || pi_j] is differentiated through pi_j only,
+        on the rows where Eq. 6's projection does not clip D_ns,i.
+        """
+        if actor_terms is None:
+            raise ValueError(
+                "trust_region_update='hypergradient' needs the actors' loss terms "
+                "(actor_terms=None was passed)"
+            )
+        policy_gradient_losses, divergences, parameters = actor_terms
+        attached = torch.stack(
+            [pad_logits(lp, max_actions) for lp in sub_log_probs], dim=1
+        ).log_softmax(-1)
+        divergence = categorical_kl(predicted.detach(), attached.unsqueeze(1))
+        low, high = self.config.non_stationarity_range
+        unclipped = (target < high) & ((target > low) | (low <= 0))
+        drift = (scale * coefficients * divergence).sum(-1) * unclipped
+        return one_step_slopes(
+            per_agent_gradients(sum(policy_gradient_losses), parameters),
+            per_agent_gradients(sum(divergences), parameters),
+            per_agent_gradients(drift.sum(-1).mean(), parameters),
+            deltas,
+        )
+
     @torch.no_grad()
     def _project_trust_regions(self, central) -> None:
         """Clip delta_i to [delta_min, delta_max], then scale onto the budget."""
         low, high = self.config.trust_region_bounds
         log_deltas = central.log_trust_region_deltas
+        if self.config.trust_region_update == "hypergradient":
+            project_log_deltas_(log_deltas, low, high, self._trust_region_budget())
+            return
         log_deltas.clamp_(math.log(low), math.log(high))
         total = float(log_deltas.exp().sum())
         budget = self._trust_region_budget()

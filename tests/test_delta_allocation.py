@@ -1,0 +1,201 @@
+"""Learned δ must follow who depends on whom (issue 10), through the real code.
+
+A synthetic 4-agent world drives the real TRD-Net loss, δ loss, δ optimiser and
+projection of :class:`TrustRegionLearning`: each agent's policy is a real
+network taking real mirror-descent steps (SGD on policy gradient +
+D_q(π‖π_old)/δ_j, π_old refreshed every m steps), so an agent's policy drift
+grows with its δ_j. The best action changes every ``SWITCH`` updates, so the
+policies keep moving. C comes from the project's ``coefficients_from_influence``
+(Eq. 5) and D_ns from the MAMT-WS branch (π_old → π), as in the review's check.
+"""
+
+import math
+import types
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from rllib_mamt.coordination import coefficients_from_influence
+from rllib_mamt.delta_allocation import SharedScaleAdam, project_log_deltas_
+from rllib_mamt.losses import tsallis_relative_entropy
+from rllib_mamt.modules.trd_net import TrustRegionDecompositionNet
+from rllib_mamt.trust_region_learning import (
+    DELTA_OPTIMIZER,
+    TRD_OPTIMIZER,
+    TrustRegionLearning,
+    make_delta_optimizer,
+)
+
+N, A, OBS, ROWS = 4, 5, 3, 32
+ACTOR_LR, LAG, SWITCH, ADVANTAGE = 1.0, 50, 100, 0.02
+
+
+class _Metrics:
+    def log_value(self, *args, **kwargs):
+        pass
+
+    def log_dict(self, *args, **kwargs):
+        pass
+
+
+class _Central(torch.nn.Module):
+    def __init__(self, initial_delta):
+        super().__init__()
+        self.trd_net = TrustRegionDecompositionNet([OBS] * N, [A] * N, 32, 2)
+        self.log_trust_region_deltas = torch.nn.Parameter(
+            torch.full((N,), math.log(initial_delta))
+        )
+        self.opponent_models = None
+        self.max_actions = A
+
+
+class _World(TrustRegionLearning):
+    """The learner-side trust-region code in a synthetic world (see module doc)."""
+
+    def __init__(self, influence, update, seed, initial_delta=1.0):
+        torch.manual_seed(seed)
+        self.config = types.SimpleNamespace(
+            trust_region_mode="weighted_sum", trust_region_update=update,
+            coordination_batch_size=ROWS, coordination_threshold=0.2,
+            non_stationarity_range=(0.0, 10.0), trd_updates_per_delta_update=2,
+            trust_region_budget_penalty=1.0, trust_region_budget=None,
+            trust_region_bounds=(0.01, 100.0),
+        )
+        self.agent_ids = [f"agent_{i}" for i in range(N)]
+        self.metrics = _Metrics()
+        self._sampling_generator = torch.Generator().manual_seed(seed)
+        self.central = _Central(initial_delta)
+        self.actors = [torch.nn.Linear(OBS, A) for _ in range(N)]
+        self.old_actors = [torch.nn.Linear(OBS, A) for _ in range(N)]
+        self._refresh_old_actors()
+        self.trd_optimizer = torch.optim.Adam(self.central.trd_net.parameters(), lr=1e-3)
+        self.delta_optimizer = make_delta_optimizer(
+            [self.central.log_trust_region_deltas], update, 1e-7
+        )
+        for group in self.delta_optimizer.param_groups:
+            group["lr"] = 1e-3
+        self.coefficients = coefficients_from_influence(influence.expand(ROWS, N, N), 0.2)
+        self.updates = 0
+
+    def _refresh_old_actors(self):
+        for old, actor in zip(self.old_actors, self.actors):
+            old.load_state_dict(actor.state_dict())
+
+    def _coordination_coefficients(self, central, observations, actions, policy_probs,
+                                   alive=None):
+        return self.coefficients, None
+
+    def _step_one_optimizer(self, module_id, name, loss):
+        self.trd_optimizer.zero_grad()
+        loss.backward()
+        self.trd_optimizer.step()
+
+    def step(self):
+        """One learner update: actor losses, trust-region losses, one backward
+        pass, every optimiser steps, δ is projected."""
+        hypergradient = self.config.trust_region_update == "hypergradient"
+        observations = [torch.randn(ROWS, OBS) for _ in range(N)]
+        actions = torch.randint(0, A, (ROWS, N))
+        best = (self.updates // SWITCH) % A
+        advantage = ADVANTAGE * (F.one_hot(torch.tensor(best), A).float() - 1.0 / A)
+        deltas = self.central.log_trust_region_deltas.exp()
+        if hypergradient:
+            deltas = deltas.detach()
+        log_probs, old_log_probs, actor_terms = [], [], ([], [], [])
+        actor_losses = []
+        for k, (actor, old) in enumerate(zip(self.actors, self.old_actors)):
+            log_p = F.log_softmax(actor(observations[k]), -1)
+            with torch.no_grad():
+                log_old = F.log_softmax(old(observations[k]), -1)
+            policy_gradient = -(log_p.exp() * advantage).sum(-1).mean()
+            divergence = tsallis_relative_entropy(log_p.exp(), log_old.exp(), 0.2).mean()
+            actor_losses.append(policy_gradient + divergence / deltas[k])
+            log_probs.append(log_p)
+            old_log_probs.append(log_old)
+            actor_terms[0].append(policy_gradient)
+            actor_terms[1].append(divergence)
+            actor_terms[2].append(list(actor.parameters()))
+        losses = self._trust_region_decomposition_losses(
+            self.central, observations, actions, log_probs, old_log_probs, None,
+            actor_terms if hypergradient else None,
+        )
+        for actor in self.actors:
+            actor.zero_grad()
+        self.trd_optimizer.zero_grad()
+        self.delta_optimizer.zero_grad()
+        (sum(actor_losses) + losses[TRD_OPTIMIZER] + losses[DELTA_OPTIMIZER]).backward()
+        with torch.no_grad():
+            for actor in self.actors:
+                for param in actor.parameters():
+                    param.add_(-ACTOR_LR * param.grad)
+        self.trd_optimizer.step()
+        self.delta_optimizer.step()
+        self._project_trust_regions(self.central)
+        self.updates += 1
+        if self.updates % LAG == 0:
+            self._refresh_old_actors()
+
+    def deltas(self):
+        return self.central.log_trust_region_deltas.detach().exp()
+
+
+def _coupled_and_independent():
+    """Agents 0-2 mutually coupled (influence 3.0), agent 3 independent."""
+    influence = torch.zeros(N, N)
+    influence[:3, :3] = 3.0
+    return influence.fill_diagonal_(0.0)
+
+
+def _run(influence, update, seed, updates, initial_delta=1.0):
+    world = _World(influence, update, seed, initial_delta)
+    for _ in range(updates):
+        world.step()
+    return world.deltas()
+
+
+def test_independent_agent_gets_the_loose_region():
+    deltas = _run(_coupled_and_independent(), "hypergradient", 0, 1800)
+    assert deltas[3] >= 3.0 * deltas[:3].mean(), deltas
+    assert float(deltas.sum()) <= N + 1e-4, deltas
+
+
+def test_literal_update_does_not_decompose():
+    """The pre-issue-10 reading (kept as "literal") fails the same check."""
+    deltas = _run(_coupled_and_independent(), "literal", 0, 1800)
+    assert not deltas[3] >= 3.0 * deltas[:3].mean(), deltas
+
+
+def test_without_coupling_every_delta_grows_to_the_budget():
+    deltas = _run(torch.zeros(N, N), "hypergradient", 0, 1500, initial_delta=0.5)
+    assert float(deltas.sum()) == pytest.approx(N, rel=0.03), deltas
+    assert float(deltas.max() / deltas.min()) < 1.1, deltas
+
+
+def test_equal_coupling_keeps_deltas_equal():
+    influence = torch.full((N, N), 3.0).fill_diagonal_(0.0)
+    deltas = _run(influence, "hypergradient", 0, 800)
+    assert float(deltas.max() / deltas.min()) < 1.1, deltas
+    assert float(deltas.sum()) <= N + 1e-4, deltas
+
+
+def test_projection_scales_onto_the_budget_within_the_bounds():
+    log_deltas = torch.log(torch.tensor([0.011, 3.0, 3.0, 6.0]))
+    project_log_deltas_(log_deltas, 0.01, 5.0, 4.0)
+    deltas = log_deltas.exp()
+    assert float(deltas.sum()) == pytest.approx(4.0, rel=1e-4)
+    assert float(deltas.min()) >= 0.01 - 1e-6 and float(deltas.max()) <= 5.0 + 1e-5
+    assert float(deltas[1] / deltas[3]) == pytest.approx(3.0 / 5.0, rel=1e-3)
+
+
+def test_shared_scale_adam_keeps_gradient_ratios():
+    """Same-sign gradients 100x apart give steps 100x apart (per-coordinate
+    Adam would give equal steps: the review's 1.3x ratio)."""
+    param = torch.nn.Parameter(torch.zeros(3))
+    optimizer = SharedScaleAdam([param], lr=1e-2)
+    for _ in range(50):
+        optimizer.zero_grad()
+        (torch.tensor([-1e-4, -1e-3, -1e-2]) * param).sum().backward()
+        optimizer.step()
+    moved = param.detach()
+    assert float(moved[2] / moved[0]) == pytest.approx(100.0, rel=1e-3)
