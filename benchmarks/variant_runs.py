@@ -9,8 +9,9 @@ with ``"__code__": DIR`` to run another checkout of the package, e.g. the code
 before a change). Every (variant, seed) run trains with one torch thread,
 checkpoints every ``checkpoint_every`` iterations under ``--work-dir`` and
 continues from there if stopped; a finished run leaves ``VARIANT/seed_S.json``
-(training curve, final training return = mean over the last tenth of the
-curve, deterministic evaluation return) and is never run again, so the command
+(training curve, δ_i per agent over training where the mode learns or sets it,
+final training return = mean over the last tenth of the curve, deterministic
+evaluation return) and is never run again, so the command
 is idempotent. ``--summary`` prints mean ± std over seeds per variant and
 writes ``summary.json`` beside the runs.
 """
@@ -58,7 +59,9 @@ def run_one(plan, variant, seed, out_dir, work_dir):
     if os.path.exists(progress_file):
         algo = Algorithm.from_checkpoint(checkpoint)
         with open(progress_file) as handle:
-            curve = json.load(handle)
+            progress = json.load(handle)
+        curve, delta_curve = (progress, []) if isinstance(progress, list) else (
+            progress["curve"], progress["deltas"])
     else:
         config = (
             MAMTConfig()
@@ -70,7 +73,7 @@ def run_one(plan, variant, seed, out_dir, work_dir):
             .debugging(seed=seed)
         )
         algo = config.build_algo()
-        curve = []
+        curve, delta_curve = [], []
     started = time.time()
     steps = curve[-1][0] if curve else 0
     every = plan.get("checkpoint_every", 20)
@@ -78,16 +81,22 @@ def run_one(plan, variant, seed, out_dir, work_dir):
         result = algo.train()
         steps = result["num_env_steps_sampled_lifetime"]
         curve.append((steps, result["env_runners"].get("episode_return_mean", float("nan"))))
+        learners = result.get("learners", {})
+        deltas = {agent: float(values["trust_region_delta"]) for agent, values in learners.items()
+                  if isinstance(values, dict) and "trust_region_delta" in values}
+        if deltas:
+            delta_curve.append((steps, deltas))
         if result["training_iteration"] % every == 0:
             algo.save(checkpoint)
             with open(progress_file, "w") as handle:
-                json.dump(curve, handle)
+                json.dump({"curve": curve, "deltas": delta_curve}, handle)
     evaluation = algo.evaluate()["env_runners"]["episode_return_mean"]
     algo.stop()
     tail = [r for _, r in curve[-max(1, len(curve) // 10):]]
     record = {"variant": variant, "seed": seed, "env": plan["env"], "settings": settings,
               "eval_return": evaluation, "final_training_return": statistics.fmean(tail),
-              "curve": curve, "seconds_this_session": time.time() - started}
+              "curve": curve, "trust_region_deltas": delta_curve,
+              "seconds_this_session": time.time() - started}
     os.makedirs(os.path.dirname(result_path(out_dir, variant, seed)), exist_ok=True)
     with open(result_path(out_dir, variant, seed), "w") as handle:
         json.dump(record, handle)
