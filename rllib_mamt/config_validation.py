@@ -80,8 +80,8 @@ def validate_mamt_settings(config) -> None:
         _fail("actor_hidden_sizes", sizes, "a list of integers >= 1")
     if not isinstance(config.standardize_rewards, bool):
         _fail("standardize_rewards", config.standardize_rewards, "True or False")
-    if not isinstance(config.input_normalization, bool):
-        _fail("input_normalization", config.input_normalization, "True or False")
+    if not (isinstance(config.input_normalization, bool) or config.input_normalization == "auto"):
+        _fail("input_normalization", config.input_normalization, "True, False or 'auto'")
     _number(config, "tsallis_q", low=0)
     _number(config, "coordination_threshold", low=0, high=1, high_open=True)
     _number(config, "coordination_batch_size", low=1, integer=True, optional=True)
@@ -115,7 +115,7 @@ def validate_mamt_settings(config) -> None:
     if config.train_batch_size_per_learner < 1:
         _fail("train_batch_size_per_learner", config.train_batch_size_per_learner,
               "an integer >= 1")
-    if config.input_normalization and config.train_batch_size_per_learner < 2:
+    if config.input_normalization is True and config.train_batch_size_per_learner < 2:
         _fail("train_batch_size_per_learner", config.train_batch_size_per_learner,
               "an integer >= 2 with input_normalization=True (batch statistics)")
 

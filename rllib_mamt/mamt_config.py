@@ -89,7 +89,7 @@ class MAMTConfig(AlgorithmConfig):
         self.actor_hidden_sizes = (128, 128)
         self.critic_hidden_dim = 128
         self.critic_attention_heads = 4
-        self.input_normalization = True
+        self.input_normalization = "auto"
         self.replay_buffer_capacity = 1_000_000
         self.env_steps_per_update = 100
         self.num_updates_per_round = 4
@@ -189,16 +189,20 @@ class MAMTConfig(AlgorithmConfig):
             actor_hidden_sizes: Hidden layer sizes of each actor ((128, 128)).
             critic_hidden_dim: Embedding width of the attention critic (128).
             critic_attention_heads: Attention heads of the critic (4).
-            input_normalization: MAAC's input normalisation (Iqbal & Sha, 2019,
-                on which the paper builds; True): ``BatchNorm1d(affine=False)``
+            input_normalization: "auto" (default), True or False. True is
+                MAAC's input normalisation (Iqbal & Sha, 2019, on which the
+                paper builds): ``BatchNorm1d(affine=False)``
                 on each actor's flat observation and on the input of every
                 critic encoder (o_i and (o_i, a_i)). Differentiated learner
                 passes use batch statistics; EnvRunners and all no-grad
                 evaluations use the running statistics, which travel with the
                 actor weights and are checkpointed. Unscaled observations
                 (e.g. 0-255 pixels) then train as scaled ones do; False feeds
-                raw observations to the networks. Needs
-                train_batch_size_per_learner >= 2.
+                raw observations to the networks. "auto" is True when some
+                agent's observation space declares values beyond ±100 and
+                False otherwise: on Spread, MAAC with normalisation learned
+                markedly slower (-52 vs -44 at 60k steps, BENCHMARKS.md).
+                True needs train_batch_size_per_learner >= 2.
             replay_buffer_capacity: Joint transitions kept (1,000,000).
             env_steps_per_update: Joint env steps sampled between update rounds
                 ("steps per update", 100).
@@ -308,6 +312,15 @@ class MAMTConfig(AlgorithmConfig):
 
         validate_mamt_settings(self)
         self._assign_one_actor_per_agent()
+        if self.policies and self.resolved_input_normalization() and (
+            self.train_batch_size_per_learner < 2
+        ):
+            raise ValueError(
+                f"MAMTConfig: 'train_batch_size_per_learner' = "
+                f"{self.train_batch_size_per_learner!r} is invalid; allowed: an integer "
+                f">= 2 when inputs are normalised (input_normalization="
+                f"{self.input_normalization!r}; batch statistics need 2 rows)."
+            )
 
     def _assign_one_actor_per_agent(self) -> None:
         """Gives every agent its own actor module, reading agents from the env.
@@ -366,6 +379,20 @@ class MAMTConfig(AlgorithmConfig):
         deltas = self.trust_region_deltas or {}
         return [float(deltas.get(agent, math.inf)) for agent in agents]
 
+    def resolved_input_normalization(self) -> bool:
+        """``input_normalization`` as a bool: "auto" normalises inputs when some
+        agent's observation space declares values beyond ±100 (see
+        :mod:`rllib_mamt.input_scale`)."""
+        if self.input_normalization != "auto":
+            return bool(self.input_normalization)
+        from rllib_mamt.input_scale import declares_large_values
+
+        spaces = [
+            policy.observation_space if isinstance(policy, PolicySpec) else policy[1]
+            for policy in self.policies.values()
+        ]
+        return any(space is not None and declares_large_values(space) for space in spaces)
+
     def learns_trust_regions(self) -> bool:
         """Whether delta_i is learned (MAMT and its Table 10 ablations)."""
         return self.trust_region_mode in LEARNED_TRUST_REGION_MODES
@@ -389,7 +416,7 @@ class MAMTConfig(AlgorithmConfig):
             module_class=MAMTActorModule,
             model_config={
                 "actor_hidden_sizes": list(self.actor_hidden_sizes),
-                "input_normalization": self.input_normalization,
+                "input_normalization": self.resolved_input_normalization(),
             },
         )
 
@@ -424,7 +451,7 @@ class MAMTConfig(AlgorithmConfig):
                         "actor_hidden_sizes": list(self.actor_hidden_sizes),
                         "critic_hidden_dim": self.critic_hidden_dim,
                         "critic_attention_heads": self.critic_attention_heads,
-                        "input_normalization": self.input_normalization,
+                        "input_normalization": self.resolved_input_normalization(),
                         "initial_trust_region_deltas": self.resolved_trust_region_deltas(),
                         "learn_trust_regions": self.learns_trust_regions(),
                         "use_opponent_models": self.trust_region_mode != "weighted_sum",

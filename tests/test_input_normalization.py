@@ -84,7 +84,8 @@ def _runner_view(runner):
 
 
 def test_running_statistics_reach_the_env_runners(ray_session):
-    algo = tiny_spread_config("none").env_runners(num_env_runners=1).build_algo()
+    algo = (tiny_spread_config("none", input_normalization=True)
+            .env_runners(num_env_runners=1).build_algo())
     try:
         algo.train()
         state = algo.learner_group.get_state()
@@ -114,7 +115,7 @@ def test_running_statistics_reach_the_env_runners(ray_session):
 
 
 def test_running_statistics_survive_a_checkpoint_round_trip(ray_session, tmp_path):
-    algo = tiny_spread_config("equal").build_algo()
+    algo = tiny_spread_config("equal", input_normalization=True).build_algo()
     try:
         algo.train()
         algo.save(str(tmp_path))
@@ -226,7 +227,8 @@ def test_disabled_normalization_leaves_the_networks_unchanged(ray_session):
     [
         ({"input_normalization": "yes"}, "input_normalization"),
         ({"input_normalization": 1}, "input_normalization"),
-        ({"train_batch_size_per_learner": 1}, "train_batch_size_per_learner"),
+        ({"train_batch_size_per_learner": 1, "input_normalization": True},
+         "train_batch_size_per_learner"),
     ],
 )
 def test_bad_input_normalization_settings_are_rejected(settings, key):
@@ -239,3 +241,22 @@ def test_one_row_batches_are_fine_without_input_normalization():
     MAMTConfig().environment("spread").training(
         input_normalization=False, train_batch_size_per_learner=1
     ).validate()
+
+
+def test_auto_normalises_only_spaces_that_declare_large_values():
+    from rllib_mamt.input_scale import declares_large_values
+
+    assert declares_large_values(gym.spaces.Box(0, 255, (4, 4, 3), np.uint8))
+    assert declares_large_values(gym.spaces.Dict({"pixels": gym.spaces.Box(0.0, 255.0, (2,))}))
+    assert not declares_large_values(gym.spaces.Box(-np.inf, np.inf, (4,)))
+    assert not declares_large_values(gym.spaces.Box(0.0, 30.0, (4,)))
+    assert not declares_large_values(gym.spaces.Discrete(300))  # flattened one-hot
+    spread = tiny_spread_config()
+    spread.validate()
+    assert spread.input_normalization == "auto"
+    assert spread.resolved_input_normalization() is False
+    register_env("unscaled_auto", lambda cfg: PettingZooMultiAgentEnv(UnscaledMatchEnv()))
+    unscaled = tiny_spread_config().environment("unscaled_auto")
+    unscaled.validate()
+    assert unscaled.resolved_input_normalization() is True
+    assert tiny_spread_config(input_normalization=True).resolved_input_normalization() is True
