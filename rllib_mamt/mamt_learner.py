@@ -254,7 +254,7 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
         if hypergradient:  # delta's gradient is the hypergradient, not D_q/delta^2
             deltas = deltas.detach()
         rows = min(config.coordination_batch_size or actions.shape[0], actions.shape[0])
-        actor_terms = ([], [], [])
+        actor_terms = ([], [], [], [])
         constrained = torch.isfinite(deltas).tolist()
         for k, agent in enumerate(self.agent_ids):
             agent_alive = None if alive is None else alive[:, k]
@@ -277,14 +277,21 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
             )
             trust_region_term = divergence / deltas[k] if constrained[k] else divergence * 0.0
             if hypergradient:
+                # A separate forward on the coordination rows, so that the
+                # hypergradients' backward passes cover those rows only.
                 sub_alive = None if agent_alive is None else agent_alive[:rows]
+                sub_log_probs = F.log_softmax(
+                    actors[k].policy_network(normalized[k][:rows]), dim=-1
+                )
+                sub_log_prob_taken = sub_log_probs.gather(-1, taken[:rows]).squeeze(-1)
                 actor_terms[0].append(masked_mean(
-                    log_prob_taken[:rows] * policy_target[:rows], sub_alive
+                    sub_log_prob_taken * policy_target[:rows], sub_alive
                 ))
                 actor_terms[1].append(masked_mean(tsallis_relative_entropy(
-                    probs[k][:rows], old_probs[k][:rows], config.tsallis_q
+                    sub_log_probs.exp(), old_probs[k][:rows], config.tsallis_q
                 ), sub_alive))
                 actor_terms[2].append(list(actors[k].policy_network.parameters()))
+                actor_terms[3].append(sub_log_probs)
             actor_loss = policy_gradient_loss + logit_penalty + trust_region_term
             self._losses_by_optimizer[(agent, POLICY_OPTIMIZER)] = actor_loss
             losses[agent] = actor_loss

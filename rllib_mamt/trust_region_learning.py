@@ -152,8 +152,9 @@ class TrustRegionLearning:
         Args:
             actor_terms: For ``trust_region_update="hypergradient"``: (per-agent
                 policy-gradient losses, per-agent divergences D_q(pi_j || pi_old),
-                per-agent lists of actor parameters); both losses computed on the
-                first ``coordination_batch_size`` rows, with their graphs.
+                per-agent lists of actor parameters, per-agent log pi_j on the
+                rows); all computed on the first ``coordination_batch_size``
+                rows by a forward of those rows only, with their graphs.
 
         Returns:
             {optimizer name: loss} for the joint backward pass of this update.
@@ -205,7 +206,7 @@ class TrustRegionLearning:
         if hypergradient:
             value_slope, drift_slope = self._one_step_slopes(
                 coefficients, predicted, policy_log_probs, target, scale, actor_terms,
-                log_deltas.exp(), [lp[:rows] for lp in log_probs], max_actions,
+                log_deltas.exp(), actor_terms[3], max_actions,
             )
             perturbation = DELTA_PERTURBATION_SCALE * torch.randn(
                 rows, n, generator=self._sampling_generator, device=log_deltas.device
@@ -291,7 +292,7 @@ class TrustRegionLearning:
                 "trust_region_update='hypergradient' needs the actors' loss terms "
                 "(actor_terms=None was passed)"
             )
-        policy_gradient_losses, divergences, parameters = actor_terms
+        policy_gradient_losses, divergences, parameters, _ = actor_terms
         attached = torch.stack(
             [pad_logits(lp, max_actions) for lp in sub_log_probs], dim=1
         ).log_softmax(-1)

@@ -102,7 +102,7 @@ class _World(TrustRegionLearning):
         deltas = self.central.log_trust_region_deltas.exp()
         if hypergradient:
             deltas = deltas.detach()
-        log_probs, old_log_probs, actor_terms = [], [], ([], [], [])
+        log_probs, old_log_probs, actor_terms = [], [], ([], [], [], [])
         actor_losses = []
         for k, (actor, old) in enumerate(zip(self.actors, self.old_actors)):
             log_p = F.log_softmax(actor(observations[k]), -1)
@@ -116,6 +116,7 @@ class _World(TrustRegionLearning):
             actor_terms[0].append(policy_gradient)
             actor_terms[1].append(divergence)
             actor_terms[2].append(list(actor.parameters()))
+            actor_terms[3].append(log_p[:ROWS])
         losses = self._trust_region_decomposition_losses(
             self.central, observations, actions, log_probs, old_log_probs, None,
             actor_terms if hypergradient else None,
