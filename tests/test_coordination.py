@@ -11,6 +11,7 @@ from rllib_mamt.coordination import (
     random_coefficients,
 )
 from rllib_mamt.modules.attention_critic import AttentionCritic
+from tests.critic_helpers import marginalised_by_substitution
 
 OBS_SIZES = [6, 4, 5]
 ACTION_SIZES = [5, 3, 4]
@@ -38,14 +39,7 @@ def test_batched_counterfactuals_equal_brute_force_marginalisation():
         taken = q_values[i].gather(-1, actions[:, i : i + 1]).squeeze(-1)
         assert torch.allclose(q_joint[:, i], taken)
     for j in range(3):
-        expected = torch.zeros(16, 3)
-        for alternative in range(ACTION_SIZES[j]):
-            replaced = actions.clone()
-            replaced[:, j] = alternative
-            q_replaced, _ = critic(observations, replaced)
-            for i in range(3):
-                own = q_replaced[i].gather(-1, actions[:, i : i + 1]).squeeze(-1)
-                expected[:, i] += probs[j][:, alternative] * own
+        expected = marginalised_by_substitution(critic, observations, actions, probs, j)
         for i in range(3):
             if i != j:
                 assert torch.allclose(q_without[:, i, j], expected[:, i], atol=1e-5)
