@@ -30,16 +30,32 @@ def coefficients_from_counterfactuals(
     return coefficients_from_influence(counterfactual_influence(q_joint, q_without), threshold)
 
 
-def coefficients_from_influence(
-    influence: torch.Tensor, threshold: float, alive: Optional[torch.Tensor] = None
-) -> torch.Tensor:
-    """Eq. 5 from the (B, n, n) :func:`counterfactual_influence`: the softmax over
-    j != i, thresholded at sigma (see :func:`coefficients_from_counterfactuals`).
+COORDINATION_NORMALIZATIONS = ("relative", "paper")
+"""Readings of Eq. 5, chosen by ``coordination_normalization``."""
 
-    With a (B, n) ``alive`` mask the softmax runs over the live j != i only and
-    every pair with a dead agent gets C_ij = 0 (an agent with no live other
-    agent has a zero row).
+
+def coefficients_from_influence(
+    influence: torch.Tensor,
+    threshold: float,
+    alive: Optional[torch.Tensor] = None,
+    normalization: str = "paper",
+) -> torch.Tensor:
+    """C from the (B, n, n) :func:`counterfactual_influence`, thresholded at sigma.
+
+    ``normalization="paper"`` is Eq. 5 as printed: the softmax over j != i of
+    the influences (see :func:`coefficients_from_counterfactuals`).
+    ``"relative"`` is :func:`relative_coefficients`.
+
+    With a (B, n) ``alive`` mask the normalisation runs over the live agents
+    only and every pair with a dead agent gets C_ij = 0 (an agent with no live
+    other agent has a zero row).
     """
+    if normalization == "relative":
+        return relative_coefficients(influence, threshold, alive)
+    if normalization != "paper":
+        raise ValueError(
+            f"coordination_normalization={normalization!r}: allowed {COORDINATION_NORMALIZATIONS}"
+        )
     n = influence.shape[-1]
     excluded = torch.eye(n, dtype=torch.bool, device=influence.device)
     if alive is not None:
@@ -49,6 +65,45 @@ def coefficients_from_influence(
         influence.masked_fill(excluded & ~nothing, float("-inf")), dim=-1
     ).masked_fill(nothing, 0.0)
     c = c_hat * (c_hat >= threshold)
+    return c if alive is None else c * live_pairs(alive)
+
+
+def relative_coefficients(
+    influence: torch.Tensor, threshold: float, alive: Optional[torch.Tensor] = None
+) -> torch.Tensor:
+    """Scale-aware Eq. 5: agent j's influence on Q_i measured in units of agent
+    i's own.
+
+    C_ij = min(1, |Q_i(a_\\j) - Q_i(a)| / E_batch|Q_i(a_\\i) - Q_i(a)|), zeroed
+    below sigma, C_ii = 0. The denominator is the batch mean of agent i's own
+    counterfactual influence (the diagonal of ``influence``, the size of its
+    own advantage): C_ij = 1 says j's action moves i's value as much as i's own
+    action does, C_ij = 0 that it does not move it at all.
+
+    Eq. 5's softmax has no temperature and sums to one over j: for n = 2 it is
+    1 whatever the critic says, for n = 8 a uniform row (1/7) falls below
+    sigma = 0.2, and with influences of 0.01-0.08 (standardised rewards) every
+    row is near uniform. This reading does not depend on the reward scale, n or
+    the row sum, so it can say "nobody depends on j" (Spread-3-Sep) as well as
+    "everybody does" (Spread-3-Ful), and sigma keeps its meaning for any n (a
+    fifth of the agent's own influence for sigma = 0.2). An agent whose own
+    action never moves its value (mean own influence 0) counts every agent
+    with a non-zero influence on it as fully coupled.
+
+    Dead agents (``alive`` < 0.5) are left out of the batch mean and get
+    C_ij = 0 in every pair they are part of.
+    """
+    n = influence.shape[-1]
+    own = influence.diagonal(dim1=-2, dim2=-1)  # (B, n)
+    if alive is None:
+        reference = own.mean(0)
+    else:
+        live = (alive >= 0.5).to(own.dtype)
+        reference = (own * live).sum(0) / live.sum(0).clamp(min=1.0)
+    ratio = influence / reference.clamp(min=torch.finfo(own.dtype).tiny).unsqueeze(-1)
+    off_diagonal = 1.0 - torch.eye(n, dtype=influence.dtype, device=influence.device)
+    c = ratio.clamp(max=1.0) * off_diagonal
+    c = c * (c >= threshold)
     return c if alive is None else c * live_pairs(alive)
 
 
@@ -62,8 +117,11 @@ def counterfactual_influence(q_joint: torch.Tensor, q_without: torch.Tensor) -> 
     """(B, n, n) |Q_i(a_\\j) - Q_i(a)|: how much agent j's action moves agent i's
     value, the quantity Eq. 5 normalises over j (a softmax) into C_hat_ij.
 
-    Unlike C, it is not normalised per row, so it also tells "nobody matters"
-    (Spread-3-Sep) from "everybody matters" (Spread-3-Ful); the diagonal is 0.
+    Unlike Eq. 5's C, it is not normalised per row, so it also tells "nobody
+    matters" (Spread-3-Sep) from "everybody matters" (Spread-3-Ful). The
+    diagonal is agent i's own influence |Q_i(a_\\i) - Q_i(a)| when
+    ``q_without`` carries the own marginal on its diagonal (as the attention
+    critic's ``counterfactual_values`` does).
     """
     return (q_without - q_joint.unsqueeze(-1)).abs()
 

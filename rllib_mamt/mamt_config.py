@@ -101,6 +101,7 @@ class MAMTConfig(AlgorithmConfig):
         self.mirror_descent_lag = 100
         self.tsallis_q = 0.2
         self.coordination_threshold = 0.2
+        self.coordination_normalization = "relative"
         self.coordination_batch_size = 128
         self.non_stationarity_range = (0.0, 10.0)
         self.opponent_model_lr = 1e-3
@@ -149,6 +150,7 @@ class MAMTConfig(AlgorithmConfig):
         mirror_descent_lag: Optional[int] = NotProvided,
         tsallis_q: Optional[float] = NotProvided,
         coordination_threshold: Optional[float] = NotProvided,
+        coordination_normalization: Optional[str] = NotProvided,
         coordination_batch_size: Optional[int] = NotProvided,
         non_stationarity_range: Optional[tuple] = NotProvided,
         opponent_model_lr: Optional[float] = NotProvided,
@@ -226,6 +228,13 @@ class MAMTConfig(AlgorithmConfig):
                 q = 1 is the ordinary KL divergence).
             coordination_threshold: sigma of Eq. 5: coefficients below it are
                 zeroed (Table 3 "delta in coordination coefficient", 0.2).
+            coordination_normalization: How Eq. 5 turns counterfactual
+                influences |Q_i(a_\\j) - Q_i(a)| into C. "relative" (default):
+                C_ij = min(1, influence_ij / batch mean of agent i's own
+                influence), so C does not depend on the reward scale or n and
+                can be ~0 for every j (rllib_mamt.coordination.relative_coefficients).
+                "paper": Eq. 5 as printed, a softmax over j != i (rows sum
+                to one: C = 1 for n = 2; a uniform row 1/(n-1) < sigma is 0).
             coordination_batch_size: Rows of each batch on which C, D_ns (Eq. 5-6)
                 and the TRD-Net / delta losses (Eq. 7-8) are computed (128; None:
                 the whole batch). Eq. 5 costs O(n^2 |A| H^2) per row.
@@ -292,6 +301,7 @@ class MAMTConfig(AlgorithmConfig):
             "num_steps_sampled_before_learning_starts", "trust_region_mode",
             "trust_region_budget", "trust_region_bounds", "trust_region_deltas",
             "mirror_descent_lag", "tsallis_q", "coordination_threshold",
+            "coordination_normalization",
             "coordination_batch_size", "non_stationarity_range",
             "opponent_model_lr", "opponent_model_logit_regularization",
             "opponent_model_grad_clip", "trd_lr", "trd_grad_clip",

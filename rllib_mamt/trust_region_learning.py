@@ -6,7 +6,12 @@ Two readings of the δ/θ updates of Eq. 7-8, chosen by ``trust_region_update``.
 as a function of δ *through the policy update δ governs*. Per learner update,
 on the first ``coordination_batch_size`` rows:
 
-1. C (Eq. 5) and D_ns,i (Eq. 6) as in the literal reading below;
+1. C (Eq. 5) and D_ns,i (Eq. 6) as in the literal reading below, with C read
+   per ``coordination_normalization``: ``"relative"`` (default) measures agent
+   j's counterfactual influence on Q_i against agent i's own
+   (:func:`~rllib_mamt.coordination.relative_coefficients`), so a column of C
+   is ~0 for an agent nobody depends on whatever n and the reward scale;
+   ``"paper"`` is Eq. 5's softmax, whose rows always sum to one;
 2. one-step hypergradients of each agent's mirror-descent step
    (:mod:`rllib_mamt.delta_allocation`): the value slope dV_j/dlog δ_j =
    −∇L_j^PG·∇D_q,j/δ_j (critic-based policy gradient against the pull toward
@@ -139,7 +144,8 @@ class TrustRegionLearning:
         )
         influence = _mask_dead_pairs(counterfactual_influence(q_joint, q_without), alive)
         coefficients = coefficients_from_influence(
-            influence, self.config.coordination_threshold, alive
+            influence, self.config.coordination_threshold, alive,
+            self.config.coordination_normalization,
         )
         return coefficients, influence
 

@@ -127,6 +127,7 @@ def test_counterfactual_values_and_coefficients_ignore_dead_agents():
     q_values, _ = critic(observations, actions, alive)
     for i in range(3):
         torch.testing.assert_close(q_joint[:, i], q_values[i].gather(-1, actions[:, i:i + 1]).squeeze(-1))
+        torch.testing.assert_close(q_without[:, i, i], (probs[:, i] * q_values[i]).sum(-1))
     changed = [obs.clone() for obs in observations]
     dead2 = alive[:, 2] == 0
     changed[2][dead2] = 50.0

@@ -5,6 +5,7 @@ from torch.nn import functional as F
 
 from rllib_mamt.coordination import (
     coefficients_from_counterfactuals,
+    coefficients_from_influence,
     counterfactual_influence,
     fixed_coefficients,
     non_stationarity,
@@ -43,6 +44,9 @@ def test_batched_counterfactuals_equal_brute_force_marginalisation():
         for i in range(3):
             if i != j:
                 assert torch.allclose(q_without[:, i, j], expected[:, i], atol=1e-5)
+    for i in range(3):
+        own_marginal = (probs[i] * q_values[i]).sum(-1)
+        assert torch.allclose(q_without[:, i, i], own_marginal, atol=1e-5)
 
 
 def hand_built_critic(ignored_agent, hidden=16):
@@ -148,3 +152,97 @@ def test_non_stationarity_is_zero_for_perfect_opponent_models_and_is_projected()
     assert torch.all(d > 0)
     assert torch.all(non_stationarity(c, wrong, policy, (0.0, 0.05)) <= 0.05)
     assert torch.allclose(non_stationarity(2 * c, wrong, policy, (0.0, 100.0)), 2 * d, atol=1e-5)
+
+
+def graph_critic(dependencies, coupling, own_effect=1.0, num_actions=4, obs_size=3):
+    """An attention critic with hand-set weights whose Q_i depends on agent j's
+    action exactly where ``dependencies[i][j]`` is true (a ground-truth graph):
+    Q_i(o, a) = own_effect * a_i + coupling * mean_{k != i} [j = k dependent] * a_k.
+
+    Attention is uniform (zero keys and queries); agent k's state-action
+    embedding carries its action index in dimension k only, and Q_i's head
+    reads dimension j of the attended vector for every j it depends on.
+    """
+    n = len(dependencies)
+    hidden = 4 * ((n + 3) // 4)
+    critic = AttentionCritic([obs_size] * n, [num_actions] * n, hidden_dim=hidden, num_heads=4)
+    with torch.no_grad():
+        for param in critic.parameters():
+            param.zero_()
+        for k, encoder in enumerate(critic.state_action_encoders):
+            encoder[0].weight[k, obs_size:] = torch.arange(num_actions, dtype=torch.float32)
+        critic.value_projection[0].weight.copy_(torch.eye(hidden))
+        for i, head in enumerate(critic.q_heads):
+            for j in range(n):
+                if j != i and dependencies[i][j]:
+                    head[0].weight[0, hidden + j] = coupling * (n - 1)
+            head[2].weight[:, 0] = 1.0
+            head[2].bias.copy_(own_effect * torch.arange(num_actions, dtype=torch.float32))
+    return critic
+
+
+def graph_coefficients(dependencies, coupling, normalization, own_effect=1.0, seed=0):
+    n = len(dependencies)
+    critic = graph_critic(dependencies, coupling, own_effect)
+    generator = torch.Generator().manual_seed(seed)
+    observations = [torch.randn(256, 3, generator=generator) for _ in range(n)]
+    actions = torch.randint(0, 4, (256, n), generator=generator)
+    probs = torch.full((256, n, 4), 0.25)
+    with torch.no_grad():
+        q_joint, q_without = critic.counterfactual_values(observations, actions, probs)
+    influence = counterfactual_influence(q_joint, q_without)
+    return coefficients_from_influence(influence, 0.2, normalization=normalization)
+
+
+SPREAD3_GRAPHS = {
+    "sep": [[0, 0, 0], [0, 0, 0], [0, 0, 0]],
+    "mix": [[0, 0, 1], [0, 0, 0], [1, 0, 0]],
+    "ful": [[0, 1, 1], [1, 0, 1], [1, 1, 0]],
+}
+
+
+def test_relative_coefficients_recover_the_spread3_graphs():
+    """Appendix D's Spread-3 variants as hand-built critics: C is the graph.
+    Where Q_i depends on a_j as strongly as on a_i, C_ij = min(1, |a_j - 1.5|
+    / E|a_i - 1.5|) row by row, 0.75 on average; elsewhere exactly 0."""
+    for name, graph in SPREAD3_GRAPHS.items():
+        c = graph_coefficients(graph, coupling=1.0, normalization="relative").mean(0)
+        expected = 0.75 * torch.tensor(graph, dtype=torch.float32)
+        assert torch.allclose(c, expected, atol=0.06), (name, c)
+        assert torch.all(c[expected == 0] == 0), (name, c)
+
+
+def test_paper_softmax_cannot_say_nobody_depends_on_anybody():
+    """Eq. 5's rows sum to one: Spread-3-Sep gets the same C as -Ful."""
+    sep = graph_coefficients(SPREAD3_GRAPHS["sep"], 1.0, "paper").mean(0)
+    ful = graph_coefficients(SPREAD3_GRAPHS["ful"], 1.0, "paper").mean(0)
+    assert torch.allclose(sep, ful, atol=0.05) and sep.sum(-1).min() > 0.9
+
+
+def test_relative_coefficients_do_not_depend_on_the_value_scale_or_n():
+    """Two agents that ignore each other, and eight agents in pairs, with
+    influences 100x apart: the relative C is the graph every time; Eq. 5 says
+    C = 1 for the independent pair and C = 0 for the pairs at the small scale
+    (a near-uniform row 1/7 < sigma = 0.2)."""
+    pair = [[0, 0], [0, 0]]
+    pairs = [[int(j == i ^ 1) for j in range(8)] for i in range(8)]
+    for scale in (0.01, 1.0):
+        c_pair = graph_coefficients(pair, scale, "relative", own_effect=scale).mean(0)
+        assert torch.allclose(c_pair, torch.zeros(2, 2), atol=1e-5)
+        c_pairs = graph_coefficients(pairs, scale, "relative", own_effect=scale).mean(0)
+        graph = torch.tensor(pairs, dtype=torch.float32)
+        assert torch.allclose(c_pairs, 0.75 * graph, atol=0.06)
+        assert torch.all(c_pairs[graph == 0] == 0)
+    paper_pair = graph_coefficients(pair, 0.01, "paper", own_effect=0.01).mean(0)
+    assert torch.allclose(paper_pair, 1 - torch.eye(2))
+    paper_pairs = graph_coefficients(pairs, 0.01, "paper", own_effect=0.01).mean(0)
+    assert torch.all(paper_pairs == 0)
+
+
+def test_relative_coefficients_weigh_weak_links_below_strong_ones():
+    """Q_0 depends on a_1 strongly and a_2 weakly (a fifth of the strength is
+    cut by sigma = 0.2 only below it): C_01 > C_02 > 0."""
+    influence = torch.tensor([[[1.0, 2.0, 0.3], [0.0, 1.0, 0.0], [0.0, 0.1, 1.0]]])
+    c = coefficients_from_influence(influence, 0.2, normalization="relative")[0]
+    assert c[0, 1] == 1.0 and torch.isclose(c[0, 2], torch.tensor(0.3))
+    assert c[2, 1] == 0.0 and torch.all(c.diagonal() == 0)

@@ -6,7 +6,9 @@ network taking real mirror-descent steps (SGD on policy gradient +
 D_q(π‖π_old)/δ_j, π_old refreshed every m steps), so an agent's policy drift
 grows with its δ_j. The best action changes every ``SWITCH`` updates, so the
 policies keep moving. C comes from the project's ``coefficients_from_influence``
-(Eq. 5) and D_ns from the MAMT-WS branch (π_old → π), as in the review's check.
+(the default ``"relative"`` reading of Eq. 5; each agent's own influence, the
+diagonal, is 3.0) and D_ns from the MAMT-WS branch (π_old → π), as in the
+review's check.
 """
 
 import math
@@ -29,6 +31,7 @@ from rllib_mamt.trust_region_learning import (
 
 N, A, OBS, ROWS = 4, 5, 3, 32
 ACTOR_LR, LAG, SWITCH, ADVANTAGE = 1.0, 50, 100, 0.02
+OWN_INFLUENCE = 3.0
 
 
 class _Metrics:
@@ -75,7 +78,9 @@ class _World(TrustRegionLearning):
         )
         for group in self.delta_optimizer.param_groups:
             group["lr"] = 1e-3
-        self.coefficients = coefficients_from_influence(influence.expand(ROWS, N, N), 0.2)
+        self.coefficients = coefficients_from_influence(
+            influence.expand(ROWS, N, N), 0.2, normalization="relative"
+        )
         self.updates = 0
 
     def _refresh_old_actors(self):
@@ -145,7 +150,7 @@ def _coupled_and_independent():
     """Agents 0-2 mutually coupled (influence 3.0), agent 3 independent."""
     influence = torch.zeros(N, N)
     influence[:3, :3] = 3.0
-    return influence.fill_diagonal_(0.0)
+    return influence.fill_diagonal_(OWN_INFLUENCE)
 
 
 def _run(influence, update, seed, updates, initial_delta=1.0):
@@ -168,15 +173,19 @@ def test_literal_update_does_not_decompose():
 
 
 def test_without_coupling_every_delta_grows_to_the_budget():
-    deltas = _run(torch.zeros(N, N), "hypergradient", 0, 1500, initial_delta=0.5)
+    no_coupling = torch.zeros(N, N).fill_diagonal_(OWN_INFLUENCE)
+    deltas = _run(no_coupling, "hypergradient", 0, 1500, initial_delta=0.5)
     assert float(deltas.sum()) == pytest.approx(N, rel=0.03), deltas
     assert float(deltas.max() / deltas.min()) < 1.1, deltas
 
 
 def test_equal_coupling_keeps_deltas_equal():
-    influence = torch.full((N, N), 3.0).fill_diagonal_(0.0)
+    """Every agent pays the same drift cost: δ shrinks alike (to ~0.6 with
+    C = 1 everywhere); the spread left is the sampling noise of the slopes,
+    max/min 1.05-1.11 over seeds 0-3, against >= 3x in the coupled case."""
+    influence = torch.full((N, N), 3.0).fill_diagonal_(OWN_INFLUENCE)
     deltas = _run(influence, "hypergradient", 0, 800)
-    assert float(deltas.max() / deltas.min()) < 1.1, deltas
+    assert float(deltas.max() / deltas.min()) < 1.2, deltas
     assert float(deltas.sum()) <= N + 1e-4, deltas
 
 

@@ -268,8 +268,10 @@ class AttentionCritic(nn.Module):
                 (callers mask them, :func:`rllib_mamt.coordination.coefficients_from_influence`).
 
         Returns:
-            (q_joint, q_without): (B, n) and (B, n, n); the diagonal of
-            ``q_without`` is meaningless and ignored by Eq. 5.
+            (q_joint, q_without): (B, n) and (B, n, n). The diagonal of
+            ``q_without`` is agent i's own marginal Q_i(a_\\i) = sum_a pi_i(a|o_i)
+            Q_i(o, a, a_-i): Eq. 5 ignores it; the ``"relative"`` coordination
+            normalisation measures the other agents' influence against it.
         """
         n, heads, d = self.num_agents, self.num_heads, self.head_dim
         max_actions = max(self.action_sizes)
@@ -319,7 +321,7 @@ class AttentionCritic(nn.Module):
         attended = attended.reshape(batch, n, n, max_actions, heads * d)
 
         hidden = states.shape[-1]
-        q_without, q_joint = [], []
+        q_without, own_values = [], []
         for i, head in enumerate(self.q_heads):
             first, activation, last = head[0], head[1], head[2]
             state_part = F.linear(states[:, i], first.weight[:, :hidden], first.bias)
@@ -328,16 +330,23 @@ class AttentionCritic(nn.Module):
             own = actions[:, i].view(batch, 1, 1, 1).expand(batch, n, max_actions, 1)
             q_own = q_all_own.gather(-1, own).squeeze(-1)  # (B, j, a')
             q_without.append((policy_probs * q_own).sum(-1))
-            # Replacing any other agent's action by its replayed one gives Q_i(o, a).
+            # Replacing any other agent's action by its replayed one gives Q_i(o, a)
+            # and, over agent i's own actions, Q_i(o, ., a_-i).
             other = (i + 1) % n
-            q_joint.append(q_own[torch.arange(batch, device=actions.device), other, actions[:, other]])
-        q_joint = torch.stack(q_joint, dim=-1)
+            rows = torch.arange(batch, device=actions.device)
+            own_values.append(q_all_own[rows, other, actions[:, other]])
         if alive is not None:
             # The replaced-agent formula above always counts agent (i + 1) % n,
-            # alive or not; with dead agents, Q_i(o, a) comes from a plain pass.
-            q_values, _ = self.forward(observations, actions, alive)
-            q_joint = torch.stack(
-                [q.gather(-1, actions[:, i : i + 1]).squeeze(-1) for i, q in enumerate(q_values)],
-                dim=-1,
-            )
-        return q_joint, torch.stack(q_without, dim=1)
+            # alive or not; with dead agents, Q_i(o, .) comes from a plain pass.
+            own_values, _ = self.forward(observations, actions, alive)
+        q_joint = torch.stack(
+            [q.gather(-1, actions[:, i : i + 1]).squeeze(-1) for i, q in enumerate(own_values)],
+            dim=-1,
+        )
+        own_marginal = torch.stack(
+            [(policy_probs[:, i, : q.shape[-1]] * q).sum(-1) for i, q in enumerate(own_values)],
+            dim=-1,
+        )  # Q_i(a_\\i) = sum_a pi_i(a | o_i) Q_i(o, a, a_-i)
+        eye = torch.eye(n, device=actions.device)
+        q_without = torch.stack(q_without, dim=1) * (1 - eye) + torch.diag_embed(own_marginal)
+        return q_joint, q_without
