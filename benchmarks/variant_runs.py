@@ -10,6 +10,7 @@ before a change). Every (variant, seed) run trains with one torch thread,
 checkpoints every ``checkpoint_every`` iterations under ``--work-dir`` and
 continues from there if stopped; a finished run leaves ``VARIANT/seed_S.json``
 (training curve, δ_i per agent over training where the mode learns or sets it,
+the learner's mean C_ij per agent pair over training where the mode computes C,
 final training return = mean over the last tenth of the curve, deterministic
 evaluation return) and is never run again, so the command
 is idempotent. ``--summary`` prints mean ± std over seeds per variant and
@@ -62,6 +63,7 @@ def run_one(plan, variant, seed, out_dir, work_dir):
             progress = json.load(handle)
         curve, delta_curve = (progress, []) if isinstance(progress, list) else (
             progress["curve"], progress["deltas"])
+        coordination_curve = [] if isinstance(progress, list) else progress.get("coordination", [])
     else:
         config = (
             MAMTConfig()
@@ -73,7 +75,7 @@ def run_one(plan, variant, seed, out_dir, work_dir):
             .debugging(seed=seed)
         )
         algo = config.build_algo()
-        curve, delta_curve = [], []
+        curve, delta_curve, coordination_curve = [], [], []
     started = time.time()
     steps = curve[-1][0] if curve else 0
     every = plan.get("checkpoint_every", 20)
@@ -86,16 +88,23 @@ def run_one(plan, variant, seed, out_dir, work_dir):
                   if isinstance(values, dict) and "trust_region_delta" in values}
         if deltas:
             delta_curve.append((steps, deltas))
+        coordination = {agent: {other: float(c) for other, c in values["coordination"].items()}
+                        for agent, values in learners.items()
+                        if isinstance(values, dict) and "coordination" in values}
+        if coordination:
+            coordination_curve.append((steps, coordination))
         if result["training_iteration"] % every == 0:
             algo.save(checkpoint)
             with open(progress_file, "w") as handle:
-                json.dump({"curve": curve, "deltas": delta_curve}, handle)
+                json.dump({"curve": curve, "deltas": delta_curve,
+                           "coordination": coordination_curve}, handle)
     evaluation = algo.evaluate()["env_runners"]["episode_return_mean"]
     algo.stop()
     tail = [r for _, r in curve[-max(1, len(curve) // 10):]]
     record = {"variant": variant, "seed": seed, "env": plan["env"], "settings": settings,
               "eval_return": evaluation, "final_training_return": statistics.fmean(tail),
               "curve": curve, "trust_region_deltas": delta_curve,
+              "coordination_coefficients": coordination_curve,
               "seconds_this_session": time.time() - started}
     os.makedirs(os.path.dirname(result_path(out_dir, variant, seed)), exist_ok=True)
     with open(result_path(out_dir, variant, seed), "w") as handle:
