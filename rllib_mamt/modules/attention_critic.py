@@ -196,9 +196,14 @@ class AttentionCritic(nn.Module):
     def all_action_values(
         self, states: torch.Tensor, attended: torch.Tensor
     ) -> List[torch.Tensor]:
-        """Q_i(o, a', a_-i) for every own action a' of every agent i."""
-        inputs = torch.cat([states, attended], dim=-1)
-        return [head(inputs[..., index, :]) for index, head in enumerate(self.q_heads)]
+        """Q_i(o, a', a_-i) for every own action a' of every agent i.
+
+        The agents' rows are taken apart with one ``unbind``: indexing agent i
+        out of the (..., n, 2 * hidden) input would make every agent's backward
+        zero-fill a gradient of the whole input.
+        """
+        inputs = torch.cat([states, attended], dim=-1).unbind(-2)
+        return [head(row) for row, head in zip(inputs, self.q_heads)]
 
     def forward(
         self, observations: Sequence[torch.Tensor], actions: torch.Tensor,
