@@ -45,3 +45,28 @@ def test_update_matches_the_reference(ray_session, case):
     with open(REFERENCE) as handle:
         reference = json.load(handle)["cases"][case]
     assert mismatches(reference, record_update(case)) == []
+
+
+def test_non_finite_loss_stops_the_update_before_any_step(ray_session):
+    """A NaN reward makes the critic loss NaN: the update raises a clear error
+    and no parameter moves (RLlib's default would zero the NaN gradients and
+    step on)."""
+    import torch
+
+    from rllib_mamt.joint_replay_buffer import REWARDS
+    from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+    from tests.learner_numerics import numerics_config, synthetic_batch
+
+    algo = numerics_config("mamt").build_algo()
+    try:
+        learner = algo.learner_group._learner
+        modules = [learner.module[module_id] for module_id in learner.module.keys()]
+        before = [p.detach().clone() for module in modules for p in module.parameters()]
+        batch = synthetic_batch(learner, with_alive=False)
+        batch[REWARDS][3, 2] = float("nan")
+        with pytest.raises(FloatingPointError, match=r"non-finite values \(loss = nan"):
+            learner._uncompiled_update({CENTRAL_MODULE_ID: batch})
+        after = [p.detach() for module in modules for p in module.parameters()]
+        assert len(after) > 50 and all(torch.equal(b, a) for b, a in zip(before, after))
+    finally:
+        algo.stop()
