@@ -136,6 +136,9 @@ def record_update(case: str) -> Dict[str, Dict[str, List[float]]]:
             for key in wanted:
                 if key in values:
                     recorded[f"metric/{module_id}/{key}"] = [float(values[key])]
+            for key in ("coordination", "counterfactual_influence"):  # Eq. 5, per pair
+                for other, value in values.get(key, {}).items():
+                    recorded[f"metric/{module_id}/{key}/{other}"] = [float(value)]
         recorded.update({f"gradient/{key}": value for key, value in gradients.items()})
         for module_id in learner.module.keys():
             for name, tensor in learner.module[module_id].state_dict().items():
