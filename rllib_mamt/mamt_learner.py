@@ -27,7 +27,8 @@ every gradient explicitly before clipping and stepping; all learners therefore
 take identical steps.
 """
 
-from typing import Any, Dict, List
+import math
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -120,9 +121,9 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
         are in train mode only during the update, so only its differentiated
         forwards normalise inputs with batch statistics (``InputNormalization``).
         """
-        modules = [self.module[module_id] for module_id in self.module.keys()]
+        modules = self._all_submodules()
         for module in modules:
-            module.train()
+            module.training = True
         try:
             if self.config.update_order == "critic_first":
                 self._step_one_optimizer(
@@ -135,8 +136,19 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
         finally:
             self._critic_stepped = False
             for module in modules:
-                module.eval()
+                module.training = False
         return {}, loss_per_module, {}
+
+    def _all_submodules(self) -> List[torch.nn.Module]:
+        """Every submodule of every RLModule, as ``train()``/``eval()`` would
+        visit them; the flat list is cached per set of RLModules, so switching
+        modes costs one attribute per submodule instead of a recursive walk."""
+        tops = [self.module[module_id] for module_id in self.module.keys()]
+        cached = getattr(self, "_submodules_of", [])
+        if len(cached) != len(tops) or any(a is not b for a, b in zip(cached, tops)):
+            self._submodules_of = tops
+            self._submodules = [sub for top in tops for sub in top.modules()]
+        return self._submodules
 
     def _critic_loss_on(self, batch: Dict) -> torch.Tensor:
         """The critic's loss (Eq. 9) on ``batch``, for the critic-first order;
@@ -192,7 +204,7 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
             else:
                 optimizer = torch.optim.Adam(
                     params, betas=(0.9, 0.999), eps=config.adam_epsilon,
-                    weight_decay=weight_decay.get(name, 0.0),
+                    weight_decay=weight_decay.get(name, 0.0), fused=True,
                 )
             self.register_optimizer(
                 module_id=module_id,
@@ -384,14 +396,41 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
     ) -> ParamDict:
         for optimizer in self._optimizer_parameters:
             optimizer.zero_grad(set_to_none=True)
-        sum(self._losses_by_optimizer.values()).backward()
+        total_loss = sum(self._losses_by_optimizer.values())
+        total_loss.backward()
         self._scale_shared_critic_gradients()
         self._average_gradients_across_learners(list(self._params.values()))
-        for module_id, names in self._module_optimizers.items():
-            for name in names:
-                self._clip_optimizer_gradients(module_id, name)
+        norms = {
+            (module_id, name): self._clip_optimizer_gradients(module_id, name)
+            for module_id, names in self._module_optimizers.items()
+            for name in names
+        }
+        self._require_finite(total_loss, norms)
         self._losses_by_optimizer = {}
         return {pid: p.grad for pid, p in self._params.items() if p.grad is not None}
+
+    @staticmethod
+    def _require_finite(loss: torch.Tensor, gradient_norms: Dict) -> None:
+        """Raises before any optimiser steps if ``loss`` or a gradient norm is
+        not finite: one check per update instead of RLlib's per-parameter ones
+        (which zero non-finite gradients and step on; here they stop the run)."""
+        named = {"loss": loss.detach().reshape(())}
+        named.update({
+            f"gradient norm of optimizer {name!r} of module {module_id!r}": norm
+            for (module_id, name), norm in gradient_norms.items() if norm is not None
+        })
+        values = torch.stack(list(named.values()))
+        if bool(torch.isfinite(values).all()):
+            return
+        bad = ", ".join(
+            f"{what} = {value}" for what, value in zip(named, values.tolist())
+            if not math.isfinite(value)
+        )
+        raise FloatingPointError(
+            f"Learner update produced non-finite values ({bad}); losses and "
+            "gradients must be finite. Check the rewards and observations for "
+            "non-finite or extreme values, or lower the learning rates."
+        )
 
     def _scale_shared_critic_gradients(self) -> None:
         """MAAC's 1/n on the gradients of modules every agent's critic loss uses."""
@@ -413,7 +452,8 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
         if name == CRITIC_OPTIMIZER:
             self._scale_shared_critic_gradients()
         self._average_gradients_across_learners(params)
-        self._clip_optimizer_gradients(module_id, name)
+        norm = self._clip_optimizer_gradients(module_id, name)
+        self._require_finite(loss, {(module_id, name): norm})
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
@@ -421,9 +461,10 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
         """All-reduce (mean) the gradients of ``params`` across parallel learners."""
         average_across_processes_([p.grad for p in params if p.grad is not None])
 
-    def _clip_optimizer_gradients(self, module_id, name) -> None:
+    def _clip_optimizer_gradients(self, module_id, name) -> Optional[torch.Tensor]:
         """Gradient-norm clipping per group (Table 3: critic and TRD-Net 10·n,
-        policy and opponent models 0.5)."""
+        policy and opponent models 0.5); returns the group's gradient norm
+        before clipping (None if it has no gradient)."""
         n = len(self.agent_ids)
         limit = {
             CRITIC_OPTIMIZER: self.config.critic_grad_clip or 10.0 * n,
@@ -431,11 +472,27 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
             POLICY_OPTIMIZER: self.config.actor_grad_clip,
             OPPONENT_OPTIMIZER: self.config.opponent_model_grad_clip,
         }.get(name)
+        params = self._optimizer_params(module_id, name)
         if limit:
-            torch.nn.utils.clip_grad_norm_(self._optimizer_params(module_id, name), limit)
+            return torch.nn.utils.clip_grad_norm_(params, limit)
+        gradients = [p.grad for p in params if p.grad is not None]
+        return torch.nn.utils.get_total_norm(gradients) if gradients else None
 
     def apply_gradients(self, gradients_dict: ParamDict) -> None:
-        super().apply_gradients(gradients_dict)
+        """Steps every optimiser, then the targets (:meth:`_after_optimizer_step`).
+
+        The gradients were checked for finiteness in :meth:`compute_gradients`,
+        so RLlib's per-parameter checks are skipped unless RLlib's grad scalers
+        or LR-scheduler classes are configured (then its own step runs).
+        """
+        if self._grad_scalers is not None or self._lr_scheduler_classes is not None:
+            super().apply_gradients(gradients_dict)
+        else:
+            for pid, grad in gradients_dict.items():
+                self._params[pid].grad = grad
+            for module_id, names in self._module_optimizers.items():
+                for name in names:
+                    self.get_optimizer(module_id, name).step()
         self._after_optimizer_step()
 
     @torch.no_grad()

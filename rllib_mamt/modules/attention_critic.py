@@ -196,9 +196,14 @@ class AttentionCritic(nn.Module):
     def all_action_values(
         self, states: torch.Tensor, attended: torch.Tensor
     ) -> List[torch.Tensor]:
-        """Q_i(o, a', a_-i) for every own action a' of every agent i."""
-        inputs = torch.cat([states, attended], dim=-1)
-        return [head(inputs[..., index, :]) for index, head in enumerate(self.q_heads)]
+        """Q_i(o, a', a_-i) for every own action a' of every agent i.
+
+        The agents' rows are taken apart with one ``unbind``: indexing agent i
+        out of the (..., n, 2 * hidden) input would make every agent's backward
+        zero-fill a gradient of the whole input.
+        """
+        inputs = torch.cat([states, attended], dim=-1).unbind(-2)
+        return [head(row) for row, head in zip(inputs, self.q_heads)]
 
     def forward(
         self, observations: Sequence[torch.Tensor], actions: torch.Tensor,
@@ -314,27 +319,10 @@ class AttentionCritic(nn.Module):
         denominator = torch.einsum("bihk,kj->bijh", weights, excluded)  # Z_-j
         weighted_values = torch.einsum("bihk,kj,bkhd->bijhd", weights, excluded, values)
         replaced_weights = (replaced_logits - shift.view(batch, n, 1, 1, heads)).exp()
-        attended = (
-            weighted_values.unsqueeze(3)
-            + replaced_weights.unsqueeze(-1) * all_values.unsqueeze(1)
-        ) / (denominator.unsqueeze(3) + replaced_weights).unsqueeze(-1)
-        attended = attended.reshape(batch, n, n, max_actions, heads * d)
-
-        hidden = states.shape[-1]
-        q_without, own_values = [], []
-        for i, head in enumerate(self.q_heads):
-            first, activation, last = head[0], head[1], head[2]
-            state_part = F.linear(states[:, i], first.weight[:, :hidden], first.bias)
-            pre = attended[:, i] @ first.weight[:, hidden:].T + state_part[:, None, None]
-            q_all_own = last(activation(pre))  # (B, j, a', A_i)
-            own = actions[:, i].view(batch, 1, 1, 1).expand(batch, n, max_actions, 1)
-            q_own = q_all_own.gather(-1, own).squeeze(-1)  # (B, j, a')
-            q_without.append((policy_probs * q_own).sum(-1))
-            # Replacing any other agent's action by its replayed one gives Q_i(o, a)
-            # and, over agent i's own actions, Q_i(o, ., a_-i).
-            other = (i + 1) % n
-            rows = torch.arange(batch, device=actions.device)
-            own_values.append(q_all_own[rows, other, actions[:, other]])
+        q_own, own_values = self._replaced_action_values(
+            states, actions, replaced_weights, denominator, weighted_values, all_values
+        )
+        q_without = (q_own * policy_probs.unsqueeze(0)).sum(-1).transpose(0, 1)  # (B, i, j)
         if alive is not None:
             # The replaced-agent formula above always counts agent (i + 1) % n,
             # alive or not; with dead agents, Q_i(o, .) comes from a plain pass.
@@ -348,5 +336,41 @@ class AttentionCritic(nn.Module):
             dim=-1,
         )  # Q_i(a_\\i) = sum_a pi_i(a | o_i) Q_i(o, a, a_-i)
         eye = torch.eye(n, device=actions.device)
-        q_without = torch.stack(q_without, dim=1) * (1 - eye) + torch.diag_embed(own_marginal)
+        q_without = q_without * (1 - eye) + torch.diag_embed(own_marginal)
         return q_joint, q_without
+
+    def _replaced_action_values(
+        self, states, actions, replaced_weights, denominator, weighted_values, all_values
+    ) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        """The Q heads on every replaced-action attended vector of
+        :meth:`counterfactual_values`, one agent i at a time.
+
+        Agent i's (B, n_j, A, H) attended vectors are built in one buffer
+        (products, sums and quotients in place) and fed straight to its Q head.
+        Going agent by agent keeps every intermediate ~1/n of the (B, n, n, A, H)
+        tensor a single batched pass would allocate: on CPU, freshly allocated
+        tensors of that size cost more in page faults than their arithmetic.
+
+        Returns:
+            (q_own, own_values): (n_i, B, n_j, A) Q_i(o, a'_j, a_-j) at agent i's
+            replayed action, and per agent i the (B, |A_i|) values
+            Q_i(o, ., a_-i) (replacing agent (i + 1) % n's action by its
+            replayed one leaves the joint action as replayed).
+        """
+        n, max_actions = self.num_agents, max(self.action_sizes)
+        batch, hidden = states.shape[0], states.shape[-1]
+        rows = torch.arange(batch, device=actions.device)
+        q_own, own_values = [], []
+        for i, head in enumerate(self.q_heads):
+            first, activation, last = head[0], head[1], head[2]
+            attended = replaced_weights[:, i].unsqueeze(-1) * all_values  # (B, j, A, h, d)
+            attended.add_(weighted_values[:, i].unsqueeze(2))
+            attended.div_((denominator[:, i].unsqueeze(2) + replaced_weights[:, i]).unsqueeze(-1))
+            state_part = F.linear(states[:, i], first.weight[:, :hidden], first.bias)
+            pre = attended.reshape(batch, n, max_actions, hidden) @ first.weight[:, hidden:].T
+            q_all_own = last(activation(pre.add_(state_part[:, None, None])))  # (B, j, a', A_i)
+            own = actions[:, i].view(batch, 1, 1, 1).expand(batch, n, max_actions, 1)
+            q_own.append(q_all_own.gather(-1, own).squeeze(-1))  # (B, j, a')
+            other = (i + 1) % n
+            own_values.append(q_all_own[rows, other, actions[:, other]])
+        return torch.stack(q_own), own_values
