@@ -12,6 +12,7 @@ import gymnasium as gym
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
 from rllib_mamt.coordination import COORDINATION_NORMALIZATIONS
+from rllib_mamt.delta_allocation import BUDGET_CONSTRAINTS
 from rllib_mamt.mamt_config import TRUST_REGION_MODES
 from rllib_mamt.trust_region_learning import TRUST_REGION_UPDATES
 from rllib_mamt.modules.actor import require_discrete
@@ -100,6 +101,7 @@ def validate_mamt_settings(config) -> None:
     _one_of(config, "critic_target_entropy", CRITIC_TARGET_ENTROPIES)
     _one_of(config, "update_order", UPDATE_ORDERS)
     _one_of(config, "trust_region_update", TRUST_REGION_UPDATES)
+    _one_of(config, "trust_region_budget_constraint", BUDGET_CONSTRAINTS)
     _one_of(config, "coordination_normalization", COORDINATION_NORMALIZATIONS)
     if not isinstance(config.mirror_descent_entropy, bool):
         _fail("mirror_descent_entropy", config.mirror_descent_entropy, "True or False")

@@ -102,23 +102,37 @@ class SharedScaleAdam(torch.optim.Optimizer):
         return loss
 
 
+BUDGET_CONSTRAINTS = ("equality", "upper_bound")
+"""How learned δ meets the joint budget (``trust_region_budget_constraint``)."""
+
+
 @torch.no_grad()
 def project_log_deltas_(log_deltas: torch.Tensor, low: float, high: float, budget: float,
-                        iterations: int = 60) -> None:
-    """In place: clip δ_i to [low, high]; if Σ_i δ_i then exceeds ``budget``, scale
-    every δ_i by the same factor c < 1 and clip again, with c found by bisection
-    so that Σ_i clip(c δ_i) = budget (a KL projection onto the box-capped budget
-    set; agents pinned at ``low`` hand their share to the others)."""
-    low_log, high_log = torch.log(torch.tensor(low)), torch.log(torch.tensor(high))
-    log_deltas.clamp_(float(low_log), float(high_log))
-    if float(log_deltas.exp().sum()) <= budget:
+                        constraint: str = "upper_bound", iterations: int = 60) -> None:
+    """In place: clip δ_i to [low, high] and put Σ_i δ_i on the budget.
+
+    Every δ_i is scaled by one common factor c and clipped again, with c found
+    by bisection so that Σ_i clip(c δ_i) = budget (a KL projection onto the
+    box-capped budget set; agents pinned at a bound hand their share to the
+    others). ``"upper_bound"``: only when Σ_i δ_i exceeds the budget (c < 1),
+    so δ may shrink below it. ``"equality"``: always, so δ lies on the
+    budget simplex Σ_i δ_i = budget (as far as the bounds allow) and only
+    moves mass between agents.
+    """
+    low_log, high_log = float(torch.log(torch.tensor(low))), float(torch.log(torch.tensor(high)))
+    log_deltas.clamp_(low_log, high_log)
+    total = float(log_deltas.exp().sum())
+    if total == budget or (constraint == "upper_bound" and total < budget):
         return
-    shift_low, shift_high = float(low_log) - float(log_deltas.max()), 0.0
+    if total > budget:
+        shift_low, shift_high = low_log - float(log_deltas.max()), 0.0
+    else:
+        shift_low, shift_high = 0.0, high_log - float(log_deltas.min())
     for _ in range(iterations):
         middle = 0.5 * (shift_low + shift_high)
-        total = float((log_deltas + middle).clamp(float(low_log), float(high_log)).exp().sum())
+        total = float((log_deltas + middle).clamp(low_log, high_log).exp().sum())
         if total > budget:
             shift_high = middle
         else:
             shift_low = middle
-    log_deltas.add_(shift_low).clamp_(float(low_log), float(high_log))
+    log_deltas.add_(shift_low).clamp_(low_log, high_log)

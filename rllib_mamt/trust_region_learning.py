@@ -29,9 +29,14 @@ on the first ``coordination_batch_size`` rows:
    TRD-Net: the slopes are ~1e-6 per unit step size while a fitted network's
    δ-derivative carries errors ~1e-3 (measured in tests/test_delta_allocation.py's
    world), so the network's derivative would drown the signal it was fitted to;
-5. after the step δ is clipped to [δ_min, δ_max] and, if Σδ exceeds the budget,
-   scaled onto it exactly (:func:`~rllib_mamt.delta_allocation.project_log_deltas_`);
-   this replaces the ReLU budget term of Eq. 8, which a projection makes inert.
+5. after the step δ is clipped to [δ_min, δ_max] and scaled onto the budget
+   exactly (:func:`~rllib_mamt.delta_allocation.project_log_deltas_`): onto
+   Σδ = budget with ``trust_region_budget_constraint="equality"`` (default),
+   only when Σδ exceeds it with ``"upper_bound"``; this replaces the ReLU
+   budget term of Eq. 8, which a projection makes inert. Under the upper
+   bound, drift slopes that outweigh the value slopes for every agent shrink
+   all δ together until the policies freeze (Spread-3-Mix, BENCHMARKS.md);
+   the equality keeps MAMD's joint region and only moves it between agents.
 
 Why not the literal reading: there log δ is the same TRD-Net input on every row,
 so ∂KL̂/∂δ is never identified by data, its value part D_q/δ² is always "loosen"
@@ -315,11 +320,13 @@ class TrustRegionLearning:
 
     @torch.no_grad()
     def _project_trust_regions(self, central) -> None:
-        """Clip delta_i to [delta_min, delta_max], then scale onto the budget."""
+        """Clip delta_i to [delta_min, delta_max], then scale onto the budget
+        (``trust_region_budget_constraint`` in the hypergradient reading)."""
         low, high = self.config.trust_region_bounds
         log_deltas = central.log_trust_region_deltas
         if self.config.trust_region_update == "hypergradient":
-            project_log_deltas_(log_deltas, low, high, self._trust_region_budget())
+            project_log_deltas_(log_deltas, low, high, self._trust_region_budget(),
+                                self.config.trust_region_budget_constraint)
             return
         log_deltas.clamp_(math.log(low), math.log(high))
         total = float(log_deltas.exp().sum())

@@ -56,14 +56,14 @@ class _Central(torch.nn.Module):
 class _World(TrustRegionLearning):
     """The learner-side trust-region code in a synthetic world (see module doc)."""
 
-    def __init__(self, influence, update, seed, initial_delta=1.0):
+    def __init__(self, influence, update, seed, initial_delta=1.0, constraint="equality"):
         torch.manual_seed(seed)
         self.config = types.SimpleNamespace(
             trust_region_mode="weighted_sum", trust_region_update=update,
             coordination_batch_size=ROWS, coordination_threshold=0.2,
             non_stationarity_range=(0.0, 10.0), trd_updates_per_delta_update=2,
             trust_region_budget_penalty=1.0, trust_region_budget=None,
-            trust_region_bounds=(0.01, 100.0),
+            trust_region_bounds=(0.01, 100.0), trust_region_budget_constraint=constraint,
         )
         self.agent_ids = [f"agent_{i}" for i in range(N)]
         self.metrics = _Metrics()
@@ -153,17 +153,18 @@ def _coupled_and_independent():
     return influence.fill_diagonal_(OWN_INFLUENCE)
 
 
-def _run(influence, update, seed, updates, initial_delta=1.0):
-    world = _World(influence, update, seed, initial_delta)
+def _run(influence, update, seed, updates, initial_delta=1.0, constraint="equality"):
+    world = _World(influence, update, seed, initial_delta, constraint)
     for _ in range(updates):
         world.step()
     return world.deltas()
 
 
 def test_independent_agent_gets_the_loose_region():
-    deltas = _run(_coupled_and_independent(), "hypergradient", 0, 1800)
-    assert deltas[3] >= 3.0 * deltas[:3].mean(), deltas
-    assert float(deltas.sum()) <= N + 1e-4, deltas
+    for constraint in ("equality", "upper_bound"):
+        deltas = _run(_coupled_and_independent(), "hypergradient", 0, 1800, constraint=constraint)
+        assert deltas[3] >= 3.0 * deltas[:3].mean(), (constraint, deltas)
+        assert float(deltas.sum()) <= N + 1e-4, (constraint, deltas)
 
 
 def test_literal_update_does_not_decompose():
@@ -173,20 +174,40 @@ def test_literal_update_does_not_decompose():
 
 
 def test_without_coupling_every_delta_grows_to_the_budget():
+    """Under the upper-bound reading δ starts at half the budget and grows onto
+    it (under "equality" it is on the budget from the first step)."""
     no_coupling = torch.zeros(N, N).fill_diagonal_(OWN_INFLUENCE)
-    deltas = _run(no_coupling, "hypergradient", 0, 1500, initial_delta=0.5)
+    deltas = _run(no_coupling, "hypergradient", 0, 1500, initial_delta=0.5,
+                  constraint="upper_bound")
     assert float(deltas.sum()) == pytest.approx(N, rel=0.03), deltas
     assert float(deltas.max() / deltas.min()) < 1.1, deltas
 
 
-def test_equal_coupling_keeps_deltas_equal():
-    """Every agent pays the same drift cost: δ shrinks alike (to ~0.6 with
-    C = 1 everywhere); the spread left is the sampling noise of the slopes,
-    max/min 1.05-1.11 over seeds 0-3, against >= 3x in the coupled case."""
+def test_equal_coupling_keeps_deltas_equal_and_equality_keeps_the_joint_region():
+    """Everybody depends on everybody and the policies keep moving: every agent
+    pays the same drift cost, which outweighs its value slope. With Σδ ≤ budget
+    all δ shrink alike (to ~0.6; the collapse seen on Spread-3-Mix); on the
+    budget simplex they stay at the even split. The spread left is the
+    sampling noise of the slopes, max/min 1.05-1.11 over seeds 0-3, against
+    >= 3x in the coupled case."""
     influence = torch.full((N, N), 3.0).fill_diagonal_(OWN_INFLUENCE)
-    deltas = _run(influence, "hypergradient", 0, 800)
-    assert float(deltas.max() / deltas.min()) < 1.2, deltas
-    assert float(deltas.sum()) <= N + 1e-4, deltas
+    bounded = _run(influence, "hypergradient", 0, 800, constraint="upper_bound")
+    assert float(bounded.sum()) < 0.8 * N, bounded
+    assert float(bounded.max() / bounded.min()) < 1.2, bounded
+    simplex = _run(influence, "hypergradient", 0, 800, constraint="equality")
+    assert float(simplex.sum()) == pytest.approx(N, rel=1e-4), simplex
+    assert float(simplex.max() / simplex.min()) < 1.2, simplex
+
+
+def test_equality_projection_scales_up_onto_the_budget():
+    log_deltas = torch.log(torch.tensor([0.01, 0.2, 0.4, 0.4]))
+    project_log_deltas_(log_deltas, 0.01, 5.0, 4.0, "equality")
+    deltas = log_deltas.exp()
+    assert float(deltas.sum()) == pytest.approx(4.0, rel=1e-4)
+    assert float(deltas[2] / deltas[1]) == pytest.approx(2.0, rel=1e-3)
+    unchanged = torch.log(torch.tensor([0.01, 0.2, 0.4, 0.4]))
+    project_log_deltas_(unchanged, 0.01, 5.0, 4.0, "upper_bound")
+    assert float(unchanged.exp().sum()) == pytest.approx(1.01, rel=1e-4)
 
 
 def test_projection_scales_onto_the_budget_within_the_bounds():
