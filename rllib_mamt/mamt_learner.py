@@ -78,6 +78,15 @@ def learner_sampling_seed(run_seed, rank: int) -> int:
     return int(np.random.SeedSequence(entropy_words).generate_state(1, np.uint64)[0] >> 1)
 
 
+def fused_adam_available(params) -> Optional[bool]:
+    """True where torch has a fused Adam kernel for ``params``' device (CUDA;
+    CPU from torch 2.4, setup.py allows 2.2), else None (torch's default)."""
+    device = next(iter(params)).device.type
+    if device == "cuda" or (device == "cpu" and torch.__version__ >= "2.4"):
+        return True
+    return None
+
+
 class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
     """Learner for the MAMT family (modes ``none`` = MAAC, ``equal`` = MAMD, ...)."""
 
@@ -204,7 +213,7 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
             else:
                 optimizer = torch.optim.Adam(
                     params, betas=(0.9, 0.999), eps=config.adam_epsilon,
-                    weight_decay=weight_decay.get(name, 0.0), fused=True,
+                    weight_decay=weight_decay.get(name, 0.0), fused=fused_adam_available(params),
                 )
             self.register_optimizer(
                 module_id=module_id,
