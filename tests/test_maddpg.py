@@ -71,6 +71,10 @@ def test_trains_two_iterations_and_restores_exactly(ray_session, tmp_path):
             assert np.isfinite(learners[agent]["actor_loss"])
         central = algo.learner_group._learner.module[CENTRAL_MODULE_ID]
         assert int(central.num_updates) == 8  # 4 rounds of 2 updates
+        # The reference code's ReLU actors, sampled on the runner's batched path.
+        runner_actor = algo.env_runner.module["agent_0"]
+        assert runner_actor.policy_network[1].negative_slope == 0.0
+        assert all(group.stacked for group in algo.env_runner._actors.groups)
         algo.save(str(tmp_path))
         buffer_rows = len(algo.joint_replay_buffer)
         saved_weight = algo.learner_group.get_state()["learner"]["rl_module"]["agent_0"][
