@@ -120,7 +120,8 @@ def _numpy_mlp(state, prefix, inputs, layers):
     return hidden
 
 
-def test_critic_target_matches_a_hand_computation():
+@pytest.mark.parametrize("agent_b_leaves", [False, True])
+def test_critic_target_matches_a_hand_computation(agent_b_leaves):
     torch.manual_seed(3)
     spaces = {
         "a": (gym.spaces.Box(-1, 1, (2,)), gym.spaces.Discrete(3)),
@@ -148,6 +149,9 @@ def test_critic_target_matches_a_hand_computation():
     rewards = torch.randn(batch, 2)
     not_terminated = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 1.0])
     gamma = 0.9
+    # With agent b gone at o' of rows 3-5: its a' is the no-op 0 and its own
+    # target does not bootstrap there.
+    next_alive = torch.tensor([[1.0, 1.0]] * 3 + [[1.0, 0.0]] * 3) if agent_b_leaves else None
 
     one_hots = []
     for k, size in enumerate((3, 2)):
@@ -157,13 +161,19 @@ def test_critic_target_matches_a_hand_computation():
         online = actors[k].action_logits(next_obs[k]).detach().numpy()
         if k == 0:  # the test tells target actors from online ones
             assert (online.argmax(-1) != logits.argmax(-1)).any()
+    if agent_b_leaves:
+        assert (one_hots[1][3:] != np.eye(2)[0]).any()  # the mask changes something
+        one_hots[1][3:] = np.eye(2)[0]
     critic_input = np.concatenate([o.numpy() for o in next_obs] + one_hots, axis=1)
     for i in range(2):
         next_q = _numpy_mlp(central.target_critics[i].state_dict(), "network.",
                             critic_input, [0, 2])[:, 0]
-        expected = rewards[:, i].numpy() + gamma * not_terminated.numpy() * next_q
+        bootstrap = not_terminated.numpy().copy()
+        if agent_b_leaves and i == 1:
+            bootstrap[3:] = 0.0
+        expected = rewards[:, i].numpy() + gamma * bootstrap * next_q
         computed = critic_targets(central, actors, next_obs, rewards, not_terminated,
-                                  None, gamma, i)
+                                  next_alive, gamma, i)
         np.testing.assert_allclose(computed.numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
@@ -211,6 +221,29 @@ def test_bad_values_are_rejected_naming_the_key(settings, key):
     message = str(error.value)
     assert message.startswith(f"MADDPGConfig: '{key}' = {settings[key]!r} is invalid; allowed:")
     assert "\n" not in message
+
+
+def test_agents_leaving_early_with_input_normalization_train(ray_session):
+    """Alive masks and batch-normalised inputs: losses stay finite and each
+    target critic normalises with its online critic's running statistics."""
+    from rllib_mamt.envs import PettingZooMultiAgentEnv
+    from tests.toy_envs import EarlyExitEnv
+
+    register_env("maddpg_early_exit", lambda cfg: PettingZooMultiAgentEnv(EarlyExitEnv(3, 10)))
+    algo = tiny_spread_maddpg(input_normalization=True).environment(
+        "maddpg_early_exit").build_algo()
+    try:
+        result = algo.train()
+        for agent in algo.config.agent_ids():
+            assert np.isfinite(result["learners"][agent]["critic_loss"])
+            assert np.isfinite(result["learners"][agent]["actor_loss"])
+        central = algo.learner_group._learner.module[CENTRAL_MODULE_ID]
+        for critic, target in zip(central.critics, central.target_critics):
+            assert critic.input_normalization.running_var.ne(1.0).any()  # updated
+            torch.testing.assert_close(target.input_normalization.running_mean,
+                                       critic.input_normalization.running_mean)
+    finally:
+        algo.stop()
 
 
 class _BoxActionEnv(HeterogeneousMatchEnv):
