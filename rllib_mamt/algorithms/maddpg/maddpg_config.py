@@ -173,6 +173,15 @@ class MADDPGConfig(AlgorithmConfig):
 
         validate_maddpg_settings(self)
         self._assign_one_actor_per_agent()
+        if self.policies and self.resolved_input_normalization() and (
+            self.train_batch_size_per_learner < 2
+        ):
+            raise ValueError(
+                f"MADDPGConfig: 'train_batch_size_per_learner' = "
+                f"{self.train_batch_size_per_learner!r} is invalid; allowed: an integer "
+                f">= 2 when inputs are normalised (input_normalization="
+                f"{self.input_normalization!r}; batch statistics need 2 rows)."
+            )
 
     def _assign_one_actor_per_agent(self) -> None:
         """Gives every agent its own actor module, reading agents from the env
