@@ -1,9 +1,10 @@
 """Learning sanity check: does a short training beat a random policy?
 
-    python benchmarks/learning_sanity.py [--mode equal] [--env-steps 30000] [--seeds 0]
+    python benchmarks/learning_sanity.py [--algorithm MAMT] [--mode equal] [--env-steps 30000] [--seeds 0]
 
-Trains the given mode on Spread for a fixed env-step budget with the paper's
-Table 3 settings, then evaluates the deterministic policy on 10 episodes (the
+Trains the given algorithm (MAMT in the given mode, or MADDPG) on Spread for a
+fixed env-step budget with the paper's settings (Table 3; Table 5 for MADDPG),
+then evaluates the deterministic policy on 10 episodes (the
 paper's metric) and compares it with a uniformly random policy on 100 episodes
 of the same env. Prints a table and writes JSON.
 """
@@ -17,7 +18,7 @@ import time
 import numpy as np
 import ray
 
-from rllib_mamt import MAMTConfig
+from rllib_mamt import MADDPGConfig, MAMTConfig
 from rllib_mamt.envs.registry import make_rllib_env
 
 
@@ -36,12 +37,15 @@ def random_policy_returns(env_name, env_config, episodes, seed):
     return returns
 
 
-def train_and_evaluate(env_name, env_config, mode, env_steps, seed, training):
+def train_and_evaluate(env_name, env_config, algorithm, mode, env_steps, seed, training):
+    if algorithm == "MADDPG":
+        config = MADDPGConfig().training(**training)
+    else:
+        config = MAMTConfig().training(trust_region_mode=mode, **training)
     config = (
-        MAMTConfig()
+        config
         .environment(env_name, env_config=env_config)
         .env_runners(num_env_runners=1)
-        .training(trust_region_mode=mode, **training)
         # Built now, run once at the end (algo.evaluate()), never during training.
         .evaluation(evaluation_interval=10**6, evaluation_num_env_runners=0,
                     evaluation_duration=10)
@@ -65,24 +69,26 @@ def train_and_evaluate(env_name, env_config, mode, env_steps, seed, training):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="spread")
-    parser.add_argument("--mode", default="equal")
+    parser.add_argument("--algorithm", default="MAMT", choices=["MAMT", "MADDPG"])
+    parser.add_argument("--mode", default="equal", help="MAMT's trust_region_mode")
     parser.add_argument("--env-steps", type=int, default=30000)
     parser.add_argument("--seeds", type=int, nargs="*", default=[0])
     parser.add_argument("--train-batch-size", type=int, default=1024,
                         help="train_batch_size_per_learner (Table 3: 1024)")
     parser.add_argument("--env-steps-per-update", type=int, default=100,
                         help="env_steps_per_update (Table 3: 100)")
+    parser.add_argument("--num-cpus", type=int, default=3, help="CPUs Ray may use")
     parser.add_argument("--out", default="benchmarks/results/learning_sanity.json")
     args = parser.parse_args()
-    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
     random_returns = random_policy_returns(args.env, {}, 100, seed=1000)
     training = {"train_batch_size_per_learner": args.train_batch_size,
                 "env_steps_per_update": args.env_steps_per_update}
-    runs = [train_and_evaluate(args.env, {}, args.mode, args.env_steps, s, training)
+    runs = [train_and_evaluate(args.env, {}, args.algorithm, args.mode, args.env_steps, s, training)
             for s in args.seeds]
     evaluation = [r["eval_return_mean"] for r in runs]
     summary = {
-        "env": args.env, "mode": args.mode, "env_steps": args.env_steps, "seeds": args.seeds,
+        "env": args.env, "algorithm": args.algorithm, "mode": args.mode, "env_steps": args.env_steps, "seeds": args.seeds,
         "training": training,
         "random_return_mean": statistics.mean(random_returns),
         "random_return_std": statistics.pstdev(random_returns),
@@ -90,7 +96,8 @@ def main():
         "trained_eval_return_std": statistics.pstdev(evaluation) if len(evaluation) > 1 else 0.0,
         "runs": runs,
     }
-    print(f"{args.env}, mode {args.mode!r}, {args.env_steps} env steps, seeds {args.seeds}, {training}")
+    mode = f", mode {args.mode!r}" if args.algorithm == "MAMT" else ""
+    print(f"{args.env}, {args.algorithm}{mode}, {args.env_steps} env steps, seeds {args.seeds}, {training}")
     print(f"  random policy (100 episodes):   {summary['random_return_mean']:8.2f} ± {summary['random_return_std']:.2f}")
     print(f"  trained, deterministic (10 ep): {summary['trained_eval_return_mean']:8.2f} ± {summary['trained_eval_return_std']:.2f}")
     for seed, run in zip(args.seeds, runs):

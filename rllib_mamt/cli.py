@@ -166,10 +166,11 @@ def algorithm_class(run: str):
     from ray.tune.registry import TRAINABLE_CLASS, _global_registry
 
     import ray.rllib  # noqa: F401  (registers RLlib's own algorithms)
-    import rllib_mamt  # noqa: F401  (registers MAMT, MAMD, MAAC and the envs)
+    import rllib_mamt  # registers this package's algorithms and the envs
 
     if not _global_registry.contains(TRAINABLE_CLASS, run):
-        raise UsageError(f"unknown algorithm {run!r} in 'run'; MAMT's are MAMT, MAMD, MAAC (RLlib's own, e.g. PPO, also work)")
+        ours = ", ".join(rllib_mamt.ALGORITHMS)
+        raise UsageError(f"unknown algorithm {run!r} in 'run'; this package's are {ours} (RLlib's own, e.g. PPO, also work)")
     return _global_registry.get(TRAINABLE_CLASS, run)
 
 

@@ -19,12 +19,14 @@ from rllib_mamt.modules.actor import require_discrete
 from rllib_mamt.observation_flattening import require_flattenable
 
 
-def _fail(key: str, value, allowed: str) -> None:
-    raise ValueError(f"MAMTConfig: '{key}' = {value!r} is invalid; allowed: {allowed}.")
+def _fail(key: str, value, allowed: str, owner: str = "MAMTConfig") -> None:
+    raise ValueError(f"{owner}: '{key}' = {value!r} is invalid; allowed: {allowed}.")
 
 
 def _number(config, key, *, low=None, high=None, low_open=False, high_open=False,
             integer=False, optional=False) -> None:
+    """Rejects ``config.<key>`` unless it is a finite number in the given range
+    (the error names the config's class, the key, the value and the range)."""
     value = getattr(config, key)
     if value is None and optional:
         return
@@ -38,13 +40,13 @@ def _number(config, key, *, low=None, high=None, low_open=False, high_open=False
         " " + " and ".join(bounds) if bounds else ""
     ) + (" or None" if optional else "")
     if isinstance(value, bool) or not isinstance(value, kind):
-        _fail(key, value, allowed)
+        _fail(key, value, allowed, type(config).__name__)
     if not math.isfinite(value):
-        _fail(key, value, allowed)
+        _fail(key, value, allowed, type(config).__name__)
     if low is not None and (value < low or (low_open and value == low)):
-        _fail(key, value, allowed)
+        _fail(key, value, allowed, type(config).__name__)
     if high is not None and (value > high or (high_open and value == high)):
-        _fail(key, value, allowed)
+        _fail(key, value, allowed, type(config).__name__)
 
 
 CRITIC_TARGET_ENTROPIES = ("maac", "paper")
@@ -52,9 +54,11 @@ UPDATE_ORDERS = ("critic_first", "simultaneous")
 
 
 def _one_of(config, key, allowed) -> None:
+    """Rejects ``config.<key>`` unless it is one of ``allowed``."""
     value = getattr(config, key)
     if value not in allowed:
-        _fail(key, value, " | ".join(repr(option) for option in allowed))
+        _fail(key, value, " | ".join(repr(option) for option in allowed),
+              type(config).__name__)
 
 
 def validate_mamt_settings(config) -> None:
@@ -144,19 +148,20 @@ def _validate_joint_sampler(config) -> None:
     runner = config.env_runner_cls
     if not (isinstance(runner, type) and issubclass(runner, JointEnvRunner)):
         return
+    owner = type(config).__name__
     use_rllib = ("or sample with RLlib's own EnvRunner: config.env_runners("
                  "env_runner_cls=ray.rllib.env.multi_agent_env_runner.MultiAgentEnvRunner)")
     for key in ("env_to_module_connector", "module_to_env_connector"):
         value = getattr(config, f"_{key}")
         if value is not None:
             _fail(key, value, f"None with MAMT's JointEnvRunner, which runs no connector "
-                              f"pipeline, {use_rllib}")
+                              f"pipeline, {use_rllib}", owner=owner)
     for name in EPISODE_CALLBACKS:
         value = getattr(config, f"callbacks_{name}")
         if value is not None:
             _fail(f"callbacks_{name}", value,
                   f"None with MAMT's JointEnvRunner, which builds no episode objects, "
-                  f"{use_rllib}")
+                  f"{use_rllib}", owner=owner)
     for callback_class in force_list(config.callbacks_class):
         overridden = [
             name for name in EPISODE_CALLBACKS
@@ -166,7 +171,7 @@ def _validate_joint_sampler(config) -> None:
         if overridden:
             _fail("callbacks_class", callback_class,
                   f"a class without {overridden} with MAMT's JointEnvRunner, which "
-                  f"builds no episode objects, {use_rllib}")
+                  f"builds no episode objects, {use_rllib}", owner=owner)
 
 
 def _validate_trust_region(config) -> None:
@@ -235,26 +240,35 @@ def _require_flattening_on_rllib_runner(config, spaces) -> None:
               "flattens them itself")
 
 
-def probe_agents(config) -> Dict[str, Tuple[gym.Space, gym.Space]]:
-    """Reads sorted agents and spaces from one env instance and checks it.
+def probe_joint_agents(
+    config, algorithm: str = "MAMT", require_action_space=require_discrete
+) -> Dict[str, Tuple[gym.Space, gym.Space]]:
+    """Reads sorted agents and spaces from one env instance and checks that it
+    suits the joint replay buffer and a centralized critic.
+
+    Args:
+        config: An algorithm config with ``make_probe_env()``.
+        algorithm: The algorithm's name, for the error messages.
+        require_action_space: ``f(agent_id, action_space)`` that raises a clear
+            ``ValueError`` for an action space the algorithm cannot handle.
 
     Raises:
-        ValueError: If the env is not multi-agent, an action space is not
-            Discrete, some agent is missing after reset or after a random step,
-            or 'manual' trust regions name an unknown agent.
+        ValueError: If the env is not multi-agent, an observation space cannot
+            be flattened, an action space is rejected, or some agent is missing
+            after reset or after a random step.
     """
     env = config.make_probe_env()
     try:
         agents = sorted(getattr(env, "possible_agents", None) or [])
         if len(agents) < 2 or not isinstance(env, MultiAgentEnv):
             raise ValueError(
-                f"Environment {config.env!r} has agents {agents}; MAMT needs a "
+                f"Environment {config.env!r} has agents {agents}; {algorithm} needs a "
                 "multi-agent env (RLlib MultiAgentEnv) with at least 2 agents."
             )
         spaces = {agent: agent_spaces(env, agent) for agent in agents}
         for agent, (observation_space, action_space) in spaces.items():
             require_flattenable(agent, observation_space)
-            require_discrete(agent, action_space)
+            require_action_space(agent, action_space)
         _require_flattening_on_rllib_runner(config, spaces)
         observations, _ = env.reset(seed=0)
         missing = sorted(set(agents) - set(observations))
@@ -266,11 +280,24 @@ def probe_agents(config) -> Dict[str, Tuple[gym.Space, gym.Space]]:
         if missing:
             raise ValueError(
                 f"Environment {config.env!r}: agents {missing} did not act at "
-                "every step. MAMT's joint replay buffer and centralized critic "
-                "need every agent to act at every environment step."
+                f"every step. {algorithm}'s joint replay buffer and centralized "
+                "critic need every agent to act at every environment step."
             )
     finally:
         env.close()
+    return spaces
+
+
+def probe_agents(config) -> Dict[str, Tuple[gym.Space, gym.Space]]:
+    """:func:`probe_joint_agents` for MAMT, plus its trust-region checks.
+
+    Raises:
+        ValueError: As :func:`probe_joint_agents` (action spaces must be
+            Discrete), or if 'manual' trust regions name an unknown agent or
+            the budget cannot hold every delta_min.
+    """
+    spaces = probe_joint_agents(config)
+    agents = sorted(spaces)
     if config.learns_trust_regions() and config.trust_region_budget is not None:
         minimum = len(agents) * config.trust_region_bounds[0]
         if config.trust_region_budget < minimum:

@@ -20,7 +20,7 @@ from ray.util.debug import log_once
 
 RLMODULE_CONFIG_NOTICE_KEY = "RLModule(config=[RLModuleConfig object])"
 GPUTIL_NOTICE = "Install gputil for GPU system monitoring."
-ALGORITHMS_ON_NEW_API_STACK = ("MAMT", "MAMD", "MAAC")
+ALGORITHMS_ON_NEW_API_STACK = ("MAMT", "MAMD", "MAAC", "MADDPG")
 
 
 class _DropMessage(logging.Filter):

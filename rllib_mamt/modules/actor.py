@@ -87,14 +87,22 @@ def build_input_normalization(num_features: int, enabled: bool) -> nn.Module:
     return InputNormalization(num_features) if enabled else nn.Identity()
 
 
+DEFAULT_NEGATIVE_SLOPE = 0.01  # nn.LeakyReLU's default, MAAC's actor
+
+
 def build_policy_network(
-    observation_size: int, num_actions: int, hidden_sizes: Sequence[int]
+    observation_size: int, num_actions: int, hidden_sizes: Sequence[int],
+    negative_slope: float = DEFAULT_NEGATIVE_SLOPE,
 ) -> nn.Sequential:
-    """MLP from a flat observation to action logits (LeakyReLU, as MAAC's actor)."""
+    """MLP from a flat observation to action logits.
+
+    Hidden layers use ``LeakyReLU(negative_slope)``: 0.01 is MAAC's actor,
+    0.0 is a plain ReLU (the MADDPG reference code's actor).
+    """
     layers = []
     previous = observation_size
     for size in hidden_sizes:
-        layers += [nn.Linear(previous, size), nn.LeakyReLU()]
+        layers += [nn.Linear(previous, size), nn.LeakyReLU(negative_slope)]
         previous = size
     layers.append(nn.Linear(previous, num_actions))
     return nn.Sequential(*layers)
@@ -135,6 +143,8 @@ class MAMTActorModule(TorchRLModule):
 
     ``model_config`` keys:
         actor_hidden_sizes: Hidden layer sizes (default (128, 128), MAAC's actor).
+        actor_negative_slope: Negative slope of the hidden LeakyReLUs (default
+            0.01, MAAC's actor; 0.0 is a ReLU).
         input_normalization: Whether the flat observation passes through
             :class:`InputNormalization` before the MLP (default True, MAAC's
             ``norm_in``). Its running statistics are buffers of this module, so
@@ -155,7 +165,8 @@ class MAMTActorModule(TorchRLModule):
             self.model_config.get("input_normalization", DEFAULT_INPUT_NORMALIZATION),
         )
         self.policy_network = build_policy_network(
-            observation_size, num_actions, hidden_sizes
+            observation_size, num_actions, hidden_sizes,
+            self.model_config.get("actor_negative_slope", DEFAULT_NEGATIVE_SLOPE),
         )
         self.eval()  # the learner switches to train mode for its update only
 

@@ -1,0 +1,267 @@
+"""``MADDPGConfig``: MADDPG's settings, their defaults (paper Table 5) and checks.
+
+Table 5 of the paper lists MADDPG's settings; where it is silent (network
+widths, tau, input and reward normalisation) the defaults are those of the
+reference code the paper used (shariqiqbal2810/maddpg-pytorch).
+"""
+
+from typing import List, Optional
+
+import gymnasium as gym
+from typing_extensions import Self
+
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from ray.rllib.policy.policy import PolicySpec
+from ray.rllib.utils.annotations import override
+
+from rllib_mamt.algorithms.maddpg.modules import (
+    MADDPG_ACTOR_NEGATIVE_SLOPE,
+    MADDPGCentralModule,
+)
+from rllib_mamt.mamt_config import MAMTConfig, map_agent_to_own_module
+from rllib_mamt.modules.actor import MAMTActorModule
+from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+
+TRAINING_KEYS = (
+    "actor_lr", "critic_lr", "adam_epsilon", "tau", "actor_hidden_sizes",
+    "critic_hidden_sizes", "input_normalization", "standardize_rewards",
+    "actor_logit_regularization", "actor_grad_clip", "critic_grad_clip",
+    "gumbel_temperature", "replay_buffer_capacity", "env_steps_per_update",
+    "num_updates_per_round", "num_steps_sampled_before_learning_starts",
+    "learner_torch_threads",
+)
+
+
+class MADDPGConfig(AlgorithmConfig):
+    """Configuration of MADDPG (Lowe et al., 2017) with discrete actions.
+
+    Example:
+        >>> from rllib_mamt import MADDPGConfig
+        >>> config = MADDPGConfig().environment("spread").training(tau=0.01)
+        >>> algo = config.build_algo()  # doctest: +SKIP
+        >>> algo.train()  # doctest: +SKIP
+    """
+
+    def __init__(self, algo_class=None):
+        from rllib_mamt.algorithms.maddpg.maddpg import MADDPG
+        from rllib_mamt.joint_env_runner import JointEnvRunner
+
+        super().__init__(algo_class=algo_class or MADDPG)
+        self.api_stack(
+            enable_rl_module_and_learner=True,
+            enable_env_runner_and_connector_v2=True,
+        )
+        # RLlib settings with Table 5 values.
+        self.gamma = 0.99
+        self.train_batch_size_per_learner = 1024
+        self.min_sample_timesteps_per_iteration = 1000
+        self.rollout_fragment_length = "auto"
+        # As in MAMTConfig: the joint buffer stores the runner's rows as they are.
+        self.episodes_to_numpy = False
+        self.env_runner_cls = JointEnvRunner
+        self.evaluation_config = {"explore": False}
+        self.evaluation_duration = 10
+        self.evaluation_duration_unit = "episodes"
+        # MADDPG settings; each is documented in `training()`.
+        self.actor_lr = 1e-3
+        self.critic_lr = 1e-3
+        self.adam_epsilon = 1e-7
+        self.tau = 0.01
+        self.actor_hidden_sizes = (64, 64)
+        self.critic_hidden_sizes = (64, 64)
+        self.input_normalization = "auto"
+        self.standardize_rewards = True
+        self.actor_logit_regularization = 1e-3
+        self.actor_grad_clip = 0.5
+        self.critic_grad_clip = None
+        self.gumbel_temperature = 1.0
+        self.replay_buffer_capacity = 1_000_000
+        self.env_steps_per_update = 100
+        self.num_updates_per_round = 4
+        self.num_steps_sampled_before_learning_starts = None
+        self.learner_torch_threads = None
+
+    @override(AlgorithmConfig)
+    def training(
+        self,
+        *,
+        actor_lr: Optional[float] = NotProvided,
+        critic_lr: Optional[float] = NotProvided,
+        adam_epsilon: Optional[float] = NotProvided,
+        tau: Optional[float] = NotProvided,
+        actor_hidden_sizes: Optional[List[int]] = NotProvided,
+        critic_hidden_sizes: Optional[List[int]] = NotProvided,
+        input_normalization: Optional[bool] = NotProvided,
+        standardize_rewards: Optional[bool] = NotProvided,
+        actor_logit_regularization: Optional[float] = NotProvided,
+        actor_grad_clip: Optional[float] = NotProvided,
+        critic_grad_clip: Optional[float] = NotProvided,
+        gumbel_temperature: Optional[float] = NotProvided,
+        replay_buffer_capacity: Optional[int] = NotProvided,
+        env_steps_per_update: Optional[int] = NotProvided,
+        num_updates_per_round: Optional[int] = NotProvided,
+        num_steps_sampled_before_learning_starts: Optional[int] = NotProvided,
+        learner_torch_threads: Optional[int] = NotProvided,
+        **kwargs,
+    ) -> Self:
+        """Sets MADDPG's training settings (defaults: paper Table 5, else the
+        reference code maddpg-pytorch).
+
+        Args:
+            actor_lr: Adam learning rate of every actor mu_i (Table 5: 1e-3).
+            critic_lr: Adam learning rate of every critic Q_i (Table 5: 1e-3).
+            adam_epsilon: Adam epsilon of all optimisers (Table 5: 1e-7; Adam
+                momentum 0.9 is beta_1).
+            tau: Soft-update rate of the target actors and critics (0.01, the
+                reference code's default; Table 5 gives none).
+            actor_hidden_sizes: Hidden layer sizes of each actor ((64, 64), the
+                reference code's; ReLU hidden layers).
+            critic_hidden_sizes: Hidden layer sizes of each centralised critic
+                ((64, 64), the reference code's; ReLU hidden layers).
+            input_normalization: "auto" (default), True or False. True
+                normalises each actor's observation and each critic's input
+                (o_1..o_n, a_1..a_n) with ``BatchNorm1d(affine=False)``, as the
+                reference code's ``norm_in`` (which also has BatchNorm's affine
+                weights, initialised to the identity). "auto" is True when an
+                observation space declares values beyond ±100 (as MAMTConfig).
+            standardize_rewards: Standardise each agent's sampled rewards by
+                the mean and std of its rewards in the buffer (True, the
+                reference buffer's ``norm_rews`` default).
+            actor_logit_regularization: L2 penalty on the actor's logits,
+                coefficient * mean(logits^2) ("policy regularization
+                coefficient", 0.001).
+            actor_grad_clip: Max gradient norm of each actor ("policy clip
+                grad", 0.5).
+            critic_grad_clip: Max gradient norm of each critic; None means
+                10 * n_agents ("critic clip grad").
+            gumbel_temperature: Temperature of the straight-through
+                Gumbel-softmax through which the actor's own action reaches its
+                critic in the actor update (1.0, the reference code's).
+            replay_buffer_capacity: Joint transitions kept ("buffer size",
+                1,000,000).
+            env_steps_per_update: Joint env steps sampled between update rounds
+                ("steps per update", 100).
+            num_updates_per_round: Updates per round ("num epochs per step",
+                4). In each update every agent takes a critic and an actor step
+                on its own minibatch of `train_batch_size_per_learner` rows
+                ("batch size", 1024), then all targets are soft-updated.
+            num_steps_sampled_before_learning_starts: Buffer size before the
+                first update; None means one train batch.
+            learner_torch_threads: Torch intra-op threads of each learner
+                process; None uses the CPUs the learner was given (see
+                MAMTConfig.training).
+
+        Table 5's "critic regularization (L2, 1.0)" has no counterpart here:
+        in the paper's Table 3 that coefficient weights MAAC's attention-logit
+        penalty, and MADDPG's MLP critics have no attention logits (the
+        reference code has no critic regularisation). "lr decay 0.0" means a
+        constant learning rate.
+        """
+        super().training(**kwargs)
+        given = dict(locals())
+        for name in TRAINING_KEYS:
+            if given[name] is not NotProvided:
+                setattr(self, name, given[name])
+        return self
+
+    @override(AlgorithmConfig)
+    def validate(self) -> None:
+        super().validate()
+        from rllib_mamt.algorithms.maddpg.validation import validate_maddpg_settings
+
+        validate_maddpg_settings(self)
+        self._assign_one_actor_per_agent()
+        if self.policies and self.resolved_input_normalization() and (
+            self.train_batch_size_per_learner < 2
+        ):
+            raise ValueError(
+                f"MADDPGConfig: 'train_batch_size_per_learner' = "
+                f"{self.train_batch_size_per_learner!r} is invalid; allowed: an integer "
+                f">= 2 when inputs are normalised (input_normalization="
+                f"{self.input_normalization!r}; batch statistics need 2 rows)."
+            )
+
+    def _assign_one_actor_per_agent(self) -> None:
+        """Gives every agent its own actor module, reading agents from the env
+        (and rejecting envs MADDPG cannot run, see ``probe_joint_agents``)."""
+        if self.policies and set(self.policies) != {"default_policy"}:
+            return
+        if self.env is None:
+            return
+        from rllib_mamt.algorithms.maddpg.validation import require_maddpg_action_space
+        from rllib_mamt.config_validation import probe_joint_agents
+
+        spaces = probe_joint_agents(self, "MADDPG", require_maddpg_action_space)
+        self.multi_agent(
+            policies={
+                agent: PolicySpec(observation_space=obs, action_space=act)
+                for agent, (obs, act) in spaces.items()
+            },
+            policy_mapping_fn=map_agent_to_own_module,
+        )
+
+    # The joint-buffer plumbing is MAMT's (the JointEnvRunner and MAMT's
+    # training loop call these).
+    agent_ids = MAMTConfig.agent_ids
+    agent_observation_sizes = MAMTConfig.agent_observation_sizes
+    resolved_input_normalization = MAMTConfig.resolved_input_normalization
+    first_update_buffer_size = MAMTConfig.first_update_buffer_size
+    get_rollout_fragment_length = MAMTConfig.get_rollout_fragment_length
+    make_probe_env = MAMTConfig.make_probe_env
+
+    def resolved_critic_grad_clip(self) -> float:
+        """The critic's max gradient norm: ``critic_grad_clip`` or 10 * n_agents."""
+        if self.critic_grad_clip is not None:
+            return float(self.critic_grad_clip)
+        return 10.0 * len(self.policies)
+
+    @override(AlgorithmConfig)
+    def get_default_rl_module_spec(self) -> RLModuleSpec:
+        return RLModuleSpec(
+            module_class=MAMTActorModule,
+            model_config={
+                "actor_hidden_sizes": list(self.actor_hidden_sizes),
+                "actor_negative_slope": MADDPG_ACTOR_NEGATIVE_SLOPE,
+                "input_normalization": self.resolved_input_normalization(),
+            },
+        )
+
+    @override(AlgorithmConfig)
+    def get_default_learner_class(self):
+        from rllib_mamt.algorithms.maddpg.maddpg_learner import MADDPGTorchLearner
+
+        return MADDPGTorchLearner
+
+    @override(AlgorithmConfig)
+    def get_multi_rl_module_spec(self, *, env=None, spaces=None, inference_only=False, **kwargs) -> MultiRLModuleSpec:
+        spec = super().get_multi_rl_module_spec(
+            env=env, spaces=spaces, inference_only=inference_only, **kwargs
+        )
+        if inference_only:
+            return spec
+        agents = [m for m in sorted(spec.rl_module_specs) if m != CENTRAL_MODULE_ID]
+        actor_specs = spec.rl_module_specs
+        spec.add_modules(
+            {
+                CENTRAL_MODULE_ID: RLModuleSpec(
+                    module_class=MADDPGCentralModule,
+                    learner_only=True,
+                    observation_space=gym.spaces.Dict(
+                        {a: actor_specs[a].observation_space for a in agents}
+                    ),
+                    action_space=gym.spaces.Dict(
+                        {a: actor_specs[a].action_space for a in agents}
+                    ),
+                    model_config={
+                        "agent_ids": agents,
+                        "actor_hidden_sizes": list(self.actor_hidden_sizes),
+                        "critic_hidden_sizes": list(self.critic_hidden_sizes),
+                        "input_normalization": self.resolved_input_normalization(),
+                    },
+                )
+            },
+            override=True,
+        )
+        return spec

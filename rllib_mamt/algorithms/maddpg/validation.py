@@ -1,0 +1,63 @@
+"""Checks of ``MADDPGConfig`` values: each error names the key, the value and
+what is allowed (shared helpers of :mod:`rllib_mamt.config_validation`)."""
+
+from numbers import Integral
+
+import gymnasium as gym
+
+from rllib_mamt.config_validation import _fail, _number, _validate_joint_sampler
+
+
+def _fail_maddpg(key: str, value, allowed: str) -> None:
+    _fail(key, value, allowed, "MADDPGConfig")
+
+
+def require_maddpg_action_space(agent_id, space: gym.Space) -> int:
+    """The number of actions of a Discrete action space; rejects any other."""
+    if not isinstance(space, gym.spaces.Discrete):
+        raise ValueError(
+            f"MADDPG: agent '{agent_id}' has action space {space}; allowed: "
+            "gymnasium.spaces.Discrete (Box actions need a continuous-action "
+            "column in the joint replay buffer and JointEnvRunner, not built yet)."
+        )
+    return int(space.n)
+
+
+def _hidden_sizes(config, key: str) -> None:
+    sizes = getattr(config, key)
+    if not isinstance(sizes, (list, tuple)) or not all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
+    ):
+        _fail_maddpg(key, sizes, "a list of integers >= 1 (may be empty)")
+
+
+def validate_maddpg_settings(config) -> None:
+    """Raises ``ValueError`` for the first MADDPG setting out of its allowed range."""
+    for key in ("actor_lr", "critic_lr", "adam_epsilon", "gumbel_temperature"):
+        _number(config, key, low=0, low_open=True)
+    _number(config, "tau", low=0, high=1, low_open=True)
+    _number(config, "gamma", low=0, high=1)
+    _number(config, "actor_logit_regularization", low=0)
+    _number(config, "actor_grad_clip", low=0, low_open=True, optional=True)
+    _number(config, "critic_grad_clip", low=0, low_open=True, optional=True)
+    for key in ("replay_buffer_capacity", "env_steps_per_update", "num_updates_per_round",
+                "train_batch_size_per_learner"):
+        _number(config, key, low=1, integer=True)
+    _number(config, "num_steps_sampled_before_learning_starts", low=1, integer=True,
+            optional=True)
+    _number(config, "learner_torch_threads", low=1, integer=True, optional=True)
+    for key in ("actor_hidden_sizes", "critic_hidden_sizes"):
+        _hidden_sizes(config, key)
+    if not isinstance(config.standardize_rewards, bool):
+        _fail_maddpg("standardize_rewards", config.standardize_rewards, "True or False")
+    normalization = config.input_normalization
+    if not (isinstance(normalization, bool) or normalization == "auto"):
+        _fail_maddpg("input_normalization", normalization, "True, False or 'auto'")
+    if normalization is True and config.train_batch_size_per_learner < 2:
+        _fail_maddpg("train_batch_size_per_learner", config.train_batch_size_per_learner,
+                     "an integer >= 2 with input_normalization=True (batch statistics)")
+    if config.num_learners > 1:
+        _fail_maddpg("num_learners", config.num_learners,
+                     "0 or 1 (MADDPG's learner does not average gradients across "
+                     "learners)")
+    _validate_joint_sampler(config)
