@@ -152,7 +152,7 @@ def plot(recorded):
     for axis, variant in zip(axes, VARIANTS):
         runs = load_runs(recorded, variant)
         for name, style in (("mamt_hypergradient", "-"), ("mamt_literal", ":"),
-                            ("mamt_paper_coefficients", "--")):
+                            ("mamt_paper_coefficients", "--"), ("mamt_upper_bound", "-.")):
             for agent, colour in zip(AGENTS, ("tab:blue", "tab:orange", "tab:green")):
                 for index, record in enumerate(runs.get(name, [])):
                     points = record.get("trust_region_deltas") or []
