@@ -28,17 +28,21 @@ import statistics
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VARIANTS = ("sep", "mix", "ful")
+SECTIONS = ("sep", "mix", "mix_heldout", "ful")
+"""mix_heldout: Spread-3-Mix on seeds 10-12, which no design decision looked at."""
 AGENTS = ("agent_0", "agent_1", "agent_2")
 GROUND_TRUTH = {
     "sep": "nobody depends on anybody: every δ loose",
     "mix": "agents 0 and 2 depend on each other, agent 1 on nobody: δ_1 loosest",
     "ful": "everybody depends on everybody: equal δ",
 }
+GROUND_TRUTH["mix_heldout"] = GROUND_TRUTH["mix"]
 MAMD_OP_PRIOR = {
     "sep": "no constraint on anyone (= MAAC)",
     "mix": "δ_0 = δ_2 = 1, agent 1 unconstrained",
     "ful": "δ_i = 1 each (= MAMD)",
 }
+MAMD_OP_PRIOR["mix_heldout"] = MAMD_OP_PRIOR["mix"]
 CHECKPOINTS = (10_000, 25_000, 50_000)
 DELTA_MIN = 0.01
 
@@ -94,11 +98,11 @@ def collapse_check(record):
 
 def report(recorded):
     summary = {}
-    for variant in VARIANTS:
+    for variant in SECTIONS:
         runs = load_runs(recorded, variant)
         if not runs:
             continue
-        print(f"\n== Spread-3-{variant.capitalize()}: {GROUND_TRUTH[variant]}; "
+        print(f"\n== Spread-3-{variant.capitalize().replace('_', ', ')}: {GROUND_TRUTH[variant]}; "
               f"MAMD-OP: {MAMD_OP_PRIOR[variant]}")
         section = {"ground_truth": GROUND_TRUTH[variant], "mamd_op": MAMD_OP_PRIOR[variant],
                    "returns": {}, "deltas": {}, "coefficients": {}, "collapse": {}}
