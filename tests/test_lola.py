@@ -1,11 +1,12 @@
 """LOLA(+DQN): the lookahead gradient on exact matrix games, training with
 exact checkpoints on 2-agent Spread, and the config checks."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from ray.rllib.algorithms.algorithm import Algorithm
-from ray.tune.registry import TRAINABLE_CLASS, _global_registry
+from ray.tune.registry import TRAINABLE_CLASS, _global_registry, register_env
 
 import rllib_mamt
 from rllib_mamt import LOLAConfig
@@ -14,8 +15,11 @@ from rllib_mamt.algorithms.lola.losses import (
     joint_action_values,
     lola_gradients,
 )
+from rllib_mamt.envs import PettingZooMultiAgentEnv
+from rllib_mamt.joint_replay_buffer import obs_key
 from rllib_mamt.modules.central import CENTRAL_MODULE_ID
 from tests.state_helpers import flatten_state, numeric_differences
+from tests.toy_envs import HeterogeneousMatchEnv
 
 MATCHING_PENNIES = torch.tensor([[1.0, -1.0], [-1.0, 1.0]], dtype=torch.float64)
 
@@ -275,3 +279,39 @@ def test_bad_values_are_rejected_naming_the_key(settings, key):
     message = str(error.value)
     assert message.startswith(f"LOLAConfig: '{key}' = {settings[key]!r} is invalid; allowed:")
     assert "\n" not in message
+
+
+class _BoxActionMatchEnv(HeterogeneousMatchEnv):
+    """HeterogeneousMatchEnv with a continuous action for 'worker'."""
+
+    def __init__(self):
+        super().__init__()
+        self._spaces["worker"] = (self._spaces["worker"][0], gym.spaces.Box(-1, 1, (2,)))
+
+
+def test_box_actions_are_rejected_with_one_line():
+    register_env("lola_box_actions", lambda config: PettingZooMultiAgentEnv(_BoxActionMatchEnv()))
+    with pytest.raises(ValueError, match=r"^LOLA: agent 'worker' has action space Box"):
+        LOLAConfig().environment("lola_box_actions").validate()
+
+
+def test_agents_with_different_action_counts_train(ray_session):
+    """A 3 x 4 joint-action Q-matrix: the TD step indexes (a_0, a_1) in the
+    matrix's order, and the Q-network fits the env's reward of 1 for
+    matching actions better than for the others."""
+    register_env("lola_match", lambda config: PettingZooMultiAgentEnv(HeterogeneousMatchEnv()))
+    algo = tiny_spread_lola(num_updates_per_round=20, q_lr=1e-2).environment(
+        "lola_match").build_algo()
+    try:
+        for _ in range(3):
+            algo.train()
+        central = algo.learner_group._learner.module[CENTRAL_MODULE_ID]
+        batch = algo.joint_replay_buffer.sample(256)
+        observations = [torch.as_tensor(batch[obs_key(k)]) for k in range(2)]
+        with torch.no_grad():
+            q_matrix = central.q_networks[0](observations).mean(0)
+        assert tuple(q_matrix.shape) == (3, 4)
+        matching = torch.tensor([[float(w % 3 == s) for w in range(4)] for s in range(3)])
+        assert q_matrix[matching > 0].mean() > q_matrix[matching == 0].mean() + 0.3
+    finally:
+        algo.stop()

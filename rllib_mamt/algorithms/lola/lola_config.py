@@ -179,11 +179,13 @@ class LOLAConfig(AlgorithmConfig):
             return
         if self.env is None:
             return
+        from rllib_mamt.algorithms.lola.validation import (
+            require_lola_action_space,
+            require_two_agents,
+        )
         from rllib_mamt.config_validation import probe_joint_agents
 
-        spaces = probe_joint_agents(self, "LOLA")
-        from rllib_mamt.algorithms.lola.validation import require_two_agents
-
+        spaces = probe_joint_agents(self, "LOLA", require_lola_action_space)
         require_two_agents(self.env, list(spaces))
         self.multi_agent(
             policies={

@@ -3,6 +3,8 @@ what is allowed (shared helpers of :mod:`rllib_mamt.config_validation`)."""
 
 from numbers import Integral
 
+import gymnasium as gym
+
 from rllib_mamt.config_validation import _fail, _number, _validate_joint_sampler
 
 LOLA_NUM_AGENTS = 2
@@ -10,6 +12,17 @@ LOLA_NUM_AGENTS = 2
 
 def _fail_lola(key: str, value, allowed: str) -> None:
     _fail(key, value, allowed, "LOLAConfig")
+
+
+def require_lola_action_space(agent_id, space: gym.Space) -> int:
+    """The number of actions of a Discrete action space; rejects any other."""
+    if not isinstance(space, gym.spaces.Discrete):
+        raise ValueError(
+            f"LOLA: agent '{agent_id}' has action space {space}; allowed: "
+            "gymnasium.spaces.Discrete (the joint-action Q-network has one output "
+            "per pair of discrete actions)."
+        )
+    return int(space.n)
 
 
 def require_two_agents(env, agents) -> None:
