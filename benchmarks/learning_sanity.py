@@ -2,8 +2,9 @@
 
     python benchmarks/learning_sanity.py [--algorithm MAMT] [--mode equal] [--env-steps 30000] [--seeds 0]
 
-Trains the given algorithm (MAMT in the given mode, or MADDPG) on Spread for a
-fixed env-step budget with the paper's settings (Table 3; Table 5 for MADDPG),
+Trains the given algorithm (MAMT in the given mode, MADDPG or LOLA) on Spread
+for a fixed env-step budget with the paper's settings (Table 3; Table 5 for
+MADDPG, Table 7 for LOLA),
 then evaluates the deterministic policy on 10 episodes (the
 paper's metric) and compares it with a uniformly random policy on 100 episodes
 of the same env. Prints a table and writes JSON.
@@ -18,7 +19,7 @@ import time
 import numpy as np
 import ray
 
-from rllib_mamt import MADDPGConfig, MAMTConfig
+from rllib_mamt import LOLAConfig, MADDPGConfig, MAMTConfig
 from rllib_mamt.envs.registry import make_rllib_env
 
 
@@ -40,6 +41,8 @@ def random_policy_returns(env_name, env_config, episodes, seed):
 def train_and_evaluate(env_name, env_config, algorithm, mode, env_steps, seed, training):
     if algorithm == "MADDPG":
         config = MADDPGConfig().training(**training)
+    elif algorithm == "LOLA":
+        config = LOLAConfig().training(**training)
     else:
         config = MAMTConfig().training(trust_region_mode=mode, **training)
     config = (
@@ -69,7 +72,7 @@ def train_and_evaluate(env_name, env_config, algorithm, mode, env_steps, seed, t
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="spread")
-    parser.add_argument("--algorithm", default="MAMT", choices=["MAMT", "MADDPG"])
+    parser.add_argument("--algorithm", default="MAMT", choices=["MAMT", "MADDPG", "LOLA"])
     parser.add_argument("--mode", default="equal", help="MAMT's trust_region_mode")
     parser.add_argument("--env-steps", type=int, default=30000)
     parser.add_argument("--seeds", type=int, nargs="*", default=[0])

@@ -1,13 +1,14 @@
 """rllib_mamt: MAMT (ICLR 2022) and its MAAC / MAMD modes as an RLlib plugin.
 
 Importing the package registers the algorithms ``MAMT``, ``MAMD``, ``MAAC``,
-the baseline ``MADDPG`` (:mod:`rllib_mamt.algorithms`) and the paper's
-environments with Ray Tune, so they work by name in ``tune.Tuner("MAMD", ...)``
-and in tuned-example YAML files.
+the baselines ``MADDPG`` and ``LOLA`` (:mod:`rllib_mamt.algorithms`) and the
+paper's environments with Ray Tune, so they work by name in
+``tune.Tuner("MAMD", ...)`` and in tuned-example YAML files.
 """
 
 from ray.tune.registry import register_trainable
 
+from rllib_mamt.algorithms.lola import LOLA, LOLAConfig
 from rllib_mamt.algorithms.maddpg import MADDPG, MADDPGConfig
 from rllib_mamt.envs.registry import register_environments
 from rllib_mamt.joint_env_runner import JointEnvRunner
@@ -15,10 +16,11 @@ from rllib_mamt.mamt import MAAC, MAMD, MAMT
 from rllib_mamt.mamt_config import MAMTConfig
 from rllib_mamt.ray_notices import silence_unactionable_notices
 
-__all__ = ["MAMT", "MAMD", "MAAC", "MAMTConfig", "MADDPG", "MADDPGConfig", "JointEnvRunner"]
+__all__ = ["MAMT", "MAMD", "MAAC", "MAMTConfig", "MADDPG", "MADDPGConfig", "LOLA", "LOLAConfig",
+           "JointEnvRunner"]
 __version__ = "0.1.0"
 
-ALGORITHMS = {"MAMT": MAMT, "MAMD": MAMD, "MAAC": MAAC, "MADDPG": MADDPG}
+ALGORITHMS = {"MAMT": MAMT, "MAMD": MAMD, "MAAC": MAAC, "MADDPG": MADDPG, "LOLA": LOLA}
 
 
 def register() -> None:
