@@ -8,6 +8,14 @@ buffer filled with the same random-policy transitions; then rounds of
 ``num_updates_per_round`` (4) updates with the paper's batch of 1024 are timed,
 interleaving the modes so that machine noise hits all of them alike. Prints a
 table (median seconds per update and ratio to MAAC) and writes JSON.
+
+It also counts the floating-point operations of one update of each mode
+(``torch.utils.flop_counter``, forward and backward matmuls/convolutions; the
+element-wise work is not counted) and measures, in the same run and with the
+same threads, the matmul throughput this CPU sustains on the learner's
+shapes (the roofline): the compute-bound time of an update is its FLOPs over
+that throughput, and ``time / compute-bound`` says how far the learner is
+from it (issue 15's target for MAAC: <= 2).
 """
 
 import argparse
@@ -25,7 +33,7 @@ from rllib_mamt import MAMTConfig
 MODES = {"MAAC": "none", "MAMD": "equal", "MAMT": "learned"}
 
 
-def build(env, env_config, mode, seed):
+def build(env, env_config, mode, seed, threads=None):
     config = (
         MAMTConfig()
         .environment(env, env_config=env_config)
@@ -34,6 +42,7 @@ def build(env, env_config, mode, seed):
             trust_region_mode=mode,
             env_steps_per_update=2048,
             num_steps_sampled_before_learning_starts=10**9,
+            learner_torch_threads=threads,
         )
         .debugging(seed=seed)
     )
@@ -42,10 +51,40 @@ def build(env, env_config, mode, seed):
     return algo
 
 
-def measure(env, env_config, repeats, seed=0):
-    algos = {name: build(env, env_config, mode, seed) for name, mode in MODES.items()}
+ROOFLINE_SHAPES = ((8192, 256, 128), (8192, 128, 128), (1024, 256, 128), (5120, 256, 128))
+"""(rows, inputs, outputs) of matmuls like the critic's and heads' at batch 1024."""
+
+
+def matmul_roofline(repeats: int = 20) -> float:
+    """Best sustained fp32 GFLOP/s over ``ROOFLINE_SHAPES`` (median of repeats)."""
+    best = 0.0
+    for rows, inputs, outputs in ROOFLINE_SHAPES:
+        left, right = torch.randn(rows, inputs), torch.randn(inputs, outputs)
+        torch.mm(left, right)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.mm(left, right)
+            times.append(time.perf_counter() - start)
+        best = max(best, 2 * rows * inputs * outputs / statistics.median(times) / 1e9)
+    return best
+
+
+def flops_per_update(algo) -> float:
+    """FLOPs of one learner update (forward + backward), from one round."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        algo.update_from_buffer()
+    return counter.get_total_flops() / algo.config.num_updates_per_round
+
+
+def measure(env, env_config, repeats, seed=0, threads=None):
+    algos = {name: build(env, env_config, mode, seed, threads) for name, mode in MODES.items()}
     for algo in algos.values():
         algo.update_from_buffer()  # warm-up
+    flops = {name: flops_per_update(algo) for name, algo in algos.items()}
+    roofline = matmul_roofline()
     samples = {name: [] for name in algos}
     for _ in range(repeats):
         for name, algo in algos.items():
@@ -58,7 +97,13 @@ def measure(env, env_config, repeats, seed=0):
     for algo in algos.values():
         algo.stop()
     medians = {name: statistics.median(values) for name, values in samples.items()}
+    roofline = max(roofline, matmul_roofline())
+    compute_bound = {name: flops[name] / (roofline * 1e9) for name in flops}
     return {
+        "gflop_per_update": {name: flops[name] / 1e9 for name in flops},
+        "roofline_gflops": roofline,
+        "compute_bound_seconds": compute_bound,
+        "time_over_compute_bound": {name: medians[name] / compute_bound[name] for name in flops},
         "env": env,
         "env_config": env_config,
         "agents": agents,
@@ -74,10 +119,14 @@ def main():
                         help="n_agents values (envs with an n_agents key only)")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--out", default="benchmarks/results/learner_update.json")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch intra-op threads of this process (issue 15 measures on 2)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     configs = [{"n_agents": n} for n in args.agents] if args.env == "spread" else [{}]
-    rows = [measure(args.env, env_config, args.repeats) for env_config in configs]
+    rows = [measure(args.env, env_config, args.repeats, threads=args.threads)
+            for env_config in configs]
     print(f"{'env':<12} {'n':>2} " + " ".join(f"{m + ' s':>9}" for m in MODES)
           + " " + " ".join(f"{m + '/MAAC':>10}" for m in MODES))
     for row in rows:
@@ -85,6 +134,13 @@ def main():
         print(f"{row['env']:<12} {row['agents']:>2} "
               + " ".join(f"{medians[m]:>9.4f}" for m in MODES) + " "
               + " ".join(f"{ratios[m]:>10.2f}" for m in MODES))
+    print(f"\n{'env':<12} {'n':>2} {'mode':<5} {'GFLOP':>7} {'roofline GFLOP/s':>17} "
+          f"{'bound s':>8} {'time/bound':>11}")
+    for row in rows:
+        for m in MODES:
+            print(f"{row['env']:<12} {row['agents']:>2} {m:<5} {row['gflop_per_update'][m]:>7.2f} "
+                  f"{row['roofline_gflops']:>17.0f} {row['compute_bound_seconds'][m]:>8.4f} "
+                  f"{row['time_over_compute_bound'][m]:>11.2f}")
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump({
