@@ -63,11 +63,13 @@ def main():
         agent = learners.get("agent_0", {})
         evaluated = iteration % evaluation_interval == 0
         evaluation = result.get("evaluation", {}).get("env_runners", {}) if evaluated else {}
+        evaluation_return = evaluation.get("episode_return_mean")
+        evaluation_text = "-" if evaluation_return is None else f"{evaluation_return:.2f}"
         print(
             f"{iteration:>4} "
             f"{int(result['num_env_steps_sampled_lifetime']):>9} "
             f"{result['env_runners'].get('episode_return_mean', float('nan')):>8.2f} "
-            f"{evaluation.get('episode_return_mean', float('nan')):>8.2f} "
+            f"{evaluation_text:>8} "
             f"{learners.get('mamt_central', {}).get('critic_loss', float('nan')):>8.3f} "
             f"{agent.get('kl_to_old_policy', float('nan')):>7.4f} "
             f"{agent.get('trust_region_delta', float('nan')):>7.2f} "
