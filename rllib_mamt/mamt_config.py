@@ -37,6 +37,30 @@ def map_agent_to_own_module(agent_id, episode=None, **kwargs):
     return agent_id
 
 
+def add_central_module(spec: MultiRLModuleSpec, module_class, model_config: dict
+                       ) -> MultiRLModuleSpec:
+    """Adds the learner-only central module (``CENTRAL_MODULE_ID``) to ``spec``:
+    its observation and action spaces are Dicts of every actor's, and its
+    ``model_config`` is ``model_config`` plus the sorted ``agent_ids``."""
+    agents = [m for m in sorted(spec.rl_module_specs) if m != CENTRAL_MODULE_ID]
+    actor_specs = spec.rl_module_specs
+    spec.add_modules(
+        {
+            CENTRAL_MODULE_ID: RLModuleSpec(
+                module_class=module_class,
+                learner_only=True,
+                observation_space=gym.spaces.Dict(
+                    {a: actor_specs[a].observation_space for a in agents}
+                ),
+                action_space=gym.spaces.Dict({a: actor_specs[a].action_space for a in agents}),
+                model_config={"agent_ids": agents, **model_config},
+            )
+        },
+        override=True,
+    )
+    return spec
+
+
 class MAMTConfig(AlgorithmConfig):
     """Configuration of MAMT and its modes (MAAC, MAMD, MAMD-OP).
 
@@ -453,36 +477,17 @@ class MAMTConfig(AlgorithmConfig):
         )
         if inference_only:
             return spec
-        agents = [m for m in sorted(spec.rl_module_specs) if m != CENTRAL_MODULE_ID]
-        actor_specs = spec.rl_module_specs
-        spec.add_modules(
-            {
-                CENTRAL_MODULE_ID: RLModuleSpec(
-                    module_class=MAMTCentralModule,
-                    learner_only=True,
-                    observation_space=gym.spaces.Dict(
-                        {a: actor_specs[a].observation_space for a in agents}
-                    ),
-                    action_space=gym.spaces.Dict(
-                        {a: actor_specs[a].action_space for a in agents}
-                    ),
-                    model_config={
-                        "agent_ids": agents,
-                        "actor_hidden_sizes": list(self.actor_hidden_sizes),
-                        "critic_hidden_dim": self.critic_hidden_dim,
-                        "critic_attention_heads": self.critic_attention_heads,
-                        "input_normalization": self.resolved_input_normalization(),
-                        "initial_trust_region_deltas": self.resolved_trust_region_deltas(),
-                        "learn_trust_regions": self.learns_trust_regions(),
-                        "use_opponent_models": self.trust_region_mode != "weighted_sum",
-                        "trd_hidden_dim": self.trd_hidden_dim,
-                        "trd_message_passing_layers": self.trd_message_passing_layers,
-                    },
-                )
-            },
-            override=True,
-        )
-        return spec
+        return add_central_module(spec, MAMTCentralModule, {
+            "actor_hidden_sizes": list(self.actor_hidden_sizes),
+            "critic_hidden_dim": self.critic_hidden_dim,
+            "critic_attention_heads": self.critic_attention_heads,
+            "input_normalization": self.resolved_input_normalization(),
+            "initial_trust_region_deltas": self.resolved_trust_region_deltas(),
+            "learn_trust_regions": self.learns_trust_regions(),
+            "use_opponent_models": self.trust_region_mode != "weighted_sum",
+            "trd_hidden_dim": self.trd_hidden_dim,
+            "trd_message_passing_layers": self.trd_message_passing_layers,
+        })
 
     def make_probe_env(self):
         """Builds one instance of the configured env (for spaces and checks)."""

@@ -7,7 +7,6 @@ widths, tau, the lookahead step size eta) the defaults are stated per key in
 
 from typing import List, Optional
 
-import gymnasium as gym
 from typing_extensions import Self
 
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
@@ -17,7 +16,7 @@ from ray.rllib.policy.policy import PolicySpec
 from ray.rllib.utils.annotations import override
 
 from rllib_mamt.algorithms.lola.modules import LOLACentralModule
-from rllib_mamt.mamt_config import MAMTConfig, map_agent_to_own_module
+from rllib_mamt.mamt_config import MAMTConfig, add_central_module, map_agent_to_own_module
 from rllib_mamt.modules.actor import MAMTActorModule
 from rllib_mamt.modules.central import CENTRAL_MODULE_ID
 
@@ -234,26 +233,7 @@ class LOLAConfig(AlgorithmConfig):
         )
         if inference_only:
             return spec
-        agents = [m for m in sorted(spec.rl_module_specs) if m != CENTRAL_MODULE_ID]
-        policy_specs = spec.rl_module_specs
-        spec.add_modules(
-            {
-                CENTRAL_MODULE_ID: RLModuleSpec(
-                    module_class=LOLACentralModule,
-                    learner_only=True,
-                    observation_space=gym.spaces.Dict(
-                        {a: policy_specs[a].observation_space for a in agents}
-                    ),
-                    action_space=gym.spaces.Dict(
-                        {a: policy_specs[a].action_space for a in agents}
-                    ),
-                    model_config={
-                        "agent_ids": agents,
-                        "q_hidden_sizes": list(self.q_hidden_sizes),
-                        "input_normalization": self.resolved_input_normalization(),
-                    },
-                )
-            },
-            override=True,
-        )
-        return spec
+        return add_central_module(spec, LOLACentralModule, {
+            "q_hidden_sizes": list(self.q_hidden_sizes),
+            "input_normalization": self.resolved_input_normalization(),
+        })

@@ -7,7 +7,6 @@ reference code the paper used (shariqiqbal2810/maddpg-pytorch).
 
 from typing import List, Optional
 
-import gymnasium as gym
 from typing_extensions import Self
 
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
@@ -20,9 +19,8 @@ from rllib_mamt.algorithms.maddpg.modules import (
     MADDPG_ACTOR_NEGATIVE_SLOPE,
     MADDPGCentralModule,
 )
-from rllib_mamt.mamt_config import MAMTConfig, map_agent_to_own_module
+from rllib_mamt.mamt_config import MAMTConfig, add_central_module, map_agent_to_own_module
 from rllib_mamt.modules.actor import MAMTActorModule
-from rllib_mamt.modules.central import CENTRAL_MODULE_ID
 
 TRAINING_KEYS = (
     "actor_lr", "critic_lr", "adam_epsilon", "tau", "actor_hidden_sizes",
@@ -241,27 +239,8 @@ class MADDPGConfig(AlgorithmConfig):
         )
         if inference_only:
             return spec
-        agents = [m for m in sorted(spec.rl_module_specs) if m != CENTRAL_MODULE_ID]
-        actor_specs = spec.rl_module_specs
-        spec.add_modules(
-            {
-                CENTRAL_MODULE_ID: RLModuleSpec(
-                    module_class=MADDPGCentralModule,
-                    learner_only=True,
-                    observation_space=gym.spaces.Dict(
-                        {a: actor_specs[a].observation_space for a in agents}
-                    ),
-                    action_space=gym.spaces.Dict(
-                        {a: actor_specs[a].action_space for a in agents}
-                    ),
-                    model_config={
-                        "agent_ids": agents,
-                        "actor_hidden_sizes": list(self.actor_hidden_sizes),
-                        "critic_hidden_sizes": list(self.critic_hidden_sizes),
-                        "input_normalization": self.resolved_input_normalization(),
-                    },
-                )
-            },
-            override=True,
-        )
-        return spec
+        return add_central_module(spec, MADDPGCentralModule, {
+            "actor_hidden_sizes": list(self.actor_hidden_sizes),
+            "critic_hidden_sizes": list(self.critic_hidden_sizes),
+            "input_normalization": self.resolved_input_normalization(),
+        })
