@@ -87,6 +87,21 @@ def fused_adam_available(params) -> Optional[bool]:
     return None
 
 
+def register_adam_groups(learner, module_id, groups: Dict, adam_epsilon: float) -> None:
+    """Registers one Adam (betas 0.9/0.999, fused where available) per
+    ``{optimizer name: (params, lr)}`` group of ``module_id`` on ``learner``."""
+    for name, (params, lr) in groups.items():
+        learner.register_optimizer(
+            module_id=module_id,
+            optimizer_name=name,
+            optimizer=torch.optim.Adam(
+                params, betas=(0.9, 0.999), eps=adam_epsilon, fused=fused_adam_available(params)
+            ),
+            params=params,
+            lr_or_lr_schedule=lr,
+        )
+
+
 class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
     """Learner for the MAMT family (modes ``none`` = MAAC, ``equal`` = MAMD, ...)."""
 

@@ -40,7 +40,7 @@ from rllib_mamt.joint_replay_buffer import (
     obs_key,
 )
 from rllib_mamt.losses import soft_update_
-from rllib_mamt.mamt_learner import MAMTTorchLearner, fused_adam_available
+from rllib_mamt.mamt_learner import MAMTTorchLearner, register_adam_groups
 from rllib_mamt.modules.central import CENTRAL_MODULE_ID
 from rllib_mamt.torch_threads import set_learner_torch_threads
 
@@ -76,17 +76,7 @@ class LOLATorchLearner(TorchLearner):
             }
         else:
             groups = {POLICY_OPTIMIZER: (list(module.parameters()), config.policy_lr)}
-        for name, (params, lr) in groups.items():
-            self.register_optimizer(
-                module_id=module_id,
-                optimizer_name=name,
-                optimizer=torch.optim.Adam(
-                    params, betas=(0.9, 0.999), eps=config.adam_epsilon,
-                    fused=fused_adam_available(params),
-                ),
-                params=params,
-                lr_or_lr_schedule=lr,
-            )
+        register_adam_groups(self, module_id, groups, config.adam_epsilon)
 
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
         raise NotImplementedError(
