@@ -60,7 +60,7 @@ from rllib_mamt.joint_replay_buffer import (
     obs_key,
 )
 from rllib_mamt.episode_end import episode_end
-from rllib_mamt.joint_transitions import JointTransitions
+from rllib_mamt.joint_transitions import ENV_INDICES, EPISODE_ENDS, JointTransitions
 from rllib_mamt.observation_flattening import observation_flattener
 from rllib_mamt.stacked_actors import StackedActors
 
@@ -281,6 +281,7 @@ class JointEnvRunner(MultiAgentEnvRunner):
         # episode's rows of this chunk (nothing half-done reaches the buffer).
         keep_record = []
         alive_record, next_alive_record = [], []
+        episode_end_record = []
         episode_first_step = np.zeros(self.num_envs, np.int64)
         # With a number of episodes, each sub-env runs a fixed share of them and
         # then rests: keeping the first N episodes to finish would favour short
@@ -356,6 +357,9 @@ class JointEnvRunner(MultiAgentEnvRunner):
             self._agent_lengths += alive_record[-1].astype(np.int64)
             self._zero_departed_observations(next_alive)
             action_record.append(actions.T.copy())
+            episode_ends = np.zeros(self.num_envs, np.float32)
+            episode_ends[finished] = 1.0
+            episode_end_record.append(episode_ends)
             reward_record.append(rewards)
             terminal_record.append(terminals)
             keep_record.append(keep)
@@ -394,6 +398,8 @@ class JointEnvRunner(MultiAgentEnvRunner):
         )
         rows[ALIVE] = np.concatenate(alive_record)
         rows[NEXT_ALIVE] = np.concatenate(next_alive_record)
+        rows[EPISODE_ENDS] = np.concatenate(episode_end_record)
+        rows[ENV_INDICES] = np.tile(np.arange(self.num_envs), len(episode_end_record))
         if not kept.all():
             rows = {key: column[kept] for key, column in rows.items()}
         return [JointTransitions(rows, num_agents)]

@@ -4,6 +4,13 @@ from typing import Dict
 
 import numpy as np
 
+# Columns the JointEnvRunner adds for on-policy learners (the replay buffer
+# ignores them): which sub-env of the runner stepped a row, and whether the
+# row's step ended its episode (terminated or truncated). Within one chunk, the
+# rows of one sub-env are in time order.
+ENV_INDICES = "env_indices"
+EPISODE_ENDS = "episode_ends"
+
 
 class JointTransitions:
     """A chunk of joint transitions ``({o_i}, {a_i}, {r_i}, {o'_i}, d)``, one row per
