@@ -1,8 +1,8 @@
 """rllib_mamt: MAMT (ICLR 2022) and its MAAC / MAMD modes as an RLlib plugin.
 
 Importing the package registers the algorithms ``MAMT``, ``MAMD``, ``MAAC``,
-the baselines ``MADDPG`` and ``LOLA`` (:mod:`rllib_mamt.algorithms`) and the
-paper's environments with Ray Tune, so they work by name in
+the baselines ``MADDPG``, ``MAPPO`` and ``LOLA`` (:mod:`rllib_mamt.algorithms`)
+and the paper's environments with Ray Tune, so they work by name in
 ``tune.Tuner("MAMD", ...)`` and in tuned-example YAML files.
 """
 
@@ -10,17 +10,19 @@ from ray.tune.registry import register_trainable
 
 from rllib_mamt.algorithms.lola import LOLA, LOLAConfig
 from rllib_mamt.algorithms.maddpg import MADDPG, MADDPGConfig
+from rllib_mamt.algorithms.mappo import MAPPO, MAPPOConfig
 from rllib_mamt.envs.registry import register_environments
 from rllib_mamt.joint_env_runner import JointEnvRunner
 from rllib_mamt.mamt import MAAC, MAMD, MAMT
 from rllib_mamt.mamt_config import MAMTConfig
 from rllib_mamt.ray_notices import silence_unactionable_notices
 
-__all__ = ["MAMT", "MAMD", "MAAC", "MAMTConfig", "MADDPG", "MADDPGConfig", "LOLA", "LOLAConfig",
-           "JointEnvRunner"]
+__all__ = ["MAMT", "MAMD", "MAAC", "MAMTConfig", "MADDPG", "MADDPGConfig", "MAPPO",
+           "MAPPOConfig", "LOLA", "LOLAConfig", "JointEnvRunner"]
 __version__ = "0.1.0"
 
-ALGORITHMS = {"MAMT": MAMT, "MAMD": MAMD, "MAAC": MAAC, "MADDPG": MADDPG, "LOLA": LOLA}
+ALGORITHMS = {"MAMT": MAMT, "MAMD": MAMD, "MAAC": MAAC, "MADDPG": MADDPG, "MAPPO": MAPPO,
+              "LOLA": LOLA}
 
 
 def register() -> None:

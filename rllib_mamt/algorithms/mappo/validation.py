@@ -1,0 +1,63 @@
+"""Checks of ``MAPPOConfig`` values: each error names the key, the value and
+what is allowed (shared helpers of :mod:`rllib_mamt.config_validation`)."""
+
+from numbers import Integral
+
+import gymnasium as gym
+
+from rllib_mamt.config_validation import _fail, _number, _validate_joint_sampler
+
+
+def _fail_mappo(key: str, value, allowed: str) -> None:
+    _fail(key, value, allowed, "MAPPOConfig")
+
+
+def require_mappo_action_space(agent_id, space: gym.Space) -> int:
+    """The number of actions of a Discrete action space; rejects any other."""
+    if not isinstance(space, gym.spaces.Discrete):
+        raise ValueError(
+            f"MAPPO: agent '{agent_id}' has action space {space}; allowed: "
+            "gymnasium.spaces.Discrete (a Gaussian policy for Box actions is "
+            "not built yet)."
+        )
+    return int(space.n)
+
+
+def validate_mappo_settings(config) -> None:
+    """Raises ``ValueError`` for the first MA-PPO setting out of its allowed range."""
+    from rllib_mamt.joint_env_runner import JointEnvRunner
+
+    for key in ("actor_lr", "critic_lr", "adam_epsilon", "huber_delta", "clip_param"):
+        _number(config, key, low=0, low_open=True)
+    for key in ("gamma", "lambda_"):
+        _number(config, key, low=0, high=1)
+    _number(config, "entropy_coeff", low=0)
+    for key in ("actor_grad_clip", "critic_grad_clip"):
+        _number(config, key, low=0, low_open=True, optional=True)
+    for key in ("train_batch_size_per_learner", "num_epochs", "critic_hidden_dim",
+                "critic_attention_heads"):
+        _number(config, key, low=1, integer=True)
+    _number(config, "minibatch_size", low=1, high=config.train_batch_size_per_learner,
+            integer=True, optional=True)
+    _number(config, "learner_torch_threads", low=1, integer=True, optional=True)
+    if config.critic_hidden_dim % config.critic_attention_heads:
+        _fail_mappo("critic_attention_heads", config.critic_attention_heads,
+                    f"a divisor of critic_hidden_dim={config.critic_hidden_dim}")
+    sizes = config.actor_hidden_sizes
+    if not isinstance(sizes, (list, tuple)) or not all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
+    ):
+        _fail_mappo("actor_hidden_sizes", sizes, "a list of integers >= 1 (may be empty)")
+    for key in ("feature_normalization", "normalize_rewards", "standardize_advantages",
+                "shuffle_batch_per_epoch"):
+        if not isinstance(getattr(config, key), bool):
+            _fail_mappo(key, getattr(config, key), "True or False")
+    if config.num_learners > 1:
+        _fail_mappo("num_learners", config.num_learners,
+                    "0 or 1 (GAE runs on whole sub-env trajectories in one learner)")
+    runner = config.env_runner_cls
+    if not (isinstance(runner, type) and issubclass(runner, JointEnvRunner)):
+        _fail_mappo("env_runner_cls", runner,
+                    "rllib_mamt.JointEnvRunner or a subclass (its rows carry the "
+                    "sub-env and episode-end columns GAE needs)")
+    _validate_joint_sampler(config)
