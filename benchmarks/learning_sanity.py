@@ -2,9 +2,9 @@
 
     python benchmarks/learning_sanity.py [--algorithm MAMT] [--mode equal] [--env-steps 30000] [--seeds 0]
 
-Trains the given algorithm (MAMT in the given mode, MADDPG or LOLA) on Spread
-for a fixed env-step budget with the paper's settings (Table 3; Table 5 for
-MADDPG, Table 7 for LOLA),
+Trains the given algorithm (MAMT in the given mode, MADDPG, MAPPO or LOLA) on
+Spread for a fixed env-step budget with the paper's settings (Table 3; Table 5
+for MADDPG, Table 6 for MAPPO, Table 7 for LOLA),
 then evaluates the deterministic policy on 10 episodes (the
 paper's metric) and compares it with a uniformly random policy on 100 episodes
 of the same env. Prints a table and writes JSON.
@@ -19,7 +19,7 @@ import time
 import numpy as np
 import ray
 
-from rllib_mamt import LOLAConfig, MADDPGConfig, MAMTConfig
+from rllib_mamt import LOLAConfig, MADDPGConfig, MAMTConfig, MAPPOConfig
 from rllib_mamt.envs.registry import make_rllib_env
 
 
@@ -38,8 +38,11 @@ def random_policy_returns(env_name, env_config, episodes, seed):
     return returns
 
 
-def train_and_evaluate(env_name, env_config, algorithm, mode, env_steps, seed, training):
-    if algorithm == "MADDPG":
+def train_and_evaluate(env_name, env_config, algorithm, mode, env_steps, seed, training,
+                       num_envs=1):
+    if algorithm == "MAPPO":
+        config = MAPPOConfig().training(**training)
+    elif algorithm == "MADDPG":
         config = MADDPGConfig().training(**training)
     elif algorithm == "LOLA":
         config = LOLAConfig().training(**training)
@@ -48,7 +51,7 @@ def train_and_evaluate(env_name, env_config, algorithm, mode, env_steps, seed, t
     config = (
         config
         .environment(env_name, env_config=env_config)
-        .env_runners(num_env_runners=1)
+        .env_runners(num_env_runners=1, num_envs_per_env_runner=num_envs)
         # Built now, run once at the end (algo.evaluate()), never during training.
         .evaluation(evaluation_interval=10**6, evaluation_num_env_runners=0,
                     evaluation_duration=10)
@@ -72,27 +75,37 @@ def train_and_evaluate(env_name, env_config, algorithm, mode, env_steps, seed, t
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="spread")
-    parser.add_argument("--algorithm", default="MAMT", choices=["MAMT", "MADDPG", "LOLA"])
+    parser.add_argument("--algorithm", default="MAMT", choices=["MAMT", "MADDPG", "MAPPO", "LOLA"])
     parser.add_argument("--mode", default="equal", help="MAMT's trust_region_mode")
     parser.add_argument("--env-steps", type=int, default=30000)
     parser.add_argument("--seeds", type=int, nargs="*", default=[0])
-    parser.add_argument("--train-batch-size", type=int, default=1024,
-                        help="train_batch_size_per_learner (Table 3: 1024)")
+    parser.add_argument("--train-batch-size", type=int, default=None,
+                        help="train_batch_size_per_learner (default: the algorithm's; "
+                             "Table 3: 1024, Table 6 (MAPPO): 4096)")
     parser.add_argument("--env-steps-per-update", type=int, default=100,
-                        help="env_steps_per_update (Table 3: 100)")
+                        help="env_steps_per_update of the off-policy algorithms (Table 3: 100)")
+    parser.add_argument("--minibatch-size", type=int, default=None,
+                        help="MAPPO's minibatch_size (default: the whole batch)")
+    parser.add_argument("--num-envs", type=int, default=1,
+                        help="num_envs_per_env_runner (Table 6: 12 parallel envs)")
     parser.add_argument("--num-cpus", type=int, default=3, help="CPUs Ray may use")
     parser.add_argument("--out", default="benchmarks/results/learning_sanity.json")
     args = parser.parse_args()
     ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
     random_returns = random_policy_returns(args.env, {}, 100, seed=1000)
-    training = {"train_batch_size_per_learner": args.train_batch_size,
-                "env_steps_per_update": args.env_steps_per_update}
-    runs = [train_and_evaluate(args.env, {}, args.algorithm, args.mode, args.env_steps, s, training)
+    if args.algorithm == "MAPPO":
+        training = {"train_batch_size_per_learner": args.train_batch_size or 4096,
+                    "minibatch_size": args.minibatch_size}
+    else:
+        training = {"train_batch_size_per_learner": args.train_batch_size or 1024,
+                    "env_steps_per_update": args.env_steps_per_update}
+    runs = [train_and_evaluate(args.env, {}, args.algorithm, args.mode, args.env_steps, s,
+                               training, args.num_envs)
             for s in args.seeds]
     evaluation = [r["eval_return_mean"] for r in runs]
     summary = {
         "env": args.env, "algorithm": args.algorithm, "mode": args.mode, "env_steps": args.env_steps, "seeds": args.seeds,
-        "training": training,
+        "training": training, "num_envs_per_env_runner": args.num_envs,
         "random_return_mean": statistics.mean(random_returns),
         "random_return_std": statistics.pstdev(random_returns),
         "trained_eval_return_mean": statistics.mean(evaluation),
