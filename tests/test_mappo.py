@@ -16,6 +16,10 @@ from rllib_mamt.algorithms.mappo.losses import (
     generalized_advantages,
     huber_value_loss,
 )
+from rllib_mamt.algorithms.mappo.mappo_learner import (
+    OLD_LOG_PROBS,
+    policy_log_probs_and_entropy,
+)
 from rllib_mamt.algorithms.mappo.modules import AttentionValueCritic
 from rllib_mamt.algorithms.mappo.reward_normalization import ReturnScaler
 from rllib_mamt.algorithms.mappo.trajectories import (
@@ -63,6 +67,25 @@ def test_defaults_follow_table_6():
     assert config.normalize_rewards and config.feature_normalization
 
 
+def _assert_first_ratios_are_one(learner, batch):
+    """The old log-probs equal those of the actors' training-mode forward on
+    the same rows: the feature normalisation does not depend on the batch, so
+    the PPO ratio starts at exactly 1."""
+    targets = learner.with_ppo_targets(batch).policy_batches[CENTRAL_MODULE_ID]
+    for k, agent in enumerate(learner.agent_ids):
+        actor = learner.module[agent].unwrapped()
+        actor.train()
+        try:
+            log_probs, _ = policy_log_probs_and_entropy(
+                actor, torch.as_tensor(targets[obs_key(k)]),
+                torch.as_tensor(targets["actions"][:, k]),
+            )
+        finally:
+            actor.eval()
+        np.testing.assert_allclose(log_probs.detach().numpy(),
+                                   targets[OLD_LOG_PROBS][:, k], rtol=1e-6, atol=1e-6)
+
+
 def test_trains_two_iterations_and_restores_exactly(ray_session, tmp_path):
     algo = tiny_spread_mappo().build_algo()
     try:
@@ -77,6 +100,7 @@ def test_trains_two_iterations_and_restores_exactly(ray_session, tmp_path):
         saved_learner = algo.learner_group.get_state()
         saved_scaler = algo.return_scaler.get_state()
         batch = algo.sample_train_batch()
+        _assert_first_ratios_are_one(algo.learner_group._learner, batch)
         update = dict(minibatch_size=50, num_epochs=2, shuffle_batch_per_epoch=False)
         algo.learner_group.update(batch=batch, **update)
         uninterrupted = algo.learner_group.get_state()
