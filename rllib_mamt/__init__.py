@@ -10,11 +10,11 @@ from ray.tune.registry import register_trainable
 
 from rllib_mamt.algorithms.lola import LOLA, LOLAConfig
 from rllib_mamt.algorithms.maddpg import MADDPG, MADDPGConfig
+from rllib_mamt.algorithms.mamt import MAAC, MAMD, MAMT, MAMTConfig
 from rllib_mamt.algorithms.mappo import MAPPO, MAPPOConfig
 from rllib_mamt.envs.registry import register_environments
 from rllib_mamt.joint_env_runner import JointEnvRunner
-from rllib_mamt.mamt import MAAC, MAMD, MAMT
-from rllib_mamt.mamt_config import MAMTConfig
+from rllib_mamt.legacy_module_paths import register_legacy_module_paths
 from rllib_mamt.ray_notices import silence_unactionable_notices
 
 __all__ = ["MAMT", "MAMD", "MAAC", "MAMTConfig", "MADDPG", "MADDPGConfig", "MAPPO",
@@ -33,4 +33,5 @@ def register() -> None:
 
 
 register()
+register_legacy_module_paths()
 silence_unactionable_notices()

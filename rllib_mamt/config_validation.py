@@ -11,10 +11,10 @@ from typing import Dict, Tuple
 import gymnasium as gym
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
-from rllib_mamt.coordination import COORDINATION_NORMALIZATIONS
-from rllib_mamt.delta_allocation import BUDGET_CONSTRAINTS
-from rllib_mamt.mamt_config import TRUST_REGION_MODES
-from rllib_mamt.trust_region_learning import TRUST_REGION_UPDATES
+from rllib_mamt.algorithms.mamt.coordination import COORDINATION_NORMALIZATIONS
+from rllib_mamt.algorithms.mamt.delta_allocation import BUDGET_CONSTRAINTS
+from rllib_mamt.algorithms.mamt.mamt_config import TRUST_REGION_MODES
+from rllib_mamt.algorithms.mamt.trust_region_learning import TRUST_REGION_UPDATES
 from rllib_mamt.modules.actor import require_discrete
 from rllib_mamt.observation_flattening import require_flattenable
 

@@ -25,7 +25,7 @@ from rllib_mamt.joint_replay_buffer import (
     next_obs_key,
     obs_key,
 )
-from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 
 BATCH_ROWS = 96
 CASES = {

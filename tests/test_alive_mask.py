@@ -6,7 +6,7 @@ import pytest
 import torch
 from ray.tune.registry import register_env
 
-from rllib_mamt.coordination import coefficients_from_influence
+from rllib_mamt.algorithms.mamt.coordination import coefficients_from_influence
 from rllib_mamt.joint_replay_buffer import (
     ACTIONS,
     ALIVE,
@@ -18,7 +18,7 @@ from rllib_mamt.joint_replay_buffer import (
     obs_key,
 )
 from rllib_mamt.modules.attention_critic import AttentionCritic
-from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 from tests.conftest import tiny_spread_config
 
 LEAVER = 0  # 'leaver' sorts first

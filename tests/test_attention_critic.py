@@ -2,7 +2,7 @@
 
 import torch
 
-from rllib_mamt.losses import counterfactual_baseline
+from rllib_mamt.algorithms.mamt.losses import counterfactual_baseline
 from rllib_mamt.modules.attention_critic import AttentionCritic
 from tests.critic_helpers import marginalised_by_substitution
 

@@ -3,7 +3,7 @@
 import pytest
 from ray.rllib.algorithms.algorithm import Algorithm
 
-from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 from tests.conftest import tiny_spread_config
 from tests.state_helpers import flatten_state, numeric_differences
 

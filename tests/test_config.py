@@ -5,7 +5,7 @@ import math
 import pytest
 
 from rllib_mamt import MAMTConfig
-from rllib_mamt.mamt import MAAC, MAMD
+from rllib_mamt.algorithms.mamt.mamt import MAAC, MAMD
 
 
 def test_defaults_follow_table_3_of_the_paper():

@@ -3,7 +3,7 @@
 import torch
 from torch.nn import functional as F
 
-from rllib_mamt.coordination import (
+from rllib_mamt.algorithms.mamt.coordination import (
     coefficients_from_counterfactuals,
     coefficients_from_influence,
     counterfactual_influence,

@@ -18,11 +18,11 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from rllib_mamt.coordination import coefficients_from_influence
-from rllib_mamt.delta_allocation import SharedScaleAdam, project_log_deltas_
-from rllib_mamt.losses import tsallis_relative_entropy
-from rllib_mamt.modules.trd_net import TrustRegionDecompositionNet
-from rllib_mamt.trust_region_learning import (
+from rllib_mamt.algorithms.mamt.coordination import coefficients_from_influence
+from rllib_mamt.algorithms.mamt.delta_allocation import SharedScaleAdam, project_log_deltas_
+from rllib_mamt.algorithms.mamt.losses import tsallis_relative_entropy
+from rllib_mamt.algorithms.mamt.trd_net import TrustRegionDecompositionNet
+from rllib_mamt.algorithms.mamt.trust_region_learning import (
     DELTA_OPTIMIZER,
     TRD_OPTIMIZER,
     TrustRegionLearning,

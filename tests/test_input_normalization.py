@@ -13,7 +13,7 @@ from rllib_mamt import MAMTConfig
 from rllib_mamt.envs import PettingZooMultiAgentEnv
 from rllib_mamt.modules.actor import InputNormalization, flat_size
 from rllib_mamt.modules.attention_critic import AttentionCritic
-from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 from rllib_mamt.stacked_actors import StackedActors
 from tests.conftest import tiny_spread_config
 from tests.state_helpers import flatten_state

@@ -54,7 +54,7 @@ def test_non_finite_loss_stops_the_update_before_any_step(ray_session):
     import torch
 
     from rllib_mamt.joint_replay_buffer import REWARDS
-    from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+    from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
     from tests.learner_numerics import numerics_config, synthetic_batch
 
     algo = numerics_config("mamt").build_algo()

@@ -17,7 +17,7 @@ from rllib_mamt.algorithms.lola.losses import (
 )
 from rllib_mamt.envs import PettingZooMultiAgentEnv
 from rllib_mamt.joint_replay_buffer import obs_key
-from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 from tests.state_helpers import flatten_state, numeric_differences
 from tests.toy_envs import HeterogeneousMatchEnv
 

@@ -5,13 +5,13 @@ import math
 import pytest
 import torch
 
-from rllib_mamt.losses import (
+from rllib_mamt.algorithms.mamt.losses import (
     counterfactual_baseline,
     entropy,
-    soft_update_,
     tsallis_log,
     tsallis_relative_entropy,
 )
+from rllib_mamt.target_networks import soft_update_
 
 
 def random_probs(rows=64, actions=5, seed=0):

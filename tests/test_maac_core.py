@@ -5,10 +5,11 @@ import pytest
 import torch
 from ray.tune.registry import register_env
 
-from rllib_mamt.losses import attention_logit_penalty, critic_targets
-from rllib_mamt.mamt_learner import CRITIC_OPTIMIZER, POLICY_OPTIMIZER, learner_sampling_seed
+from rllib_mamt.algorithms.mamt.losses import attention_logit_penalty, critic_targets
+from rllib_mamt.algorithms.mamt.mamt_learner import CRITIC_OPTIMIZER, POLICY_OPTIMIZER
+from rllib_mamt.learner_seeding import learner_sampling_seed
 from rllib_mamt.modules.attention_critic import AttentionCritic
-from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 from tests.conftest import tiny_spread_config
 
 

@@ -17,7 +17,7 @@ from rllib_mamt.algorithms.maddpg.losses import (
 from rllib_mamt.algorithms.maddpg.maddpg_learner import critic_targets
 from rllib_mamt.algorithms.maddpg.modules import MADDPGCentralModule
 from rllib_mamt.modules.actor import MAMTActorModule
-from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 from tests.state_helpers import flatten_state, numeric_differences
 from tests.toy_envs import HeterogeneousMatchEnv
 

@@ -29,7 +29,7 @@ from rllib_mamt.algorithms.mappo.trajectories import (
 )
 from rllib_mamt.joint_replay_buffer import REWARDS, next_obs_key, obs_key
 from rllib_mamt.joint_transitions import ENV_INDICES, EPISODE_ENDS
-from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 from tests.state_helpers import numeric_differences
 
 

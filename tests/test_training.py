@@ -9,7 +9,7 @@ from ray.tune.registry import register_env
 
 from rllib_mamt import MAMTConfig
 from rllib_mamt.envs.pettingzoo_adapter import PettingZooMultiAgentEnv
-from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 from tests.conftest import tiny_spread_config
 from tests.toy_envs import HeterogeneousMatchEnv, TurnTakingEnv
 

@@ -2,9 +2,9 @@
 
 import torch
 
-from rllib_mamt.coordination import fixed_coefficients
-from rllib_mamt.modules.opponent_models import OpponentModels
-from rllib_mamt.modules.trd_net import TrustRegionDecompositionNet
+from rllib_mamt.algorithms.mamt.coordination import fixed_coefficients
+from rllib_mamt.algorithms.mamt.opponent_models import OpponentModels
+from rllib_mamt.algorithms.mamt.trd_net import TrustRegionDecompositionNet
 
 OBS_SIZES = [4, 4, 6]
 ACTION_SIZES = [5, 5, 3]

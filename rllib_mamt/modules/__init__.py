@@ -1,1 +1,1 @@
-"""Neural-network modules of MAMT: actors, attention critic and the central module."""
+"""Shared neural-network modules: the decentralized actors and the attention critic."""

@@ -270,7 +270,7 @@ class AttentionCritic(nn.Module):
             policy_probs: (B, n, A_max) pi_j(. | o_j), zero on padded actions.
             alive: Optional (B, n) alive mask: dead agents k are left out of the
                 attention sums; pairs (i, j) with a dead i or j are meaningless
-                (callers mask them, :func:`rllib_mamt.coordination.coefficients_from_influence`).
+                (callers mask them, :func:`rllib_mamt.algorithms.mamt.coordination.coefficients_from_influence`).
 
         Returns:
             (q_joint, q_without): (B, n) and (B, n, n). The diagonal of

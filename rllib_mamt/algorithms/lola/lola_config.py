@@ -16,9 +16,10 @@ from ray.rllib.policy.policy import PolicySpec
 from ray.rllib.utils.annotations import override
 
 from rllib_mamt.algorithms.lola.modules import LOLACentralModule
-from rllib_mamt.mamt_config import MAMTConfig, add_central_module, map_agent_to_own_module
+from rllib_mamt.algorithms.mamt.mamt_config import MAMTConfig
+from rllib_mamt.central_module_spec import add_central_module, map_agent_to_own_module
 from rllib_mamt.modules.actor import MAMTActorModule
-from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 
 # ReLU hidden layers in the policies, as in the Q-networks.
 LOLA_ACTOR_NEGATIVE_SLOPE = 0.0

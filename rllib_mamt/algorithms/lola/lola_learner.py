@@ -39,9 +39,10 @@ from rllib_mamt.joint_replay_buffer import (
     next_obs_key,
     obs_key,
 )
-from rllib_mamt.losses import soft_update_
-from rllib_mamt.mamt_learner import MAMTTorchLearner, register_adam_groups
-from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+from rllib_mamt.finite_updates import require_finite_update
+from rllib_mamt.learner_optimizers import register_adam_groups
+from rllib_mamt.target_networks import soft_update_
+from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 from rllib_mamt.torch_threads import set_learner_torch_threads
 
 POLICY_OPTIMIZER = "policy"
@@ -138,7 +139,7 @@ class LOLATorchLearner(TorchLearner):
         loss.backward()
         params = list(central.q_networks[k].parameters())
         norm = torch.nn.utils.clip_grad_norm_(params, self.config.resolved_grad_clip())
-        MAMTTorchLearner._require_finite(loss, {(CENTRAL_MODULE_ID, name): norm})
+        require_finite_update(loss, {(CENTRAL_MODULE_ID, name): norm})
         optimizer.step()
         self.metrics.log_dict(
             {"q_loss": loss.detach(), "q_mean": q_taken.mean().detach(),
@@ -174,7 +175,7 @@ class LOLATorchLearner(TorchLearner):
             norms[(agent, POLICY_OPTIMIZER)] = torch.nn.utils.clip_grad_norm_(
                 params, self.config.resolved_grad_clip()
             )
-        MAMTTorchLearner._require_finite(-(values[0] + values[1]), norms)
+        require_finite_update(-(values[0] + values[1]), norms)
         losses = {}
         for k, agent in enumerate(self.agent_ids):
             self.get_optimizer(agent, POLICY_OPTIMIZER).step()

@@ -1,6 +1,7 @@
 """MADDPG (Lowe et al., 2017) as an RLlib ``Algorithm``.
 
-MADDPG runs MAMT's off-policy loop unchanged: a ``training_step`` samples
+MADDPG runs the shared off-policy loop
+(:class:`rllib_mamt.joint_off_policy.JointOffPolicyAlgorithm`) unchanged: a ``training_step`` samples
 ``env_steps_per_update`` joint env steps from the JointEnvRunners into the
 joint replay buffer, then, once the buffer holds enough rows, runs
 ``num_updates_per_round`` learner updates and pushes the new actor weights to
@@ -23,11 +24,11 @@ from ray.rllib.utils.metrics import (
 )
 
 from rllib_mamt.algorithms.maddpg.maddpg_config import MADDPGConfig
-from rllib_mamt.mamt import MAMT
-from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+from rllib_mamt.joint_off_policy import JointOffPolicyAlgorithm
+from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 
 
-class MADDPG(MAMT):
+class MADDPG(JointOffPolicyAlgorithm):
     """Multi-Agent Deep Deterministic Policy Gradient with discrete actions
     (straight-through Gumbel-softmax), centralised critics Q_i(o, a) and
     soft-updated target networks; see :class:`MADDPGConfig` for the settings."""
@@ -37,7 +38,7 @@ class MADDPG(MAMT):
     def get_default_config(cls) -> MADDPGConfig:
         return MADDPGConfig(cls)
 
-    @override(MAMT)
+    @override(JointOffPolicyAlgorithm)
     def update_from_buffer(self) -> None:
         """Runs one round of learner updates, each on n_agents fresh minibatches."""
         config = self.config

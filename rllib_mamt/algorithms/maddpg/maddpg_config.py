@@ -19,7 +19,8 @@ from rllib_mamt.algorithms.maddpg.modules import (
     MADDPG_ACTOR_NEGATIVE_SLOPE,
     MADDPGCentralModule,
 )
-from rllib_mamt.mamt_config import MAMTConfig, add_central_module, map_agent_to_own_module
+from rllib_mamt.algorithms.mamt.mamt_config import MAMTConfig
+from rllib_mamt.central_module_spec import add_central_module, map_agent_to_own_module
 from rllib_mamt.modules.actor import MAMTActorModule
 
 TRAINING_KEYS = (

@@ -44,13 +44,11 @@ from rllib_mamt.joint_replay_buffer import (
     next_obs_key,
     obs_key,
 )
-from rllib_mamt.losses import soft_update_
-from rllib_mamt.mamt_learner import (
-    MAMTTorchLearner,
-    learner_sampling_seed,
-    register_adam_groups,
-)
-from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+from rllib_mamt.finite_updates import require_finite_update
+from rllib_mamt.learner_optimizers import register_adam_groups
+from rllib_mamt.learner_seeding import learner_sampling_seed
+from rllib_mamt.target_networks import soft_update_
+from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 from rllib_mamt.torch_threads import set_learner_torch_threads
 
 POLICY_OPTIMIZER = "policy"
@@ -270,7 +268,7 @@ class MADDPGTorchLearner(TorchLearner):
             norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
         else:
             norm = torch.nn.utils.get_total_norm(gradients)
-        MAMTTorchLearner._require_finite(loss, {(module_id, name): norm})
+        require_finite_update(loss, {(module_id, name): norm})
         optimizer.step()
 
     @torch.no_grad()

@@ -31,7 +31,7 @@ from rllib_mamt.algorithms.mappo.mappo_config import MAPPOConfig
 from rllib_mamt.algorithms.mappo.reward_normalization import ReturnScaler
 from rllib_mamt.algorithms.mappo.trajectories import sort_by_sub_env, trajectory_rows
 from rllib_mamt.joint_replay_buffer import ACTIONS
-from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 
 RETURN_SCALER_STATE = "mappo_return_scaler"
 

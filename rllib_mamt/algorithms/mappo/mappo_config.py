@@ -23,7 +23,8 @@ from rllib_mamt.algorithms.mappo.modules import (
     MAPPOActorModule,
     MAPPOCentralModule,
 )
-from rllib_mamt.mamt_config import MAMTConfig, add_central_module, map_agent_to_own_module
+from rllib_mamt.algorithms.mamt.mamt_config import MAMTConfig
+from rllib_mamt.central_module_spec import add_central_module, map_agent_to_own_module
 
 TRAINING_KEYS = (
     "lambda_", "clip_param", "entropy_coeff", "actor_lr", "critic_lr", "adam_epsilon",

@@ -46,8 +46,9 @@ from rllib_mamt.joint_replay_buffer import (
     next_obs_key,
     obs_key,
 )
-from rllib_mamt.mamt_learner import MAMTTorchLearner, register_adam_groups
-from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+from rllib_mamt.finite_updates import require_finite_update
+from rllib_mamt.learner_optimizers import register_adam_groups
+from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 from rllib_mamt.torch_threads import set_learner_torch_threads
 
 POLICY_OPTIMIZER = "policy"
@@ -243,6 +244,6 @@ class MAPPOTorchLearner(TorchLearner):
                 norms[(module_id, name)] = torch.nn.utils.clip_grad_norm_(params, max_norm)
             elif gradients:
                 norms[(module_id, name)] = torch.nn.utils.get_total_norm(gradients)
-        MAMTTorchLearner._require_finite(loss, norms)
+        require_finite_update(loss, norms)
         for _, _, optimizer, _, _ in groups:
             optimizer.step()

@@ -9,11 +9,11 @@ on the first ``coordination_batch_size`` rows:
 1. C (Eq. 5) and D_ns,i (Eq. 6) as in the literal reading below, with C read
    per ``coordination_normalization``: ``"relative"`` (default) measures agent
    j's counterfactual influence on Q_i against agent i's own
-   (:func:`~rllib_mamt.coordination.relative_coefficients`), so a column of C
+   (:func:`~rllib_mamt.algorithms.mamt.coordination.relative_coefficients`), so a column of C
    is ~0 for an agent nobody depends on whatever n and the reward scale;
    ``"paper"`` is Eq. 5's softmax, whose rows always sum to one;
 2. one-step hypergradients of each agent's mirror-descent step
-   (:mod:`rllib_mamt.delta_allocation`): the value slope dV_j/dlog δ_j =
+   (:mod:`rllib_mamt.algorithms.mamt.delta_allocation`): the value slope dV_j/dlog δ_j =
    −∇L_j^PG·∇D_q,j/δ_j (critic-based policy gradient against the pull toward
    π_old) and the drift slope dΣ_i D_ns,i/dlog δ_j = ∇N_j·∇D_q,j/δ_j with
    N_j = Σ_i C_ij KL[h_i^j‖π_j], i.e. ∂D_ns,i/∂δ_j ≈ C_ij ∂KL_j/∂δ_j: only
@@ -22,7 +22,7 @@ on the first ``coordination_batch_size`` rows:
    agent, against Σ_i D_ns,i + Σ_j drift slope_j · ε_j, so the TRD-Net sees δ
    vary and its KL̂ is consistent with the slopes;
 4. log δ takes a step along −∇F = drift slope − value slope with
-   :class:`~rllib_mamt.delta_allocation.SharedScaleAdam` (one shared
+   :class:`~rllib_mamt.algorithms.mamt.delta_allocation.SharedScaleAdam` (one shared
    second-moment scale, so δ moves in proportion to the gradients' sizes,
    in both directions); the actors' proximity terms use δ detached. The
    drift part is the hypergradient itself, not ∂ΣKL̂/∂δ of the fitted
@@ -30,7 +30,7 @@ on the first ``coordination_batch_size`` rows:
    δ-derivative carries errors ~1e-3 (measured in tests/test_delta_allocation.py's
    world), so the network's derivative would drown the signal it was fitted to;
 5. after the step δ is clipped to [δ_min, δ_max] and scaled onto the budget
-   exactly (:func:`~rllib_mamt.delta_allocation.project_log_deltas_`): onto
+   exactly (:func:`~rllib_mamt.algorithms.mamt.delta_allocation.project_log_deltas_`): onto
    Σδ = budget with ``trust_region_budget_constraint="equality"`` (default),
    only when Σδ exceeds it with ``"upper_bound"``; this replaces the ReLU
    budget term of Eq. 8, which a projection makes inert. Under the upper
@@ -78,7 +78,7 @@ import math
 import torch
 from torch.func import functional_call
 
-from rllib_mamt.coordination import (
+from rllib_mamt.algorithms.mamt.coordination import (
     categorical_kl,
     coefficients_from_influence,
     counterfactual_influence,
@@ -87,7 +87,7 @@ from rllib_mamt.coordination import (
     non_stationarity,
     random_coefficients,
 )
-from rllib_mamt.delta_allocation import (
+from rllib_mamt.algorithms.mamt.delta_allocation import (
     SharedScaleAdam,
     one_step_slopes,
     per_agent_gradients,
@@ -95,7 +95,7 @@ from rllib_mamt.delta_allocation import (
     project_log_deltas_,
 )
 from rllib_mamt.modules.actor import pad_logits
-from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 
 TRD_OPTIMIZER = "trd_net"
 OPPONENT_OPTIMIZER = "opponent_models"
@@ -293,7 +293,7 @@ class TrustRegionLearning:
     def _one_step_slopes(self, coefficients, predicted, policy_log_probs, target, scale,
                          actor_terms, deltas, sub_log_probs, max_actions):
         """(value slope, drift slope), each (n,), of the agents' one-step
-        mirror-descent updates (:func:`rllib_mamt.delta_allocation.one_step_slopes`).
+        mirror-descent updates (:func:`rllib_mamt.algorithms.mamt.delta_allocation.one_step_slopes`).
 
         N_j = sum_i C_ij KL[h_i^j || pi_j] is differentiated through pi_j only,
         on the rows where Eq. 6's projection does not clip D_ns,i.

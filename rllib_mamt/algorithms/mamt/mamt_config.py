@@ -13,7 +13,6 @@ Modes of one algorithm (``trust_region_mode``):
 import math
 from typing import Dict, List, Optional
 
-import gymnasium as gym
 from typing_extensions import Self
 
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
@@ -24,41 +23,13 @@ from ray.rllib.policy.policy import PolicySpec
 from ray.rllib.utils.annotations import override
 
 from rllib_mamt.modules.actor import MAMTActorModule, flat_size
-from rllib_mamt.modules.central import CENTRAL_MODULE_ID, MAMTCentralModule
-from rllib_mamt.trust_region_learning import LEARNED_TRUST_REGION_MODES
+from rllib_mamt.algorithms.mamt.central_module import MAMTCentralModule
+from rllib_mamt.central_module_spec import add_central_module, map_agent_to_own_module
+from rllib_mamt.algorithms.mamt.trust_region_learning import LEARNED_TRUST_REGION_MODES
 
 TRUST_REGION_MODES = ("learned", "none", "equal", "manual") + tuple(
     m for m in LEARNED_TRUST_REGION_MODES if m != "learned"
 )
-
-
-def map_agent_to_own_module(agent_id, episode=None, **kwargs):
-    """Policy mapping of MAMT: every agent has its own decentralized actor."""
-    return agent_id
-
-
-def add_central_module(spec: MultiRLModuleSpec, module_class, model_config: dict
-                       ) -> MultiRLModuleSpec:
-    """Adds the learner-only central module (``CENTRAL_MODULE_ID``) to ``spec``:
-    its observation and action spaces are Dicts of every actor's, and its
-    ``model_config`` is ``model_config`` plus the sorted ``agent_ids``."""
-    agents = [m for m in sorted(spec.rl_module_specs) if m != CENTRAL_MODULE_ID]
-    actor_specs = spec.rl_module_specs
-    spec.add_modules(
-        {
-            CENTRAL_MODULE_ID: RLModuleSpec(
-                module_class=module_class,
-                learner_only=True,
-                observation_space=gym.spaces.Dict(
-                    {a: actor_specs[a].observation_space for a in agents}
-                ),
-                action_space=gym.spaces.Dict({a: actor_specs[a].action_space for a in agents}),
-                model_config={"agent_ids": agents, **model_config},
-            )
-        },
-        override=True,
-    )
-    return spec
 
 
 class MAMTConfig(AlgorithmConfig):
@@ -74,7 +45,7 @@ class MAMTConfig(AlgorithmConfig):
 
     def __init__(self, algo_class=None):
         from rllib_mamt.joint_env_runner import JointEnvRunner
-        from rllib_mamt.mamt import MAMT
+        from rllib_mamt.algorithms.mamt.mamt import MAMT
 
         super().__init__(algo_class=algo_class or MAMT)
         # MAMT exists only on RLlib's new API stack (RLModules, Learners,
@@ -266,7 +237,7 @@ class MAMTConfig(AlgorithmConfig):
                 influences |Q_i(a_\\j) - Q_i(a)| into C. "relative" (default):
                 C_ij = min(1, influence_ij / batch mean of agent i's own
                 influence), so C does not depend on the reward scale or n and
-                can be ~0 for every j (rllib_mamt.coordination.relative_coefficients).
+                can be ~0 for every j (rllib_mamt.algorithms.mamt.coordination.relative_coefficients).
                 "paper": Eq. 5 as printed, a softmax over j != i (rows sum
                 to one: C = 1 for n = 2; a uniform row 1/(n-1) < sigma is 0).
             coordination_batch_size: Rows of each batch on which C, D_ns (Eq. 5-6)
@@ -314,7 +285,7 @@ class MAMTConfig(AlgorithmConfig):
                 updated critic. "simultaneous": every loss of an update is built
                 from the pre-step parameters and all optimisers step together.
             trust_region_update: How learned delta_i and the TRD-Net follow
-                F(delta) of §3.2 / Eq. 8 (see rllib_mamt.trust_region_learning).
+                F(delta) of §3.2 / Eq. 8 (see rllib_mamt.algorithms.mamt.trust_region_learning).
                 "hypergradient" (default): one-step hypergradients of each
                 agent's mirror-descent step give dV_j/d delta_j and, through C,
                 d sum_i D_ns,i / d delta_j; the TRD-Net is fitted on rows with
@@ -466,7 +437,7 @@ class MAMTConfig(AlgorithmConfig):
 
     @override(AlgorithmConfig)
     def get_default_learner_class(self):
-        from rllib_mamt.mamt_learner import MAMTTorchLearner
+        from rllib_mamt.algorithms.mamt.mamt_learner import MAMTTorchLearner
 
         return MAMTTorchLearner
 

@@ -1,14 +1,16 @@
-"""The MAMT algorithm (Algorithms 2 and 3 of the paper) as an RLlib ``Algorithm``.
+"""The off-policy loop of MAMT, MADDPG and LOLA as one RLlib ``Algorithm`` base.
 
-One ``training_step`` = one round of Algorithm 2: sample ``env_steps_per_update``
-joint env steps from the (parallel) EnvRunners into the joint replay buffer,
-then, once the buffer holds enough rows, ``num_updates_per_round`` learner
-updates on freshly sampled minibatches, then push the new actor weights to the
-EnvRunners. RLlib repeats training steps until an iteration has sampled
-``min_sample_timesteps_per_iteration`` env steps.
+One ``training_step`` = one round of the paper's Algorithm 2: sample
+``env_steps_per_update`` joint env steps from the (parallel) EnvRunners into the
+joint replay buffer, then, once the buffer holds enough rows,
+``num_updates_per_round`` learner updates on freshly sampled minibatches, then
+push the new actor weights to the EnvRunners. RLlib repeats training steps until
+an iteration has sampled ``min_sample_timesteps_per_iteration`` env steps. The
+buffer is part of every checkpoint, so a restored run resumes exactly.
 """
 
 from ray.rllib.algorithms.algorithm import Algorithm
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.annotations import override
@@ -23,22 +25,18 @@ from ray.rllib.utils.metrics import (
 )
 
 from rllib_mamt.joint_replay_buffer import JointReplayBuffer
-from rllib_mamt.mamt_config import MAMTConfig
-from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 
 REPLAY_BUFFER_STATE = "mamt_joint_replay_buffer"
 
 
-class MAMT(Algorithm):
-    """Multi-Agent Mirror descent policy optimisation with Trust-region decomposition."""
-
-    @classmethod
-    @override(Algorithm)
-    def get_default_config(cls) -> MAMTConfig:
-        return MAMTConfig(cls)
+class JointOffPolicyAlgorithm(Algorithm):
+    """Off-policy training loop on joint transitions (Algorithm 2, lines 3-21),
+    shared by MAMT, MADDPG and LOLA: they differ only in their config, modules
+    and learner."""
 
     @override(Algorithm)
-    def setup(self, config: MAMTConfig) -> None:
+    def setup(self, config: AlgorithmConfig) -> None:
         super().setup(config)
         agents = self.config.agent_ids()
         self.joint_replay_buffer = JointReplayBuffer(
@@ -111,21 +109,3 @@ class MAMT(Algorithm):
         super().set_state(state)
         if REPLAY_BUFFER_STATE in state:
             self.joint_replay_buffer.set_state(state[REPLAY_BUFFER_STATE])
-
-
-class MAMD(MAMT):
-    """MAMD (Algorithm 3): MAMT with the trust region split equally, delta_i = delta/n."""
-
-    @classmethod
-    @override(Algorithm)
-    def get_default_config(cls) -> MAMTConfig:
-        return MAMTConfig(cls).training(trust_region_mode="equal")
-
-
-class MAAC(MAMT):
-    """MAAC (Iqbal & Sha, 2019): the same critic and actors with no trust region."""
-
-    @classmethod
-    @override(Algorithm)
-    def get_default_config(cls) -> MAMTConfig:
-        return MAMTConfig(cls).training(trust_region_mode="none")

@@ -14,7 +14,7 @@ computed without gradient), so one backward pass of their sum gives every group
 exactly the gradient of its own loss.
 
 Details that follow MAAC (Iqbal & Sha, 2019): the attention-logit penalty
-(:func:`rllib_mamt.losses.attention_logit_penalty`), Adam weight decay 1e-3 on
+(:func:`rllib_mamt.algorithms.mamt.losses.attention_logit_penalty`), Adam weight decay 1e-3 on
 the critic, the 1/n gradient scaling of every module all agents share (the
 attention projections and the state-action encoders), the critic target's
 entropy term (``critic_target_entropy``).
@@ -27,10 +27,8 @@ every gradient explicitly before clipping and stepping; all learners therefore
 take identical steps.
 """
 
-import math
 from typing import Any, Dict, List, Optional
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn import functional as F
@@ -47,18 +45,21 @@ from rllib_mamt.joint_replay_buffer import (
     next_obs_key,
     obs_key,
 )
-from rllib_mamt.losses import (
+from rllib_mamt.algorithms.mamt.losses import (
     attention_logit_penalty,
     counterfactual_baseline,
     critic_targets,
     entropy,
-    soft_update_,
     tsallis_relative_entropy,
 )
 from rllib_mamt.modules.actor import average_running_statistics_across_processes_
-from rllib_mamt.modules.central import CENTRAL_MODULE_ID
+from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
+from rllib_mamt.finite_updates import require_finite_update
+from rllib_mamt.learner_optimizers import fused_adam_available
+from rllib_mamt.learner_seeding import learner_sampling_seed
+from rllib_mamt.target_networks import soft_update_
 from rllib_mamt.torch_threads import set_learner_torch_threads
-from rllib_mamt.trust_region_learning import (
+from rllib_mamt.algorithms.mamt.trust_region_learning import (
     DELTA_OPTIMIZER,
     LEARNED_TRUST_REGION_MODES,
     OPPONENT_OPTIMIZER,
@@ -69,37 +70,6 @@ from rllib_mamt.trust_region_learning import (
 
 CRITIC_OPTIMIZER = "critic"
 POLICY_OPTIMIZER = "policy"
-
-
-def learner_sampling_seed(run_seed, rank: int) -> int:
-    """Seed of one learner's action-sampling generator: an independent stream
-    per learner rank, derived from the run's seed (``numpy.random.SeedSequence``)."""
-    entropy_words = [int(run_seed or 0), int(rank)]
-    return int(np.random.SeedSequence(entropy_words).generate_state(1, np.uint64)[0] >> 1)
-
-
-def fused_adam_available(params) -> Optional[bool]:
-    """True where torch has a fused Adam kernel for ``params``' device (CUDA;
-    CPU from torch 2.4, setup.py allows 2.2), else None (torch's default)."""
-    device = next(iter(params)).device.type
-    if device == "cuda" or (device == "cpu" and torch.__version__ >= "2.4"):
-        return True
-    return None
-
-
-def register_adam_groups(learner, module_id, groups: Dict, adam_epsilon: float) -> None:
-    """Registers one Adam (betas 0.9/0.999, fused where available) per
-    ``{optimizer name: (params, lr)}`` group of ``module_id`` on ``learner``."""
-    for name, (params, lr) in groups.items():
-        learner.register_optimizer(
-            module_id=module_id,
-            optimizer_name=name,
-            optimizer=torch.optim.Adam(
-                params, betas=(0.9, 0.999), eps=adam_epsilon, fused=fused_adam_available(params)
-            ),
-            params=params,
-            lr_or_lr_schedule=lr,
-        )
 
 
 class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
@@ -429,32 +399,9 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
             for module_id, names in self._module_optimizers.items()
             for name in names
         }
-        self._require_finite(total_loss, norms)
+        require_finite_update(total_loss, norms)
         self._losses_by_optimizer = {}
         return {pid: p.grad for pid, p in self._params.items() if p.grad is not None}
-
-    @staticmethod
-    def _require_finite(loss: torch.Tensor, gradient_norms: Dict) -> None:
-        """Raises before any optimiser steps if ``loss`` or a gradient norm is
-        not finite: one check per update instead of RLlib's per-parameter ones
-        (which zero non-finite gradients and step on; here they stop the run)."""
-        named = {"loss": loss.detach().reshape(())}
-        named.update({
-            f"gradient norm of optimizer {name!r} of module {module_id!r}": norm
-            for (module_id, name), norm in gradient_norms.items() if norm is not None
-        })
-        values = torch.stack(list(named.values()))
-        if bool(torch.isfinite(values).all()):
-            return
-        bad = ", ".join(
-            f"{what} = {value}" for what, value in zip(named, values.tolist())
-            if not math.isfinite(value)
-        )
-        raise FloatingPointError(
-            f"Learner update produced non-finite values ({bad}); losses and "
-            "gradients must be finite. Check the rewards and observations for "
-            "non-finite or extreme values, or lower the learning rates."
-        )
 
     def _scale_shared_critic_gradients(self) -> None:
         """MAAC's 1/n on the gradients of modules every agent's critic loss uses."""
@@ -477,7 +424,7 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
             self._scale_shared_critic_gradients()
         self._average_gradients_across_learners(params)
         norm = self._clip_optimizer_gradients(module_id, name)
-        self._require_finite(loss, {(module_id, name): norm})
+        require_finite_update(loss, {(module_id, name): norm})
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 

@@ -23,10 +23,9 @@ from rllib_mamt.modules.actor import (
     require_discrete,
 )
 from rllib_mamt.modules.attention_critic import AttentionCritic
-from rllib_mamt.modules.opponent_models import OpponentModels
-from rllib_mamt.modules.trd_net import TrustRegionDecompositionNet
+from rllib_mamt.algorithms.mamt.opponent_models import OpponentModels
+from rllib_mamt.algorithms.mamt.trd_net import TrustRegionDecompositionNet
 
-CENTRAL_MODULE_ID = "mamt_central"
 
 
 class MAMTCentralModule(TorchRLModule):

@@ -3,7 +3,7 @@
 Kept free of RLlib so each can be unit-tested against a brute-force version.
 """
 
-from typing import Iterable, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 
@@ -108,12 +108,3 @@ def counterfactual_baseline(probs: torch.Tensor, q_values: torch.Tensor) -> torc
 def entropy(probs: torch.Tensor, log_probs: torch.Tensor) -> torch.Tensor:
     """Shannon entropy of each row of a categorical distribution."""
     return -(probs * log_probs).sum(dim=-1)
-
-
-@torch.no_grad()
-def soft_update_(
-    targets: Iterable[torch.Tensor], sources: Iterable[torch.Tensor], tau: float
-) -> None:
-    """theta_bar <- tau * theta + (1 - tau) * theta_bar, in place (Alg. 2 line 19)."""
-    for target, source in zip(targets, sources):
-        target.lerp_(source, tau)
