@@ -14,7 +14,9 @@ checkpoints, metrics names) and replaces only the sampling loop:
   its own observation, so execution stays decentralized;
 * the sub-environments are stepped directly and the step data is written into
   preallocated arrays, returned as :class:`JointTransitions` rows the joint
-  replay buffer stores without conversion.
+  replay buffer stores without conversion (discrete actions as indices, Box
+  actions as float vectors in the Box's units, with the exploration noise of
+  the config's ``exploration_noise_std``).
 
 It is MAMTConfig's default ``env_runner_cls``; RLlib's own path stays available
 with ``config.env_runners(env_runner_cls=MultiAgentEnvRunner)``.
