@@ -482,3 +482,53 @@ def test_mamt_maac_and_mamd_reject_box_actions_with_one_line(mode):
     message = str(error.value)
     assert message.startswith("Agent 'walker_0' has action space Box(-1.0, 1.0, (4,), float32)")
     assert "Discrete" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("agent_b_leaves", [False, True])
+def test_continuous_critic_target_matches_a_hand_computation(agent_b_leaves):
+    """y_i = r_i + gamma * (1 - d) * Q'_i(o', tanh(mu'_1(o'_1)), ...), with the
+    zero vector as a departed agent's action."""
+    from rllib_mamt.modules.deterministic_actor import DeterministicActorModule
+
+    torch.manual_seed(5)
+    spaces = {"a": (gym.spaces.Box(-1, 1, (2,)), ACTION_SPACES["a"]),
+              "b": (gym.spaces.Box(-1, 1, (3,)), ACTION_SPACES["c"])}
+    actors = [
+        DeterministicActorModule(
+            observation_space=obs, action_space=act,
+            model_config={"actor_hidden_sizes": [4], "actor_negative_slope": 0.0,
+                          "input_normalization": False})
+        for obs, act in spaces.values()
+    ]
+    central = MADDPGCentralModule(
+        observation_space=gym.spaces.Dict({k: v[0] for k, v in spaces.items()}),
+        action_space=gym.spaces.Dict({k: v[1] for k, v in spaces.items()}),
+        model_config={"agent_ids": ["a", "b"], "actor_hidden_sizes": [4],
+                      "critic_hidden_sizes": [5], "input_normalization": False},
+    )
+    with torch.no_grad():
+        for parameter in central.target_critics.parameters():
+            parameter.add_(torch.randn_like(parameter))
+    batch, gamma = 6, 0.9
+    next_obs = [torch.randn(batch, 2), torch.randn(batch, 3)]
+    rewards = torch.randn(batch, 2)
+    not_terminated = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 1.0])
+    next_alive = torch.tensor([[1.0, 1.0]] * 3 + [[1.0, 0.0]] * 3) if agent_b_leaves else None
+    next_actions = [
+        np.tanh(_numpy_mlp(central.target_actors[k].state_dict(), "", next_obs[k].numpy(),
+                           [0, 2]))
+        for k in range(2)
+    ]
+    if agent_b_leaves:
+        next_actions[1][3:] = 0.0
+    critic_input = np.concatenate([o.numpy() for o in next_obs] + next_actions, axis=1)
+    for i in range(2):
+        next_q = _numpy_mlp(central.target_critics[i].state_dict(), "network.",
+                            critic_input, [0, 2])[:, 0]
+        bootstrap = not_terminated.numpy().copy()
+        if agent_b_leaves and i == 1:
+            bootstrap[3:] = 0.0
+        expected = rewards[:, i].numpy() + gamma * bootstrap * next_q
+        computed = critic_targets(central, actors, next_obs, rewards, not_terminated,
+                                  next_alive, gamma, i)
+        np.testing.assert_allclose(computed.numpy(), expected, rtol=1e-5, atol=1e-6)
