@@ -23,7 +23,7 @@ from ray.rllib.utils.metrics import (
 )
 
 from rllib_mamt.joint_replay_buffer import JointReplayBuffer
-from rllib_mamt.mamt_config import MAMTConfig
+from rllib_mamt.mamt_config import MAMTConfig, agent_action_spaces
 from rllib_mamt.modules.central import CENTRAL_MODULE_ID
 
 REPLAY_BUFFER_STATE = "mamt_joint_replay_buffer"
@@ -46,6 +46,7 @@ class MAMT(Algorithm):
             agent_ids=agents,
             observation_sizes=self.config.agent_observation_sizes(),
             seed=self.config.seed,
+            action_spaces=agent_action_spaces(self.config),
         )
 
     @override(Algorithm)

@@ -495,3 +495,15 @@ class MAMTConfig(AlgorithmConfig):
 
         _, creator = Algorithm._get_env_id_and_creator(self.env, self)
         return creator(EnvContext(self.env_config, worker_index=0))
+
+
+def agent_action_spaces(config) -> Dict[str, gym.Space]:
+    """Action space per agent of a joint-buffer config (MAMT, MADDPG, LOLA),
+    read from its per-agent policies (PolicySpecs, or the plain tuples
+    ``(policy_class, observation_space, action_space, config)`` of a restored
+    config)."""
+    spaces = {}
+    for agent in config.agent_ids():
+        policy = config.policies[agent]
+        spaces[agent] = policy.action_space if isinstance(policy, PolicySpec) else policy[2]
+    return spaces

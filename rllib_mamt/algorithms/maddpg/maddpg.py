@@ -29,7 +29,8 @@ from rllib_mamt.modules.central import CENTRAL_MODULE_ID
 
 class MADDPG(MAMT):
     """Multi-Agent Deep Deterministic Policy Gradient with discrete actions
-    (straight-through Gumbel-softmax), centralised critics Q_i(o, a) and
+    (straight-through Gumbel-softmax) or Box actions (deterministic tanh actors
+    with Gaussian exploration noise), centralised critics Q_i(o, a) and
     soft-updated target networks; see :class:`MADDPGConfig` for the settings."""
 
     @classmethod
