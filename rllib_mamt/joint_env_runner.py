@@ -14,7 +14,9 @@ checkpoints, metrics names) and replaces only the sampling loop:
   its own observation, so execution stays decentralized;
 * the sub-environments are stepped directly and the step data is written into
   preallocated arrays, returned as :class:`JointTransitions` rows the joint
-  replay buffer stores without conversion.
+  replay buffer stores without conversion (discrete actions as indices, Box
+  actions as float vectors in the Box's units, with the exploration noise of
+  the config's ``exploration_noise_std``).
 
 It is MAMTConfig's default ``env_runner_cls``; RLlib's own path stays available
 with ``config.env_runners(env_runner_cls=MultiAgentEnvRunner)``.
@@ -56,6 +58,7 @@ from rllib_mamt.joint_replay_buffer import (
     REWARDS,
     TERMINATEDS,
     AgentsNotSynchronousError,
+    action_column_layout,
     next_obs_key,
     obs_key,
 )
@@ -129,16 +132,19 @@ class JointEnvRunner(MultiAgentEnvRunner):
                 for agent in self._agent_ids
             }
             self._actors = StackedActors(
-                self.module, self._agent_ids, spaces, self.num_envs
+                self.module, self._agent_ids, spaces, self.num_envs,
+                exploration_noise_std=getattr(self.config, "exploration_noise_std", None),
             )
             self._slots = [
                 self._actors.observation_slot(index)
                 for index in range(len(self._agent_ids))
             ]
-            self._action_sizes = [
-                int(self._sub_envs[0].get_action_space(agent).n)
-                for agent in self._agent_ids
+            self._action_spaces = [
+                self._sub_envs[0].get_action_space(agent) for agent in self._agent_ids
             ]
+            self._action_dtype = action_column_layout(
+                dict(zip(self._agent_ids, self._action_spaces)), self._agent_ids
+            )[0]
             self._flatteners = [observation_flattener(spaces[a]) for a in self._agent_ids]
         elif self._actors_stale:
             self._actors.refresh()
@@ -245,6 +251,37 @@ class JointEnvRunner(MultiAgentEnvRunner):
             self._reset_env(env_index, None if seed is None else seed + env_index)
         self._needs_initial_reset = False
 
+    def _random_actions(self) -> np.ndarray:
+        """Uniformly random actions in the layout of ``StackedActors.actions``."""
+        if not self._actors.continuous:
+            return np.stack([
+                self._random_action_rng.integers(0, space.n, self.num_envs)
+                for space in self._action_spaces
+            ])
+        actions = np.zeros(
+            (len(self._agent_ids), self.num_envs, self._actors.action_width), np.float32
+        )
+        for index, space in enumerate(self._action_spaces):
+            low = np.asarray(space.low, np.float32).reshape(-1)
+            high = np.asarray(space.high, np.float32).reshape(-1)
+            actions[index, :, : low.size] = np.clip(
+                self._random_action_rng.uniform(low, high, (self.num_envs, low.size)),
+                low, high,
+            )
+        return actions
+
+    def _actions_per_env(self, actions: np.ndarray) -> list:
+        """Per sub-env, each agent's action as its env takes it: a Python int,
+        or the Box action (unpadded, in the Box's shape)."""
+        if not self._actors.continuous:
+            return actions.T.tolist()
+        per_env = np.swapaxes(actions, 0, 1).astype(self._action_dtype)
+        return [
+            [row[k, : space.low.size].reshape(space.shape)
+             for k, space in enumerate(self._action_spaces)]
+            for row in per_env
+        ]
+
     def _group_snapshots(self, actors: StackedActors) -> List[np.ndarray]:
         return [group.observations.copy() for group in actors.groups]
 
@@ -304,10 +341,7 @@ class JointEnvRunner(MultiAgentEnvRunner):
         while not enough():
             observation_record.append(self._group_snapshots(actors))
             if random_actions:
-                actions = np.stack(
-                    [self._random_action_rng.integers(0, n, self.num_envs)
-                     for n in self._action_sizes]
-                )
+                actions = self._random_actions()
             else:
                 started = time.perf_counter()
                 actions = actors.actions(self._device, explore, self._generator)
@@ -321,7 +355,7 @@ class JointEnvRunner(MultiAgentEnvRunner):
             next_alive = np.ones((self.num_envs, num_agents), bool)
             finished, failed = [], []
             keep = np.ones(self.num_envs, bool)
-            per_env_actions = actions.T.tolist()
+            per_env_actions = self._actions_per_env(actions)
             for env_index, env in enumerate(self._sub_envs):
                 if resting[env_index]:
                     keep[env_index] = False
@@ -356,7 +390,7 @@ class JointEnvRunner(MultiAgentEnvRunner):
             next_alive_record.append(next_alive.astype(np.float32))
             self._agent_lengths += alive_record[-1].astype(np.int64)
             self._zero_departed_observations(next_alive)
-            action_record.append(actions.T.copy())
+            action_record.append(np.swapaxes(actions, 0, 1).copy())
             episode_ends = np.zeros(self.num_envs, np.float32)
             episode_ends[finished] = 1.0
             episode_end_record.append(episode_ends)
@@ -479,7 +513,7 @@ class JointEnvRunner(MultiAgentEnvRunner):
                 rows[next_obs_key(agent_index)] = next_observations[slot].reshape(
                     -1, next_observations.shape[-1]
                 )
-        rows[ACTIONS] = np.concatenate(action_record).astype(np.int64)
+        rows[ACTIONS] = np.concatenate(action_record).astype(self._action_dtype)
         rows[REWARDS] = np.concatenate(reward_record)
         rows[TERMINATEDS] = np.concatenate(terminal_record)
         return rows

@@ -44,6 +44,7 @@ class JointOffPolicyAlgorithm(Algorithm):
             agent_ids=agents,
             observation_sizes=self.config.agent_observation_sizes(),
             seed=self.config.seed,
+            action_spaces=self.config.agent_action_spaces(),
         )
 
     @override(Algorithm)

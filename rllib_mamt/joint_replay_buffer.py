@@ -7,11 +7,15 @@ buffer stores exactly that, with agents in sorted order, in preallocated numpy
 ring arrays, and samples whole joint rows uniformly ("batch handling: shuffle
 transitions", Table 3). Observation columns are kept in the narrowest dtype that
 stores them without loss (:mod:`rllib_mamt.lossless_storage`) and read back as
-float32.
+float32. The ACTIONS column follows the action spaces
+(:func:`action_column_layout`): integer indices ``(rows, n_agents)`` for
+discrete actions, float vectors ``(rows, n_agents, action_dim)`` in the Boxes'
+own dtype for continuous ones.
 """
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
+import gymnasium as gym
 import numpy as np
 
 from rllib_mamt.joint_transitions import JointTransitions
@@ -26,6 +30,44 @@ TERMINATEDS = "terminateds"
 # which every agent acts at every step) are all-alive.
 ALIVE = "alive"
 NEXT_ALIVE = "next_alive"
+
+
+def action_column_layout(
+    action_spaces: Optional[Dict[str, gym.Space]], agent_ids: Sequence[str]
+) -> Tuple[np.dtype, Tuple[int, ...]]:
+    """The dtype and per-row shape of the ACTIONS column for these action spaces.
+
+    Without action spaces, or with non-Box ones (Discrete), one int64 action
+    index per agent: ``(n_agents,)``. With Box spaces, each agent's flattened
+    action vector in the Boxes' common float dtype, zero-padded to the longest:
+    ``(n_agents, max_action_dim)``, so storage is lossless.
+
+    Raises:
+        ValueError: If Box and non-Box action spaces are mixed, or a Box has a
+            non-float dtype.
+    """
+    agent_ids = list(agent_ids)
+    if not action_spaces:
+        return np.dtype(np.int64), (len(agent_ids),)
+    spaces = [action_spaces[agent] for agent in agent_ids]
+    boxes = [isinstance(space, gym.spaces.Box) for space in spaces]
+    if not any(boxes):
+        return np.dtype(np.int64), (len(agent_ids),)
+    if not all(boxes):
+        raise ValueError(
+            "JointReplayBuffer: 'action_spaces' = "
+            f"{dict(zip(agent_ids, spaces))} is invalid; allowed: all agents with "
+            "Box actions or none (one ACTIONS column holds every agent's action)."
+        )
+    for agent, space in zip(agent_ids, spaces):
+        if not np.issubdtype(space.dtype, np.floating):
+            raise ValueError(
+                f"JointReplayBuffer: agent '{agent}' has action space {space}; "
+                "allowed: a Box with a float dtype."
+            )
+    dtype = np.result_type(*[space.dtype for space in spaces])
+    width = max(gym.spaces.utils.flatdim(space) for space in spaces)
+    return dtype, (len(agent_ids), width)
 
 
 def with_alive_masks(columns: Dict[str, np.ndarray], num_agents: int) -> Dict[str, np.ndarray]:
@@ -58,6 +100,9 @@ class JointReplayBuffer:
         agent_ids: Agent ids, in the order used for every column (sorted).
         observation_sizes: Flat observation size per agent id.
         seed: Seed of the buffer's own sampling generator.
+        action_spaces: Action space per agent id; they choose the ACTIONS
+            column's layout (:func:`action_column_layout`). None stores
+            discrete action indices.
     """
 
     def __init__(
@@ -66,6 +111,7 @@ class JointReplayBuffer:
         agent_ids: Sequence[str],
         observation_sizes: Dict[str, int],
         seed: Optional[int] = None,
+        action_spaces: Optional[Dict[str, gym.Space]] = None,
     ):
         self.capacity = int(capacity)
         self.agent_ids = list(agent_ids)
@@ -77,7 +123,8 @@ class JointReplayBuffer:
             for key in (obs_key(index), next_obs_key(index)):
                 self._columns[key] = np.zeros((capacity, size), STORAGE_DTYPES[0])
                 self._observation_keys.append(key)
-        self._columns[ACTIONS] = np.zeros((capacity, self.num_agents), np.int64)
+        action_dtype, action_shape = action_column_layout(action_spaces, self.agent_ids)
+        self._columns[ACTIONS] = np.zeros((capacity,) + action_shape, action_dtype)
         self._columns[REWARDS] = np.zeros((capacity, self.num_agents), np.float32)
         self._columns[TERMINATEDS] = np.zeros((capacity,), np.float32)
         for key in (ALIVE, NEXT_ALIVE):
@@ -97,6 +144,7 @@ class JointReplayBuffer:
         if count == 0:
             return
         rows = with_alive_masks(rows, self.num_agents)
+        self._check_actions(rows[ACTIONS])
         if count > self.capacity:
             rows = {key: value[-self.capacity:] for key, value in rows.items()}
             count = self.capacity
@@ -112,6 +160,22 @@ class JointReplayBuffer:
         self._reward_square_sum += (new_rewards**2).sum(axis=0)
         self._next_index = int((self._next_index + count) % self.capacity)
         self._size = min(self.capacity, self._size + count)
+
+    def _check_actions(self, actions: np.ndarray) -> None:
+        """Rejects actions whose shape differs from the ACTIONS column's or
+        whose float values the column's dtype would round."""
+        column = self._columns[ACTIONS]
+        actions = np.asarray(actions)
+        lossy = np.issubdtype(column.dtype, np.floating) and not np.can_cast(
+            actions.dtype, column.dtype, "safe"
+        )
+        if actions.shape[1:] != column.shape[1:] or lossy:
+            raise ValueError(
+                f"JointReplayBuffer: 'actions' of shape {actions.shape[1:]} per row "
+                f"and dtype {actions.dtype} are invalid; allowed: shape "
+                f"{column.shape[1:]} per row in a dtype that casts to {column.dtype} "
+                "without loss (the layout follows the action spaces given to the buffer)."
+            )
 
     def _widen_observation_columns(self, rows: Dict[str, np.ndarray]) -> None:
         """Widens an observation column whose new values its dtype cannot hold."""
@@ -174,9 +238,9 @@ class JointReplayBuffer:
             observations = observations.reshape(length + 1, -1)
             rows[obs_key(index)] = observations[:-1]
             rows[next_obs_key(index)] = observations[1:]
-            actions.append(np.asarray(agent_episode.get_actions()).reshape(length))
+            actions.append(np.asarray(agent_episode.get_actions()).reshape(length, -1))
             rewards.append(np.asarray(agent_episode.get_rewards(), np.float32))
-        rows[ACTIONS] = np.stack(actions, axis=1).astype(np.int64)
+        rows[ACTIONS] = self._action_rows(actions)
         rows[REWARDS] = np.stack(rewards, axis=1)
         terminateds = np.zeros(length, np.float32)
         # RLlib marks every agent of an episode whose agents are all done as
@@ -189,6 +253,17 @@ class JointReplayBuffer:
             for agent in self.agent_ids
         ))
         rows[TERMINATEDS] = terminateds
+        return rows
+
+    def _action_rows(self, per_agent: List[np.ndarray]) -> np.ndarray:
+        """Per-agent ``(length, action_size)`` actions in the ACTIONS column's
+        layout (Box actions zero-padded to the column's width)."""
+        column = self._columns[ACTIONS]
+        if column.ndim == 2:
+            return np.concatenate(per_agent, axis=1).astype(np.int64)
+        rows = np.zeros((len(per_agent[0]),) + column.shape[1:], column.dtype)
+        for index, actions in enumerate(per_agent):
+            rows[:, index, : actions.shape[1]] = actions
         return rows
 
     def reward_statistics(self):

@@ -12,10 +12,17 @@ its running statistics (as the actor's eval-mode forward does), stacked into
 
 Actors that are not plain :class:`MAMTActorModule` MLPs (a user's own actor
 class) are evaluated one agent at a time through their RLModule forward pass.
+
+Box action spaces (deterministic tanh actors,
+:class:`~rllib_mamt.modules.deterministic_actor.DeterministicActorModule`)
+give float action vectors: ``tanh`` of the network's outputs, plus Gaussian
+exploration noise when exploring, clipped to [-1, 1] and mapped onto the Box's
+bounds (see :meth:`StackedActors.actions`).
 """
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
@@ -23,11 +30,15 @@ from torch import nn
 from ray.rllib.core.columns import Columns
 
 from rllib_mamt.modules.actor import InputNormalization, MAMTActorModule, flat_size
+from rllib_mamt.modules.deterministic_actor import DeterministicActorModule, box_scale
+
+# Actor classes whose networks are stacked (plain MLPs, no own forward logic).
+STACKABLE_ACTOR_CLASSES = (MAMTActorModule, DeterministicActorModule)
 
 
 def _plain_mlp_layers(actor) -> Optional[Tuple[List[nn.Linear], float]]:
     """The Linear layers and LeakyReLU slope of a plain MAMT actor, else None."""
-    if type(actor) is not MAMTActorModule or type(
+    if type(actor) not in STACKABLE_ACTOR_CLASSES or type(
         actor.observation_normalization
     ) not in (InputNormalization, nn.Identity):
         return None
@@ -82,6 +93,35 @@ class ActorGroup:
         self._biases: List[torch.Tensor] = []
         self._negative_slope = 0.0
         self._normalization: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+        spaces = [actor.action_space for actor in self.actors]
+        self.continuous = isinstance(spaces[0], gym.spaces.Box)
+        if self.continuous:
+            self.action_size = flat_size(spaces[0])
+            scales = [box_scale(space) for space in spaces]
+            self.action_center = torch.from_numpy(np.stack([c for c, _ in scales])[:, None])
+            self.action_half_range = torch.from_numpy(
+                np.stack([h for _, h in scales])[:, None]
+            )
+            self.action_low = torch.from_numpy(np.stack(
+                [np.asarray(space.low, np.float32).reshape(-1) for space in spaces]
+            )[:, None])
+            self.action_high = torch.from_numpy(np.stack(
+                [np.asarray(space.high, np.float32).reshape(-1) for space in spaces]
+            )[:, None])
+
+    def bounded_actions(self, logits: torch.Tensor, noise_std: float,
+                        generator: Optional[torch.Generator]) -> torch.Tensor:
+        """``(G, num_envs, action_size)`` Box actions from the actors' outputs:
+        center + half_range * clip(tanh(logits) + noise_std * N(0, 1), -1, 1),
+        clipped to [low, high] against rounding (no noise if noise_std is 0)."""
+        squashed = torch.tanh(logits)
+        if noise_std:
+            noise = torch.randn(logits.shape, generator=generator, device="cpu")
+            squashed = (squashed + noise_std * noise.to(logits.device)).clamp(-1.0, 1.0)
+        device = logits.device
+        actions = self.action_center.to(device) + self.action_half_range.to(device) * squashed
+        return torch.maximum(torch.minimum(actions, self.action_high.to(device)),
+                             self.action_low.to(device))
 
     def refresh(self) -> None:
         """Re-stacks the actors' current weights and input statistics (after a
@@ -135,11 +175,16 @@ class StackedActors:
         agent_ids: Agent ids in MAMT's sorted order (= module ids).
         observation_spaces: Observation space per agent id.
         num_envs: Number of vectorised envs stepped together.
+        exploration_noise_std: Standard deviation of the Gaussian noise added
+            to tanh-squashed Box actions when exploring (in units of the Box's
+            half range); needed only if some actor has a Box action space.
     """
 
     def __init__(self, module, agent_ids: Sequence[str],
-                 observation_spaces: Dict, num_envs: int):
+                 observation_spaces: Dict, num_envs: int,
+                 exploration_noise_std: Optional[float] = None):
         self.agent_ids = list(agent_ids)
+        self.exploration_noise_std = exploration_noise_std
         keyed: Dict[tuple, List[int]] = {}
         for index, agent in enumerate(self.agent_ids):
             actor = module[agent]
@@ -149,7 +194,7 @@ class StackedActors:
             else:
                 key = ("stacked",) + tuple(
                     (layer.in_features, layer.out_features) for layer in mlp[0]
-                ) + (mlp[1], type(actor.observation_normalization))
+                ) + (mlp[1], type(actor.observation_normalization), type(actor))
             keyed.setdefault(key, []).append(index)
         self.groups: List[ActorGroup] = []
         for key, indices in keyed.items():
@@ -164,6 +209,21 @@ class StackedActors:
                     stacked=key[0] == "stacked",
                 )
             )
+        kinds = {group.continuous for group in self.groups}
+        if len(kinds) > 1:
+            raise ValueError(
+                f"StackedActors: agents {self.agent_ids} mix Box and discrete action "
+                "spaces; allowed: all Box or all discrete (one joint action column)."
+            )
+        self.continuous = kinds.pop()
+        if self.continuous and exploration_noise_std is None:
+            raise ValueError(
+                "StackedActors: 'exploration_noise_std' = None is invalid with Box "
+                "action spaces; allowed: a float >= 0 (the config's exploration noise)."
+            )
+        self.action_width = max(
+            (group.action_size for group in self.groups), default=0
+        ) if self.continuous else 0
         self.refresh()
 
     def refresh(self) -> None:
@@ -180,12 +240,28 @@ class StackedActors:
 
     def actions(self, device: torch.device, explore: bool,
                 generator: Optional[torch.Generator]) -> np.ndarray:
-        """``(num_agents, num_envs)`` actions for the current observations.
+        """Actions for the current observations.
 
-        Exploration samples a_i ~ Categorical(softmax(logits)) by the Gumbel-max
-        trick; inference takes the arg-max (the deterministic policy).
+        Discrete: ``(num_agents, num_envs)`` int64 indices. Exploration samples
+        a_i ~ Categorical(softmax(logits)) by the Gumbel-max trick; inference
+        takes the arg-max (the deterministic policy).
+
+        Box: ``(num_agents, num_envs, action_width)`` float32 vectors (shorter
+        actions zero-padded), center + half_range * clip(tanh(mu_i(o_i)) +
+        eps, -1, 1) with eps ~ N(0, exploration_noise_std^2) per dimension when
+        exploring and eps = 0 in inference.
         """
         num_envs = self.groups[0].observations.shape[1]
+        if self.continuous:
+            actions = np.zeros((len(self.agent_ids), num_envs, self.action_width),
+                               np.float32)
+            noise_std = self.exploration_noise_std if explore else 0.0
+            for group in self.groups:
+                bounded = group.bounded_actions(
+                    group.logits(device, explore), noise_std, generator
+                )
+                actions[group.agent_indices, :, : group.action_size] = bounded.cpu().numpy()
+            return actions
         actions = np.empty((len(self.agent_ids), num_envs), np.int64)
         for group in self.groups:
             logits = group.logits(device, explore)

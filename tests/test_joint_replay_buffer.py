@@ -1,5 +1,6 @@
 """The joint replay buffer keeps each environment step's agents together."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -10,6 +11,7 @@ from rllib_mamt.joint_replay_buffer import (
     TERMINATEDS,
     AgentsNotSynchronousError,
     JointReplayBuffer,
+    action_column_layout,
     next_obs_key,
     obs_key,
 )
@@ -135,3 +137,60 @@ def test_an_agent_skipping_steps_is_rejected_with_a_clear_error():
 def test_spread_env_lists_agents_sorted():
     env = make_rllib_env("spread", {"n_agents": 3})
     assert env.possible_agents == ["agent_0", "agent_1", "agent_2"]
+
+
+BOX_SPACES = {
+    "a": gym.spaces.Box(-1.0, 1.0, (3,), np.float32),
+    "b": gym.spaces.Box(np.array([0.0, -5.0], np.float32), np.array([2.0, 5.0], np.float32)),
+}
+
+
+def box_rows(start, count, rng):
+    """Synthetic rows with float action vectors (b's 2-vector zero-padded to 3)."""
+    rows = synthetic_rows(start, count)
+    actions = np.zeros((count, 2, 3), np.float32)
+    actions[:, 0] = rng.uniform(-1, 1, (count, 3)).astype(np.float32)
+    actions[:, 1, :2] = rng.uniform([0, -5], [2, 5], (count, 2)).astype(np.float32)
+    actions[:, :, 0] += np.arange(start, start + count, dtype=np.float32)[:, None] * 1e-3
+    rows[ACTIONS] = actions
+    return rows
+
+
+def test_box_actions_get_a_float_vector_column():
+    dtype, shape = action_column_layout(BOX_SPACES, AGENTS)
+    assert (dtype, shape) == (np.float32, (2, 3))
+    discrete = {"a": gym.spaces.Discrete(5), "b": gym.spaces.Discrete(3)}
+    assert action_column_layout(discrete, AGENTS) == (np.int64, (2,))
+    wide = {**BOX_SPACES, "a": gym.spaces.Box(-1.0, 1.0, (3,), np.float64)}
+    assert action_column_layout(wide, AGENTS)[0] == np.float64
+    with pytest.raises(ValueError, match=r"^JointReplayBuffer: 'action_spaces' = .*allowed"):
+        action_column_layout({"a": BOX_SPACES["a"], "b": discrete["b"]}, AGENTS)
+
+
+def test_float_actions_round_trip_exactly_through_sampling_and_state():
+    rng = np.random.default_rng(0)
+    buffer = JointReplayBuffer(50, AGENTS, {"a": 2, "b": 1}, seed=1, action_spaces=BOX_SPACES)
+    rows = box_rows(0, 40, rng)
+    buffer.add(rows)
+    batch = buffer.sample(100)
+    step = batch[obs_key(0)][:, 0].astype(np.int64)
+    assert batch[ACTIONS].dtype == np.float32
+    np.testing.assert_array_equal(batch[ACTIONS], rows[ACTIONS][step])  # bit-exact
+    assert (batch[ACTIONS][:, 1, 2] == 0).all()  # b's padding
+    restored = JointReplayBuffer(50, AGENTS, {"a": 2, "b": 1}, seed=7,
+                                 action_spaces=BOX_SPACES)
+    restored.set_state(buffer.get_state())
+    more = box_rows(40, 20, rng)  # wraps the ring in both buffers
+    buffer.add(more)
+    restored.add(more)
+    np.testing.assert_array_equal(buffer.sample(64)[ACTIONS], restored.sample(64)[ACTIONS])
+
+
+def test_actions_that_do_not_fit_the_column_are_rejected():
+    buffer = JointReplayBuffer(50, AGENTS, {"a": 2, "b": 1}, action_spaces=BOX_SPACES)
+    rows = box_rows(0, 4, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"^JointReplayBuffer: 'actions' of shape \(2,\)"):
+        buffer.add({**rows, ACTIONS: np.zeros((4, 2), np.int64)})
+    with pytest.raises(ValueError, match=r"dtype float64 are invalid"):
+        buffer.add({**rows, ACTIONS: rows[ACTIONS].astype(np.float64)})
+    assert len(buffer) == 0

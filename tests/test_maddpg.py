@@ -210,6 +210,8 @@ def test_gumbel_noise_has_the_gumbel_moments():
         ({"actor_lr": -1e-3}, "actor_lr"),
         ({"critic_hidden_sizes": [64, 0]}, "critic_hidden_sizes"),
         ({"gumbel_temperature": 0}, "gumbel_temperature"),
+        ({"exploration_noise_std": -0.1}, "exploration_noise_std"),
+        ({"exploration_noise_std": "0.1"}, "exploration_noise_std"),
         ({"input_normalization": "yes"}, "input_normalization"),
         ({"num_updates_per_round": 2.5}, "num_updates_per_round"),
     ],
@@ -247,16 +249,286 @@ def test_agents_leaving_early_with_input_normalization_train(ray_session):
 
 
 class _BoxActionEnv(HeterogeneousMatchEnv):
-    """HeterogeneousMatchEnv with a continuous action for 'worker'."""
+    """HeterogeneousMatchEnv with a continuous action for 'worker' (and, with
+    ``unbounded``, an unbounded one for 'scout' too)."""
 
-    def __init__(self):
+    def __init__(self, unbounded=False):
         super().__init__()
         self._spaces["worker"] = (self._spaces["worker"][0], gym.spaces.Box(-1, 1, (2,)))
+        if unbounded:
+            self._spaces["scout"] = (self._spaces["scout"][0],
+                                     gym.spaces.Box(-np.inf, np.inf, (2,)))
+
+    def step(self, actions):
+        as_index = {a: int(np.asarray(v).reshape(-1)[0] > 0) if np.ndim(v) else v
+                    for a, v in actions.items()}
+        return super().step(as_index)
 
 
-def test_box_actions_are_rejected_with_one_line():
+def test_mixed_box_and_discrete_actions_are_rejected_with_one_line():
     from rllib_mamt.envs import PettingZooMultiAgentEnv
 
     register_env("maddpg_box_actions", lambda config: PettingZooMultiAgentEnv(_BoxActionEnv()))
-    with pytest.raises(ValueError, match=r"^MADDPG: agent 'worker' has action space Box"):
+    with pytest.raises(ValueError) as error:
         MADDPGConfig().environment("maddpg_box_actions").validate()
+    assert str(error.value).startswith(
+        "MADDPG: agents ['worker'] have Box actions and ['scout'] do not; allowed:")
+    assert "\n" not in str(error.value)
+
+
+def test_unbounded_box_actions_are_rejected_with_one_line():
+    from rllib_mamt.envs import PettingZooMultiAgentEnv
+
+    register_env("maddpg_unbounded_box",
+                 lambda config: PettingZooMultiAgentEnv(_BoxActionEnv(unbounded=True)))
+    with pytest.raises(ValueError, match=r"^MADDPG: agent 'scout' has action space Box\(-inf, "
+                       r"inf, \(2,\), float32\); allowed: gymnasium.spaces.Discrete, or a "
+                       r"float gymnasium.spaces.Box with finite low and high[^\n]*$"):
+        MADDPGConfig().environment("maddpg_unbounded_box").validate()
+
+
+# Continuous (Box) actions: deterministic tanh actors, Gaussian exploration.
+
+CONTINUOUS_MULTIWALKER = {"action_mode": "continuous", "max_cycles": 50}
+OBSERVATION_SPACE = gym.spaces.Box(-1, 1, (3,), np.float32)
+# a and b share a stacked group (same shapes, different bounds); c has a
+# shorter action, so its row is zero-padded.
+ACTION_SPACES = {
+    "a": gym.spaces.Box(np.array([0.0, -3.0], np.float32), np.array([2.0, 1.0], np.float32)),
+    "b": gym.spaces.Box(-1.0, 1.0, (2,), np.float32),
+    "c": gym.spaces.Box(-0.5, 0.5, (1,), np.float32),
+}
+
+
+def _deterministic_actors(output_scale=1.0):
+    from rllib_mamt.modules.deterministic_actor import DeterministicActorModule
+
+    torch.manual_seed(0)
+    actors = {
+        agent: DeterministicActorModule(
+            observation_space=OBSERVATION_SPACE, action_space=space,
+            model_config={"actor_hidden_sizes": [8], "actor_negative_slope": 0.0,
+                          "input_normalization": False},
+        )
+        for agent, space in ACTION_SPACES.items()
+    }
+    with torch.no_grad():
+        for actor in actors.values():
+            actor.policy_network[-1].weight.mul_(output_scale)
+    return actors
+
+
+def _stacked(actors, num_envs, noise_std):
+    from rllib_mamt.stacked_actors import StackedActors
+
+    stacked = StackedActors(actors, list(actors), {a: OBSERVATION_SPACE for a in actors},
+                            num_envs, exploration_noise_std=noise_std)
+    rng = np.random.default_rng(2)
+    for group in stacked.groups:
+        group.observations[:] = rng.uniform(-1, 1, group.observations.shape)
+    return stacked
+
+
+def _observations_of(stacked, agent_index):
+    group, slot = stacked.observation_slot(agent_index)
+    return torch.from_numpy(group.observations[slot])
+
+
+def test_box_actions_respect_each_agents_bounds():
+    # Saturated actors and large noise push every action to its bounds.
+    stacked = _stacked(_deterministic_actors(output_scale=1e4), num_envs=500, noise_std=2.0)
+    assert len(stacked.groups) == 2 and all(group.stacked for group in stacked.groups)
+    for explore in (False, True):
+        actions = stacked.actions(torch.device("cpu"), explore, torch.Generator().manual_seed(0))
+        assert actions.shape == (3, 500, 2) and actions.dtype == np.float32
+        for index, space in enumerate(ACTION_SPACES.values()):
+            size = space.shape[0]
+            assert (actions[index, :, :size] >= space.low).all()
+            assert (actions[index, :, :size] <= space.high).all()
+            assert (actions[index, :, size:] == 0).all()
+        if explore:  # both ends of every bound are reached
+            for index, space in enumerate(ACTION_SPACES.values()):
+                size = space.shape[0]
+                np.testing.assert_allclose(actions[index, :, :size].min(0), space.low)
+                np.testing.assert_allclose(actions[index, :, :size].max(0), space.high)
+
+
+def test_exploration_noise_is_gaussian_when_exploring_and_absent_otherwise():
+    actors = _deterministic_actors()
+    draws, noise_std = 20_000, 0.05
+    stacked = _stacked(actors, draws, noise_std)
+    generator = torch.Generator().manual_seed(4)
+    greedy = stacked.actions(torch.device("cpu"), False, generator)
+    np.testing.assert_array_equal(greedy, stacked.actions(torch.device("cpu"), False, generator))
+    explored = stacked.actions(torch.device("cpu"), True, generator)
+    for index, (agent, space) in enumerate(ACTION_SPACES.items()):
+        size = space.shape[0]
+        own = actors[agent].bounded_actions(_observations_of(stacked, index)).detach().numpy()
+        np.testing.assert_allclose(greedy[index, :, :size], own, atol=1e-6)
+        # The noise is N(0, sigma^2) in tanh space: divided by the half range.
+        half_range = (space.high - space.low) / 2
+        noise = (explored[index, :, :size] - greedy[index, :, :size]) / half_range
+        assert abs(noise.mean()) < 0.002
+        np.testing.assert_allclose(noise.std(0), noise_std, rtol=0.03)
+    silent = _stacked(actors, draws, 0.0).actions(torch.device("cpu"), True, generator)
+    np.testing.assert_array_equal(silent, greedy)
+
+
+def test_box_actors_need_a_noise_scale():
+    from rllib_mamt.stacked_actors import StackedActors
+
+    actors = _deterministic_actors()
+    with pytest.raises(ValueError, match=r"^StackedActors: 'exploration_noise_std' = None"):
+        StackedActors(actors, list(actors), {a: OBSERVATION_SPACE for a in actors}, 4)
+
+
+def test_replayed_box_actions_reach_the_critic_in_tanh_space():
+    central = MADDPGCentralModule(
+        observation_space=gym.spaces.Dict({a: OBSERVATION_SPACE for a in ACTION_SPACES}),
+        action_space=gym.spaces.Dict(ACTION_SPACES),
+        model_config={"agent_ids": list(ACTION_SPACES), "actor_hidden_sizes": [8],
+                      "critic_hidden_sizes": [5], "input_normalization": False},
+    )
+    squashed = torch.rand(7, 3, 2) * 2 - 1
+    stored = torch.zeros(7, 3, 2)
+    stored[:, 0] = torch.tensor([1.0, -1.0]) + torch.tensor([1.0, 2.0]) * squashed[:, 0]
+    stored[:, 1] = squashed[:, 1]
+    stored[:, 2, :1] = 0.5 * squashed[:, 2, :1]
+    replayed = central.replayed_actions(stored)
+    assert [r.shape for r in replayed] == [(7, 2), (7, 2), (7, 1)]
+    for k, size in enumerate((2, 2, 1)):
+        torch.testing.assert_close(replayed[k], squashed[:, k, :size])
+    outputs = torch.randn(7, 2)
+    torch.testing.assert_close(central.policy_actions(outputs), torch.tanh(outputs))
+
+
+def tiny_multiwalker_maddpg(**training):
+    """tiny_spread_maddpg on Multi-Walker with continuous torques, 50-step episodes."""
+    return tiny_spread_maddpg(**training).environment(
+        "multiwalker", env_config=CONTINUOUS_MULTIWALKER)
+
+
+def test_continuous_multiwalker_trains_and_restores_exactly(ray_session, tmp_path):
+    from rllib_mamt.joint_replay_buffer import ACTIONS, obs_key
+    from rllib_mamt.modules.deterministic_actor import DeterministicActorModule
+
+    algo = tiny_multiwalker_maddpg().build_algo()
+    try:
+        for _ in range(2):
+            result = algo.train()
+        assert result["training_iteration"] == 2
+        agents = algo.config.agent_ids()
+        for agent in agents:
+            assert np.isfinite(result["learners"][agent]["critic_loss"])
+            assert np.isfinite(result["learners"][agent]["actor_loss"])
+        runner = algo.env_runner
+        assert all(isinstance(runner.module[a], DeterministicActorModule) for a in agents)
+        assert all(group.stacked for group in runner._actors.groups)
+        stored = algo.joint_replay_buffer.sample(500)[ACTIONS]
+        assert stored.dtype == np.float32 and stored.shape == (500, 3, 4)
+        assert np.abs(stored).max() <= 1.0 and np.unique(stored).size > 1000
+        # Evaluation (explore=False) takes each actor's own noise-free action;
+        # exploring adds noise to it.
+        for explore in (False, True):
+            rows = runner.sample(num_timesteps=20, explore=explore, force_reset=True)[0].rows
+            for k, agent in enumerate(agents):
+                greedy = runner.module[agent].bounded_actions(
+                    torch.from_numpy(rows[obs_key(k)])).detach().numpy()
+                gap = np.abs(rows[ACTIONS][:, k] - greedy).max()
+                assert (gap < 1e-6) if not explore else (gap > 0.05)
+        algo.save(str(tmp_path))
+        buffer_rows = len(algo.joint_replay_buffer)
+        saved_actions = algo.joint_replay_buffer.get_state()["columns"][ACTIONS].copy()
+        algo.update_from_buffer()
+        uninterrupted = algo.learner_group.get_state()
+    finally:
+        algo.stop()
+
+    restored = Algorithm.from_checkpoint(str(tmp_path))
+    try:
+        assert len(restored.joint_replay_buffer) == buffer_rows == 200
+        restored_actions = restored.joint_replay_buffer.get_state()["columns"][ACTIONS]
+        np.testing.assert_array_equal(restored_actions, saved_actions)  # float, exact
+        restored.update_from_buffer()
+        resumed = restored.learner_group.get_state()
+        learned = ("rl_module", "optimizer", "maddpg_sampling_generator")
+        differing, compared = numeric_differences(
+            {k: uninterrupted["learner"][k] for k in learned},
+            {k: resumed["learner"][k] for k in learned},
+        )
+        assert compared > 50
+        assert differing == []
+        assert restored.train()["training_iteration"] == 3
+    finally:
+        restored.stop()
+
+
+def test_box_actions_need_the_joint_env_runner():
+    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+
+    config = tiny_multiwalker_maddpg().env_runners(env_runner_cls=MultiAgentEnvRunner)
+    with pytest.raises(ValueError, match=r"^MADDPGConfig: 'env_runner_cls' = .*MultiAgentEnvRunner"
+                       r".* is invalid; allowed: JointEnvRunner[^\n]*$"):
+        config.validate()
+
+
+@pytest.mark.parametrize("mode", ["learned", "equal", "none"])  # MAMT, MAMD, MAAC
+def test_mamt_maac_and_mamd_reject_box_actions_with_one_line(mode):
+    from rllib_mamt import MAMTConfig
+
+    config = MAMTConfig().environment("multiwalker", env_config=CONTINUOUS_MULTIWALKER)
+    with pytest.raises(ValueError) as error:
+        config.training(trust_region_mode=mode).validate()
+    message = str(error.value)
+    assert message.startswith("Agent 'walker_0' has action space Box(-1.0, 1.0, (4,), float32)")
+    assert "Discrete" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("agent_b_leaves", [False, True])
+def test_continuous_critic_target_matches_a_hand_computation(agent_b_leaves):
+    """y_i = r_i + gamma * (1 - d) * Q'_i(o', tanh(mu'_1(o'_1)), ...), with the
+    zero vector as a departed agent's action."""
+    from rllib_mamt.modules.deterministic_actor import DeterministicActorModule
+
+    torch.manual_seed(5)
+    spaces = {"a": (gym.spaces.Box(-1, 1, (2,)), ACTION_SPACES["a"]),
+              "b": (gym.spaces.Box(-1, 1, (3,)), ACTION_SPACES["c"])}
+    actors = [
+        DeterministicActorModule(
+            observation_space=obs, action_space=act,
+            model_config={"actor_hidden_sizes": [4], "actor_negative_slope": 0.0,
+                          "input_normalization": False})
+        for obs, act in spaces.values()
+    ]
+    central = MADDPGCentralModule(
+        observation_space=gym.spaces.Dict({k: v[0] for k, v in spaces.items()}),
+        action_space=gym.spaces.Dict({k: v[1] for k, v in spaces.items()}),
+        model_config={"agent_ids": ["a", "b"], "actor_hidden_sizes": [4],
+                      "critic_hidden_sizes": [5], "input_normalization": False},
+    )
+    with torch.no_grad():
+        for parameter in central.target_critics.parameters():
+            parameter.add_(torch.randn_like(parameter))
+    batch, gamma = 6, 0.9
+    next_obs = [torch.randn(batch, 2), torch.randn(batch, 3)]
+    rewards = torch.randn(batch, 2)
+    not_terminated = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 1.0])
+    next_alive = torch.tensor([[1.0, 1.0]] * 3 + [[1.0, 0.0]] * 3) if agent_b_leaves else None
+    next_actions = [
+        np.tanh(_numpy_mlp(central.target_actors[k].state_dict(), "", next_obs[k].numpy(),
+                           [0, 2]))
+        for k in range(2)
+    ]
+    if agent_b_leaves:
+        next_actions[1][3:] = 0.0
+    critic_input = np.concatenate([o.numpy() for o in next_obs] + next_actions, axis=1)
+    for i in range(2):
+        next_q = _numpy_mlp(central.target_critics[i].state_dict(), "network.",
+                            critic_input, [0, 2])[:, 0]
+        bootstrap = not_terminated.numpy().copy()
+        if agent_b_leaves and i == 1:
+            bootstrap[3:] = 0.0
+        expected = rewards[:, i].numpy() + gamma * bootstrap * next_q
+        computed = critic_targets(central, actors, next_obs, rewards, not_terminated,
+                                  next_alive, gamma, i)
+        np.testing.assert_allclose(computed.numpy(), expected, rtol=1e-5, atol=1e-6)

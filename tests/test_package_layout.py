@@ -60,3 +60,13 @@ def test_pickles_of_the_old_layout_load_the_moved_objects(module, name):
     old_pickle = f"c{module}\n{name}\n.".encode()
     new_module = importlib.import_module(LEGACY_MODULE_PATHS[module])
     assert pickle.loads(old_pickle) is getattr(new_module, name)
+
+
+def test_every_config_reads_agents_and_spaces_through_one_base():
+    from rllib_mamt.joint_config import JointAlgorithmConfig, JointOffPolicyConfig
+
+    for name in ALGORITHM_PACKAGES:
+        config = rllib_mamt.ALGORITHMS[name].get_default_config()
+        assert isinstance(config, JointAlgorithmConfig)
+        assert type(config).agent_ids is JointAlgorithmConfig.agent_ids
+        assert isinstance(config, JointOffPolicyConfig) == (name != "MAPPO")

@@ -10,8 +10,8 @@
   action k selects a sign pattern s in {-1, +1}^4 (bit b of k set -> s_b = +1),
   and 0.2 * s is *added* to the walker's previous torques, clipped to [-1, 1]
   (torques start at 0 every episode). ``action_mode="continuous"`` keeps the
-  native Box(4) torques (MAMT's learner needs discrete actions; this mode is
-  for other algorithms and later work).
+  native Box(4) torques in [-1, 1] (MAMT's learner needs discrete actions;
+  MADDPG runs this mode, see ``tuned_examples/multiwalker_maddpg.yaml``).
 """
 
 from typing import Any, Mapping, Optional

@@ -12,12 +12,11 @@ from typing_extensions import Self
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
-from ray.rllib.policy.policy import PolicySpec
 from ray.rllib.utils.annotations import override
 
 from rllib_mamt.algorithms.lola.modules import LOLACentralModule
-from rllib_mamt.algorithms.mamt.mamt_config import MAMTConfig
-from rllib_mamt.central_module_spec import add_central_module, map_agent_to_own_module
+from rllib_mamt.central_module_spec import add_central_module
+from rllib_mamt.joint_config import JointOffPolicyConfig
 from rllib_mamt.modules.actor import MAMTActorModule
 from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 
@@ -32,7 +31,7 @@ TRAINING_KEYS = (
 )
 
 
-class LOLAConfig(AlgorithmConfig):
+class LOLAConfig(JointOffPolicyConfig):
     """Configuration of LOLA(+DQN) (Foerster et al., 2018a; paper Table 7) for
     two agents with discrete actions.
 
@@ -45,24 +44,11 @@ class LOLAConfig(AlgorithmConfig):
 
     def __init__(self, algo_class=None):
         from rllib_mamt.algorithms.lola.lola import LOLA
-        from rllib_mamt.joint_env_runner import JointEnvRunner
 
         super().__init__(algo_class=algo_class or LOLA)
-        self.api_stack(
-            enable_rl_module_and_learner=True,
-            enable_env_runner_and_connector_v2=True,
-        )
         # RLlib settings with Table 7 values.
-        self.gamma = 0.99
         self.train_batch_size_per_learner = 1024
         self.min_sample_timesteps_per_iteration = 1000
-        self.rollout_fragment_length = "auto"
-        # As in MAMTConfig: the joint buffer stores the runner's rows as they are.
-        self.episodes_to_numpy = False
-        self.env_runner_cls = JointEnvRunner
-        self.evaluation_config = {"explore": False}
-        self.evaluation_duration = 10
-        self.evaluation_duration_unit = "episodes"
         # LOLA settings; each is documented in `training()`.
         self.policy_lr = 1e-3
         self.q_lr = 1e-3
@@ -157,28 +143,12 @@ class LOLAConfig(AlgorithmConfig):
                 setattr(self, name, given[name])
         return self
 
-    @override(AlgorithmConfig)
-    def validate(self) -> None:
-        super().validate()
-        from rllib_mamt.algorithms.lola.validation import (
-            require_batch_for_normalization,
-            require_two_agents,
-            validate_lola_settings,
-        )
+    def validate_algorithm_settings(self) -> None:
+        from rllib_mamt.algorithms.lola.validation import validate_lola_settings
 
         validate_lola_settings(self)
-        self._assign_one_policy_per_agent()
-        if self.policies and set(self.policies) != {"default_policy"}:
-            require_two_agents(self.env, [m for m in self.policies if m != CENTRAL_MODULE_ID])
-        require_batch_for_normalization(self)
 
-    def _assign_one_policy_per_agent(self) -> None:
-        """Gives every agent its own policy module, reading agents from the env
-        (and rejecting envs LOLA cannot run, see ``probe_joint_agents``)."""
-        if self.policies and set(self.policies) != {"default_policy"}:
-            return
-        if self.env is None:
-            return
+    def probe_agents(self):
         from rllib_mamt.algorithms.lola.validation import (
             require_lola_action_space,
             require_two_agents,
@@ -187,22 +157,14 @@ class LOLAConfig(AlgorithmConfig):
 
         spaces = probe_joint_agents(self, "LOLA", require_lola_action_space)
         require_two_agents(self.env, list(spaces))
-        self.multi_agent(
-            policies={
-                agent: PolicySpec(observation_space=obs, action_space=act)
-                for agent, (obs, act) in spaces.items()
-            },
-            policy_mapping_fn=map_agent_to_own_module,
-        )
+        return spaces
 
-    # The joint-buffer plumbing is MAMT's (the JointEnvRunner and MAMT's
-    # training loop call these).
-    agent_ids = MAMTConfig.agent_ids
-    agent_observation_sizes = MAMTConfig.agent_observation_sizes
-    resolved_input_normalization = MAMTConfig.resolved_input_normalization
-    first_update_buffer_size = MAMTConfig.first_update_buffer_size
-    get_rollout_fragment_length = MAMTConfig.get_rollout_fragment_length
-    make_probe_env = MAMTConfig.make_probe_env
+    def validate_agents(self) -> None:
+        from rllib_mamt.algorithms.lola.validation import require_two_agents
+
+        if self.policies and set(self.policies) != {"default_policy"}:
+            require_two_agents(self.env, [m for m in self.policies if m != CENTRAL_MODULE_ID])
+        self.require_batch_for_normalization()
 
     def resolved_grad_clip(self) -> float:
         """The max gradient norm: ``grad_clip`` or 10 * n_agents."""

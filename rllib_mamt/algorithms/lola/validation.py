@@ -43,17 +43,6 @@ def _hidden_sizes(config, key: str) -> None:
         _fail_lola(key, sizes, "a list of integers >= 1 (may be empty)")
 
 
-def require_batch_for_normalization(config) -> None:
-    """Rejects a one-row batch when inputs are batch-normalised (call once the
-    agents' spaces are known, so that "auto" is resolved)."""
-    if config.policies and config.resolved_input_normalization() and (
-        config.train_batch_size_per_learner < 2
-    ):
-        _fail_lola("train_batch_size_per_learner", config.train_batch_size_per_learner,
-                   f"an integer >= 2 when inputs are normalised (input_normalization="
-                   f"{config.input_normalization!r}; batch statistics need 2 rows)")
-
-
 def validate_lola_settings(config) -> None:
     """Raises ``ValueError`` for the first LOLA setting out of its allowed range."""
     for key in ("policy_lr", "q_lr", "adam_epsilon"):

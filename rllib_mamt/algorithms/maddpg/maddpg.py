@@ -30,7 +30,8 @@ from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 
 class MADDPG(JointOffPolicyAlgorithm):
     """Multi-Agent Deep Deterministic Policy Gradient with discrete actions
-    (straight-through Gumbel-softmax), centralised critics Q_i(o, a) and
+    (straight-through Gumbel-softmax) or Box actions (deterministic tanh actors
+    with Gaussian exploration noise), centralised critics Q_i(o, a) and
     soft-updated target networks; see :class:`MADDPGConfig` for the settings."""
 
     @classmethod

@@ -7,6 +7,7 @@ reference code the paper used (shariqiqbal2810/maddpg-pytorch).
 
 from typing import List, Optional
 
+import gymnasium as gym
 from typing_extensions import Self
 
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
@@ -19,22 +20,25 @@ from rllib_mamt.algorithms.maddpg.modules import (
     MADDPG_ACTOR_NEGATIVE_SLOPE,
     MADDPGCentralModule,
 )
-from rllib_mamt.algorithms.mamt.mamt_config import MAMTConfig
-from rllib_mamt.central_module_spec import add_central_module, map_agent_to_own_module
+from rllib_mamt.central_module_spec import add_central_module
+from rllib_mamt.joint_config import JointOffPolicyConfig
 from rllib_mamt.modules.actor import MAMTActorModule
+from rllib_mamt.modules.deterministic_actor import DeterministicActorModule
 
 TRAINING_KEYS = (
     "actor_lr", "critic_lr", "adam_epsilon", "tau", "actor_hidden_sizes",
     "critic_hidden_sizes", "input_normalization", "standardize_rewards",
     "actor_logit_regularization", "actor_grad_clip", "critic_grad_clip",
-    "gumbel_temperature", "replay_buffer_capacity", "env_steps_per_update",
+    "gumbel_temperature", "exploration_noise_std", "replay_buffer_capacity", "env_steps_per_update",
     "num_updates_per_round", "num_steps_sampled_before_learning_starts",
     "learner_torch_threads",
 )
 
 
-class MADDPGConfig(AlgorithmConfig):
-    """Configuration of MADDPG (Lowe et al., 2017) with discrete actions.
+class MADDPGConfig(JointOffPolicyConfig):
+    """Configuration of MADDPG (Lowe et al., 2017) with discrete actions
+    (straight-through Gumbel-softmax) or continuous Box actions (deterministic
+    tanh actors with Gaussian exploration noise).
 
     Example:
         >>> from rllib_mamt import MADDPGConfig
@@ -45,24 +49,11 @@ class MADDPGConfig(AlgorithmConfig):
 
     def __init__(self, algo_class=None):
         from rllib_mamt.algorithms.maddpg.maddpg import MADDPG
-        from rllib_mamt.joint_env_runner import JointEnvRunner
 
         super().__init__(algo_class=algo_class or MADDPG)
-        self.api_stack(
-            enable_rl_module_and_learner=True,
-            enable_env_runner_and_connector_v2=True,
-        )
         # RLlib settings with Table 5 values.
-        self.gamma = 0.99
         self.train_batch_size_per_learner = 1024
         self.min_sample_timesteps_per_iteration = 1000
-        self.rollout_fragment_length = "auto"
-        # As in MAMTConfig: the joint buffer stores the runner's rows as they are.
-        self.episodes_to_numpy = False
-        self.env_runner_cls = JointEnvRunner
-        self.evaluation_config = {"explore": False}
-        self.evaluation_duration = 10
-        self.evaluation_duration_unit = "episodes"
         # MADDPG settings; each is documented in `training()`.
         self.actor_lr = 1e-3
         self.critic_lr = 1e-3
@@ -76,6 +67,7 @@ class MADDPGConfig(AlgorithmConfig):
         self.actor_grad_clip = 0.5
         self.critic_grad_clip = None
         self.gumbel_temperature = 1.0
+        self.exploration_noise_std = 0.1
         self.replay_buffer_capacity = 1_000_000
         self.env_steps_per_update = 100
         self.num_updates_per_round = 4
@@ -98,6 +90,7 @@ class MADDPGConfig(AlgorithmConfig):
         actor_grad_clip: Optional[float] = NotProvided,
         critic_grad_clip: Optional[float] = NotProvided,
         gumbel_temperature: Optional[float] = NotProvided,
+        exploration_noise_std: Optional[float] = NotProvided,
         replay_buffer_capacity: Optional[int] = NotProvided,
         env_steps_per_update: Optional[int] = NotProvided,
         num_updates_per_round: Optional[int] = NotProvided,
@@ -138,6 +131,17 @@ class MADDPGConfig(AlgorithmConfig):
             gumbel_temperature: Temperature of the straight-through
                 Gumbel-softmax through which the actor's own action reaches its
                 critic in the actor update (1.0, the reference code's).
+            exploration_noise_std: Box actions only: standard deviation sigma
+                of the Gaussian noise added per action dimension while
+                exploring, in tanh space, a = clip(tanh(mu_i(o_i)) + N(0,
+                sigma^2), -1, 1), then mapped onto the Box's bounds (so sigma
+                is in units of the Box's half range); evaluation
+                (explore=False) adds none. Default 0.1: Table 5 gives no
+                value; the reference code adds Ornstein-Uhlenbeck noise
+                (theta 0.15, sigma 0.2, times a scale annealed linearly from
+                0.3 to 0 over 25,000 episodes), whose stationary standard
+                deviation at the start, 0.3 * 0.2 / sqrt(1 - 0.85^2) = 0.114,
+                this constant Gaussian noise matches. >= 0 (0: no noise).
             replay_buffer_capacity: Joint transitions kept ("buffer size",
                 1,000,000).
             env_steps_per_update: Joint env steps sampled between update rounds
@@ -165,50 +169,24 @@ class MADDPGConfig(AlgorithmConfig):
                 setattr(self, name, given[name])
         return self
 
-    @override(AlgorithmConfig)
-    def validate(self) -> None:
-        super().validate()
+    def validate_algorithm_settings(self) -> None:
         from rllib_mamt.algorithms.maddpg.validation import validate_maddpg_settings
 
         validate_maddpg_settings(self)
-        self._assign_one_actor_per_agent()
-        if self.policies and self.resolved_input_normalization() and (
-            self.train_batch_size_per_learner < 2
-        ):
-            raise ValueError(
-                f"MADDPGConfig: 'train_batch_size_per_learner' = "
-                f"{self.train_batch_size_per_learner!r} is invalid; allowed: an integer "
-                f">= 2 when inputs are normalised (input_normalization="
-                f"{self.input_normalization!r}; batch statistics need 2 rows)."
-            )
 
-    def _assign_one_actor_per_agent(self) -> None:
-        """Gives every agent its own actor module, reading agents from the env
-        (and rejecting envs MADDPG cannot run, see ``probe_joint_agents``)."""
-        if self.policies and set(self.policies) != {"default_policy"}:
-            return
-        if self.env is None:
-            return
-        from rllib_mamt.algorithms.maddpg.validation import require_maddpg_action_space
+    def probe_agents(self):
+        from rllib_mamt.algorithms.maddpg.validation import (
+            require_maddpg_action_space,
+            require_one_action_kind,
+        )
         from rllib_mamt.config_validation import probe_joint_agents
 
         spaces = probe_joint_agents(self, "MADDPG", require_maddpg_action_space)
-        self.multi_agent(
-            policies={
-                agent: PolicySpec(observation_space=obs, action_space=act)
-                for agent, (obs, act) in spaces.items()
-            },
-            policy_mapping_fn=map_agent_to_own_module,
-        )
+        require_one_action_kind(self, {agent: act for agent, (_, act) in spaces.items()})
+        return spaces
 
-    # The joint-buffer plumbing is MAMT's (the JointEnvRunner and MAMT's
-    # training loop call these).
-    agent_ids = MAMTConfig.agent_ids
-    agent_observation_sizes = MAMTConfig.agent_observation_sizes
-    resolved_input_normalization = MAMTConfig.resolved_input_normalization
-    first_update_buffer_size = MAMTConfig.first_update_buffer_size
-    get_rollout_fragment_length = MAMTConfig.get_rollout_fragment_length
-    make_probe_env = MAMTConfig.make_probe_env
+    def validate_agents(self) -> None:
+        self.require_batch_for_normalization()
 
     def resolved_critic_grad_clip(self) -> float:
         """The critic's max gradient norm: ``critic_grad_clip`` or 10 * n_agents."""
@@ -216,10 +194,21 @@ class MADDPGConfig(AlgorithmConfig):
             return float(self.critic_grad_clip)
         return 10.0 * len(self.policies)
 
+    def has_box_actions(self) -> bool:
+        """Whether the agents' policies have Box action spaces (then every
+        actor is a deterministic tanh actor)."""
+        return any(
+            isinstance(spec.action_space if isinstance(spec, PolicySpec) else spec[2],
+                       gym.spaces.Box)
+            for spec in (self.policies or {}).values()
+        )
+
     @override(AlgorithmConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:
         return RLModuleSpec(
-            module_class=MAMTActorModule,
+            module_class=(
+                DeterministicActorModule if self.has_box_actions() else MAMTActorModule
+            ),
             model_config={
                 "actor_hidden_sizes": list(self.actor_hidden_sizes),
                 "actor_negative_slope": MADDPG_ACTOR_NEGATIVE_SLOPE,

@@ -1,4 +1,4 @@
-"""MADDPG's torch learner (Lowe et al., 2017; discrete actions as maddpg-pytorch).
+"""MADDPG's torch learner (Lowe et al., 2017; as maddpg-pytorch).
 
 One learner update is one pass of the reference code's inner loop: for each
 agent i in the sorted order, on agent i's own minibatch (the joint batch holds
@@ -17,6 +17,12 @@ n consecutive minibatches of ``train_batch_size_per_learner`` rows),
    loop); gradient norm clipped to ``actor_grad_clip`` (0.5);
 
 then all target critics and target actors are soft-updated with ``tau``.
+
+With Box actions (deterministic tanh actors) every onehot(argmax l) above is
+tanh(l) instead, the actor's own action a_i = tanh(l_i) is differentiated
+directly (no Gumbel-softmax), the L2 penalty is on tanh(l_i) (the reference
+code's penalty on its actor's tanh output), and replayed actions reach the
+critic mapped from the Box's bounds to [-1, 1].
 Agents that have left an episode (alive masks of the joint buffer) count only
 where they acted, take the no-op action 0 and are not bootstrapped after they
 terminated, as in MAMT's learner.
@@ -25,13 +31,11 @@ terminated, as in MAMT's learner.
 from typing import Dict, List
 
 import torch
-from torch.nn import functional as F
 
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.typing import ModuleID
 
 from rllib_mamt.algorithms.maddpg.losses import (
-    one_hot_argmax,
     sample_gumbel,
     straight_through_gumbel_softmax,
     td_targets,
@@ -60,14 +64,17 @@ def critic_optimizer_name(agent_id: str) -> str:
     return f"critic_{agent_id}"
 
 
-def with_no_op_for_dead(actions: List[torch.Tensor], alive) -> List[torch.Tensor]:
-    """One-hot actions with the no-op action 0 where an agent is dead."""
+def with_no_op_for_dead(actions: List[torch.Tensor], alive,
+                        continuous: bool = False) -> List[torch.Tensor]:
+    """Critic-input actions with a fixed no-op where an agent is dead: the
+    one-hot of action 0, or the zero vector for Box actions."""
     if alive is None:
         return actions
     fixed = []
     for k, action in enumerate(actions):
         no_op = torch.zeros_like(action)
-        no_op[:, 0] = 1.0
+        if not continuous:
+            no_op[:, 0] = 1.0
         fixed.append(torch.where(alive[:, k : k + 1] > 0.5, action, no_op))
     return fixed
 
@@ -75,7 +82,8 @@ def with_no_op_for_dead(actions: List[torch.Tensor], alive) -> List[torch.Tensor
 @torch.no_grad()
 def critic_targets(central, actors, next_observations, rewards, not_terminated,
                    next_alive, gamma: float, agent_index: int) -> torch.Tensor:
-    """(B,) y_i = r_i + gamma * (1 - d) * Q'_i(o', onehot(argmax mu'_1(o'_1)), ...).
+    """(B,) y_i = r_i + gamma * (1 - d) * Q'_i(o', onehot(argmax mu'_1(o'_1)), ...)
+    (tanh(mu'_j(o'_j)) in place of the one-hot for Box actions).
 
     Args:
         central: The :class:`MADDPGCentralModule` (target actors and critics).
@@ -89,10 +97,10 @@ def critic_targets(central, actors, next_observations, rewards, not_terminated,
         agent_index: i.
     """
     next_actions = [
-        one_hot_argmax(target(actor.normalized_observations(obs)))
+        central.policy_actions(target(actor.normalized_observations(obs)))
         for target, actor, obs in zip(central.target_actors, actors, next_observations)
     ]
-    next_actions = with_no_op_for_dead(next_actions, next_alive)
+    next_actions = with_no_op_for_dead(next_actions, next_alive, central.continuous)
     next_q = central.target_critics[agent_index](next_observations, next_actions)
     bootstrap = not_terminated
     if next_alive is not None:
@@ -178,7 +186,7 @@ class MADDPGTorchLearner(TorchLearner):
         return (
             [data[obs_key(k)] for k in range(n)],
             [data[next_obs_key(k)] for k in range(n)],
-            data[ACTIONS].long(),
+            data[ACTIONS],
             data[REWARDS].float(),
             1.0 - data[TERMINATEDS].float(),
             alive,
@@ -193,10 +201,9 @@ class MADDPGTorchLearner(TorchLearner):
             central, actors, next_observations, rewards, not_terminated, next_alive,
             self.config.gamma, k,
         )
-        replayed = [
-            F.one_hot(actions[:, j], size).float()
-            for j, size in enumerate(central.action_sizes)
-        ]
+        replayed = with_no_op_for_dead(
+            central.replayed_actions(actions), alive, central.continuous
+        )
         q_values = central.critics[k](observations, replayed)
         agent_alive = None if alive is None else alive[:, k]
         loss = masked_mean((q_values - targets).pow(2), agent_alive)
@@ -221,23 +228,30 @@ class MADDPGTorchLearner(TorchLearner):
         agent = self.agent_ids[k]
         actor = self._actor(agent)
         logits = actor.action_logits(observations[k])
-        noise = sample_gumbel(logits.shape, self._sampling_generator, logits.device)
-        own_action = straight_through_gumbel_softmax(
-            logits, noise, config.gumbel_temperature
-        )
+        if central.continuous:
+            own_action = torch.tanh(logits)
+            penalized = own_action
+        else:
+            noise = sample_gumbel(logits.shape, self._sampling_generator, logits.device)
+            own_action = straight_through_gumbel_softmax(
+                logits, noise, config.gumbel_temperature
+            )
+            penalized = logits
         joint_actions = []
         with torch.no_grad():
             for j, other in enumerate(self.agent_ids):
                 joint_actions.append(
                     own_action if j == k
-                    else one_hot_argmax(self._actor(other).action_logits(observations[j]))
+                    else central.policy_actions(
+                        self._actor(other).action_logits(observations[j])
+                    )
                 )
-        joint_actions = with_no_op_for_dead(joint_actions, alive)
+        joint_actions = with_no_op_for_dead(joint_actions, alive, central.continuous)
         q_values = central.critics[k](observations, joint_actions)
         agent_alive = None if alive is None else alive[:, k]
         policy_q = masked_mean(q_values, agent_alive)
         logit_penalty = config.actor_logit_regularization * masked_mean(
-            logits.pow(2).mean(-1), agent_alive
+            penalized.pow(2).mean(-1), agent_alive
         )
         loss = -policy_q + logit_penalty
         self._step(agent, POLICY_OPTIMIZER, loss, config.actor_grad_clip)

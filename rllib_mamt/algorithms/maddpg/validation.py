@@ -6,6 +6,7 @@ from numbers import Integral
 import gymnasium as gym
 
 from rllib_mamt.config_validation import _fail, _number, _validate_joint_sampler
+from rllib_mamt.modules.deterministic_actor import require_bounded_box
 
 
 def _fail_maddpg(key: str, value, allowed: str) -> None:
@@ -13,14 +14,38 @@ def _fail_maddpg(key: str, value, allowed: str) -> None:
 
 
 def require_maddpg_action_space(agent_id, space: gym.Space) -> int:
-    """The number of actions of a Discrete action space; rejects any other."""
-    if not isinstance(space, gym.spaces.Discrete):
+    """The number of actions of a Discrete action space, or the flat size of
+    a float Box with finite bounds; rejects any other."""
+    if isinstance(space, gym.spaces.Discrete):
+        return int(space.n)
+    try:
+        return require_bounded_box(agent_id, space)
+    except ValueError:
         raise ValueError(
             f"MADDPG: agent '{agent_id}' has action space {space}; allowed: "
-            "gymnasium.spaces.Discrete (Box actions need a continuous-action "
-            "column in the joint replay buffer and JointEnvRunner, not built yet)."
+            "gymnasium.spaces.Discrete, or a float gymnasium.spaces.Box with finite "
+            "low and high (the tanh actor is scaled to the bounds)."
+        ) from None
+
+
+def require_one_action_kind(config, action_spaces) -> None:
+    """Rejects agents that mix Box and Discrete actions, and Box actions on an
+    EnvRunner other than the JointEnvRunner (which adds the exploration noise)."""
+    from rllib_mamt.joint_env_runner import JointEnvRunner
+
+    boxes = sorted(a for a, space in action_spaces.items()
+                   if isinstance(space, gym.spaces.Box))
+    if boxes and len(boxes) < len(action_spaces):
+        raise ValueError(
+            f"MADDPG: agents {boxes} have Box actions and "
+            f"{sorted(set(action_spaces) - set(boxes))} do not; allowed: all agents "
+            "Box or all Discrete (one joint action column)."
         )
-    return int(space.n)
+    runner = config.env_runner_cls
+    if boxes and not (isinstance(runner, type) and issubclass(runner, JointEnvRunner)):
+        _fail_maddpg("env_runner_cls", runner,
+                     "JointEnvRunner (the default) with Box actions: it adds MADDPG's "
+                     "Gaussian exploration noise and scales actions to the Box")
 
 
 def _hidden_sizes(config, key: str) -> None:
@@ -35,6 +60,7 @@ def validate_maddpg_settings(config) -> None:
     """Raises ``ValueError`` for the first MADDPG setting out of its allowed range."""
     for key in ("actor_lr", "critic_lr", "adam_epsilon", "gumbel_temperature"):
         _number(config, key, low=0, low_open=True)
+    _number(config, "exploration_noise_std", low=0)
     _number(config, "tau", low=0, high=1, low_open=True)
     _number(config, "gamma", low=0, high=1)
     _number(config, "actor_logit_regularization", low=0)

@@ -18,13 +18,12 @@ from typing_extensions import Self
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
-from ray.rllib.env.env_context import EnvContext
-from ray.rllib.policy.policy import PolicySpec
 from ray.rllib.utils.annotations import override
 
-from rllib_mamt.modules.actor import MAMTActorModule, flat_size
+from rllib_mamt.modules.actor import MAMTActorModule
 from rllib_mamt.algorithms.mamt.central_module import MAMTCentralModule
-from rllib_mamt.central_module_spec import add_central_module, map_agent_to_own_module
+from rllib_mamt.central_module_spec import add_central_module
+from rllib_mamt.joint_config import JointOffPolicyConfig
 from rllib_mamt.algorithms.mamt.trust_region_learning import LEARNED_TRUST_REGION_MODES
 
 TRUST_REGION_MODES = ("learned", "none", "equal", "manual") + tuple(
@@ -32,7 +31,7 @@ TRUST_REGION_MODES = ("learned", "none", "equal", "manual") + tuple(
 )
 
 
-class MAMTConfig(AlgorithmConfig):
+class MAMTConfig(JointOffPolicyConfig):
     """Configuration of MAMT and its modes (MAAC, MAMD, MAMD-OP).
 
     Example:
@@ -44,32 +43,12 @@ class MAMTConfig(AlgorithmConfig):
     """
 
     def __init__(self, algo_class=None):
-        from rllib_mamt.joint_env_runner import JointEnvRunner
         from rllib_mamt.algorithms.mamt.mamt import MAMT
 
         super().__init__(algo_class=algo_class or MAMT)
-        # MAMT exists only on RLlib's new API stack (RLModules, Learners,
-        # EnvRunners); set explicitly rather than relying on RLlib's default.
-        self.api_stack(
-            enable_rl_module_and_learner=True,
-            enable_env_runner_and_connector_v2=True,
-        )
         # RLlib settings with Table 3 values.
-        self.gamma = 0.99
         self.train_batch_size_per_learner = 1024
         self.min_sample_timesteps_per_iteration = 1000
-        self.rollout_fragment_length = "auto"
-        # RLlib 2.60's MultiAgentEnvRunner re-numpy-izes every finished episode
-        # of a sample call at every step (quadratic); the joint buffer converts
-        # each chunk once itself, so EnvRunners hand over plain lists.
-        self.episodes_to_numpy = False
-        # All actors in one batched pass per step, joint rows straight into the
-        # buffer (rllib_mamt/joint_env_runner.py); RLlib's MultiAgentEnvRunner
-        # can still be chosen with .env_runners(env_runner_cls=...).
-        self.env_runner_cls = JointEnvRunner
-        self.evaluation_config = {"explore": False}
-        self.evaluation_duration = 10
-        self.evaluation_duration_unit = "episodes"
         # MAMT settings; each is documented in `training()`.
         self.actor_lr = 1e-3
         self.critic_lr = 1e-3
@@ -320,64 +299,18 @@ class MAMTConfig(AlgorithmConfig):
                 setattr(self, name, given[name])
         return self
 
-    @override(AlgorithmConfig)
-    def validate(self) -> None:
-        super().validate()
+    def validate_algorithm_settings(self) -> None:
         from rllib_mamt.config_validation import validate_mamt_settings
 
         validate_mamt_settings(self)
-        self._assign_one_actor_per_agent()
-        if self.policies and self.resolved_input_normalization() and (
-            self.train_batch_size_per_learner < 2
-        ):
-            raise ValueError(
-                f"MAMTConfig: 'train_batch_size_per_learner' = "
-                f"{self.train_batch_size_per_learner!r} is invalid; allowed: an integer "
-                f">= 2 when inputs are normalised (input_normalization="
-                f"{self.input_normalization!r}; batch statistics need 2 rows)."
-            )
 
-    def _assign_one_actor_per_agent(self) -> None:
-        """Gives every agent its own actor module, reading agents from the env.
-
-        Also rejects, at build time, an environment in which some agent does not
-        act at every step (the joint buffer needs whole joint transitions).
-        """
-        if self.policies and set(self.policies) != {"default_policy"}:
-            return
-        if self.env is None:
-            return
+    def probe_agents(self):
         from rllib_mamt.config_validation import probe_agents
 
-        spaces = probe_agents(self)
-        self.multi_agent(
-            policies={
-                agent: PolicySpec(observation_space=obs, action_space=act)
-                for agent, (obs, act) in spaces.items()
-            },
-            policy_mapping_fn=map_agent_to_own_module,
-        )
+        return probe_agents(self)
 
-    def agent_ids(self) -> List[str]:
-        """Agent ids (= actor module ids) in the order used by every tensor."""
-        return sorted(self.policies)
-
-    def agent_observation_sizes(self) -> Dict[str, int]:
-        """Flat observation size per agent, read from the per-agent policies.
-
-        A restored config holds its PolicySpecs as plain tuples
-        ``(policy_class, observation_space, action_space, config)``.
-        """
-        sizes = {}
-        for agent in self.agent_ids():
-            policy = self.policies[agent]
-            space = (
-                policy.observation_space
-                if isinstance(policy, PolicySpec)
-                else policy[1]
-            )
-            sizes[agent] = flat_size(space)
-        return sizes
+    def validate_agents(self) -> None:
+        self.require_batch_for_normalization()
 
     def resolved_trust_region_deltas(self) -> List[float]:
         """delta_i per agent for the configured mode (``inf`` = unconstrained)."""
@@ -394,36 +327,9 @@ class MAMTConfig(AlgorithmConfig):
         deltas = self.trust_region_deltas or {}
         return [float(deltas.get(agent, math.inf)) for agent in agents]
 
-    def resolved_input_normalization(self) -> bool:
-        """``input_normalization`` as a bool: "auto" normalises inputs when some
-        agent's observation space declares values beyond ±100 (see
-        :mod:`rllib_mamt.input_scale`)."""
-        if self.input_normalization != "auto":
-            return bool(self.input_normalization)
-        from rllib_mamt.input_scale import declares_large_values
-
-        spaces = [
-            policy.observation_space if isinstance(policy, PolicySpec) else policy[1]
-            for policy in self.policies.values()
-        ]
-        return any(space is not None and declares_large_values(space) for space in spaces)
-
     def learns_trust_regions(self) -> bool:
         """Whether delta_i is learned (MAMT and its Table 10 ablations)."""
         return self.trust_region_mode in LEARNED_TRUST_REGION_MODES
-
-    def first_update_buffer_size(self) -> int:
-        """Buffer size at which updates begin."""
-        if self.num_steps_sampled_before_learning_starts is not None:
-            return self.num_steps_sampled_before_learning_starts
-        return self.total_train_batch_size
-
-    @override(AlgorithmConfig)
-    def get_rollout_fragment_length(self, worker_index: int = 0) -> int:
-        if self.rollout_fragment_length != "auto":
-            return self.rollout_fragment_length
-        samplers = max(1, self.num_env_runners or 0) * self.num_envs_per_env_runner
-        return max(1, math.ceil(self.env_steps_per_update / samplers))
 
     @override(AlgorithmConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:
@@ -459,10 +365,3 @@ class MAMTConfig(AlgorithmConfig):
             "trd_hidden_dim": self.trd_hidden_dim,
             "trd_message_passing_layers": self.trd_message_passing_layers,
         })
-
-    def make_probe_env(self):
-        """Builds one instance of the configured env (for spaces and checks)."""
-        from ray.rllib.algorithms.algorithm import Algorithm
-
-        _, creator = Algorithm._get_env_id_and_creator(self.env, self)
-        return creator(EnvContext(self.env_config, worker_index=0))

@@ -7,7 +7,6 @@ Settings shared with RLlib's PPO keep PPO's names (``lambda_``,
 ``clip_param``, ``entropy_coeff``, ``num_epochs``, ``minibatch_size``).
 """
 
-import math
 from typing import List, Optional
 
 from typing_extensions import Self
@@ -15,7 +14,6 @@ from typing_extensions import Self
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
-from ray.rllib.policy.policy import PolicySpec
 from ray.rllib.utils.annotations import override
 
 from rllib_mamt.algorithms.mappo.modules import (
@@ -23,8 +21,8 @@ from rllib_mamt.algorithms.mappo.modules import (
     MAPPOActorModule,
     MAPPOCentralModule,
 )
-from rllib_mamt.algorithms.mamt.mamt_config import MAMTConfig
-from rllib_mamt.central_module_spec import add_central_module, map_agent_to_own_module
+from rllib_mamt.central_module_spec import add_central_module
+from rllib_mamt.joint_config import JointAlgorithmConfig
 
 TRAINING_KEYS = (
     "lambda_", "clip_param", "entropy_coeff", "actor_lr", "critic_lr", "adam_epsilon",
@@ -34,7 +32,7 @@ TRAINING_KEYS = (
 )
 
 
-class MAPPOConfig(AlgorithmConfig):
+class MAPPOConfig(JointAlgorithmConfig):
     """Configuration of MA-PPO: PPO with decentralised actors and a centralised
     attention critic (the paper's MA-PPO baseline), discrete actions.
 
@@ -47,25 +45,13 @@ class MAPPOConfig(AlgorithmConfig):
 
     def __init__(self, algo_class=None):
         from rllib_mamt.algorithms.mappo.mappo import MAPPO
-        from rllib_mamt.joint_env_runner import JointEnvRunner
 
         super().__init__(algo_class=algo_class or MAPPO)
-        self.api_stack(
-            enable_rl_module_and_learner=True,
-            enable_env_runner_and_connector_v2=True,
-        )
         # RLlib settings with Table 6 values (else the MAPPO code's).
-        self.gamma = 0.99
         self.train_batch_size_per_learner = 4096
         self.num_epochs = 15
         self.minibatch_size = None  # one minibatch: the whole batch
         self.shuffle_batch_per_epoch = True
-        self.rollout_fragment_length = "auto"
-        self.episodes_to_numpy = False
-        self.env_runner_cls = JointEnvRunner
-        self.evaluation_config = {"explore": False}
-        self.evaluation_duration = 10
-        self.evaluation_duration_unit = "episodes"
         # MA-PPO settings; each is documented in `training()`.
         self.lambda_ = 0.95
         self.clip_param = 0.2
@@ -155,45 +141,21 @@ class MAPPOConfig(AlgorithmConfig):
                 setattr(self, name, given[name])
         return self
 
-    @override(AlgorithmConfig)
-    def validate(self) -> None:
-        super().validate()
+    def validate_algorithm_settings(self) -> None:
         from rllib_mamt.algorithms.mappo.validation import validate_mappo_settings
 
         validate_mappo_settings(self)
-        self._assign_one_actor_per_agent()
 
-    def _assign_one_actor_per_agent(self) -> None:
-        """Gives every agent its own actor module, reading agents from the env."""
-        if self.policies and set(self.policies) != {"default_policy"}:
-            return
-        if self.env is None:
-            return
+    def probe_agents(self):
         from rllib_mamt.algorithms.mappo.validation import require_mappo_action_space
         from rllib_mamt.config_validation import probe_joint_agents
 
-        spaces = probe_joint_agents(self, "MAPPO", require_mappo_action_space)
-        self.multi_agent(
-            policies={
-                agent: PolicySpec(observation_space=obs, action_space=act)
-                for agent, (obs, act) in spaces.items()
-            },
-            policy_mapping_fn=map_agent_to_own_module,
-        )
+        return probe_joint_agents(self, "MAPPO", require_mappo_action_space)
 
-    # The joint-sampling plumbing is MAMT's (the JointEnvRunner calls these).
-    agent_ids = MAMTConfig.agent_ids
-    agent_observation_sizes = MAMTConfig.agent_observation_sizes
-    make_probe_env = MAMTConfig.make_probe_env
-
-    @override(AlgorithmConfig)
-    def get_rollout_fragment_length(self, worker_index: int = 0) -> int:
-        """"auto": one ``sample()`` of every EnvRunner together yields (at
-        least) one train batch of env steps."""
-        if self.rollout_fragment_length != "auto":
-            return self.rollout_fragment_length
-        samplers = max(1, self.num_env_runners or 0) * self.num_envs_per_env_runner
-        return max(1, math.ceil(self.total_train_batch_size / samplers))
+    def env_steps_per_sample(self) -> int:
+        """One ``sample()`` of every EnvRunner together yields (at least) one
+        train batch of env steps."""
+        return self.total_train_batch_size
 
     @override(AlgorithmConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:
