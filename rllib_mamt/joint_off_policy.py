@@ -17,14 +17,11 @@ from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import (
     ENV_RUNNER_RESULTS,
     ENV_RUNNER_SAMPLING_TIMER,
-    LEARNER_RESULTS,
-    LEARNER_UPDATE_TIMER,
-    NUM_ENV_STEPS_SAMPLED_LIFETIME,
-    SYNCH_WORKER_WEIGHTS_TIMER,
     TIMERS,
 )
 
 from rllib_mamt.joint_replay_buffer import JointReplayBuffer
+from rllib_mamt.learner_updates import update_learners_and_sync_actors
 from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 
 REPLAY_BUFFER_STATE = "mamt_joint_replay_buffer"
@@ -68,36 +65,25 @@ class JointOffPolicyAlgorithm(Algorithm):
         self.metrics.log_value("replay_buffer_size", len(self.joint_replay_buffer), window=1)
         return added
 
+    def minibatches_per_update(self) -> int:
+        """Fresh minibatches of ``train_batch_size_per_learner`` rows one
+        learner update takes (MADDPG: one per agent)."""
+        return 1
+
     def update_from_buffer(self) -> None:
         """Runs one round of learner updates on batches drawn from the buffer."""
         config = self.config
-        per_learner = config.train_batch_size_per_learner
+        minibatches = self.minibatches_per_update()
+        per_learner = minibatches * config.train_batch_size_per_learner
         rows = self.joint_replay_buffer.sample(
-            config.num_updates_per_round * config.total_train_batch_size,
+            config.num_updates_per_round * minibatches * config.total_train_batch_size,
             standardize_rewards=config.standardize_rewards,
         )
         batch = MultiAgentBatch(
             {CENTRAL_MODULE_ID: SampleBatch(rows)},
             env_steps=len(rows["actions"]),
         )
-        with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
-            learner_results = self.learner_group.update(
-                batch=batch,
-                minibatch_size=per_learner,
-                num_epochs=1,
-                timesteps={
-                    NUM_ENV_STEPS_SAMPLED_LIFETIME: self.metrics.peek(
-                        (ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0
-                    )
-                },
-            )
-        self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
-        with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
-            self.env_runner_group.sync_weights(
-                from_worker_or_learner_group=self.learner_group,
-                policies=config.agent_ids(),
-                inference_only=True,
-            )
+        update_learners_and_sync_actors(self, batch, minibatch_size=per_learner, num_epochs=1)
 
     @override(Algorithm)
     def get_state(self, components=None, *, not_components=None, **kwargs):

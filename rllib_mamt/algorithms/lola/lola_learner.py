@@ -17,12 +17,11 @@ no-op action 0 in every expectation, count only where they acted and are not
 bootstrapped after they terminated, as in MADDPG's learner.
 """
 
-from typing import Dict, List
+from typing import Dict
 
 import torch
 from torch.func import functional_call
 
-from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.typing import ModuleID
 
 from rllib_mamt.algorithms.lola.losses import (
@@ -43,7 +42,7 @@ from rllib_mamt.finite_updates import require_finite_update
 from rllib_mamt.learner_optimizers import register_adam_groups
 from rllib_mamt.target_networks import soft_update_
 from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
-from rllib_mamt.torch_threads import set_learner_torch_threads
+from rllib_mamt.joint_learner import JointTorchLearner
 
 POLICY_OPTIMIZER = "policy"
 
@@ -53,20 +52,12 @@ def q_optimizer_name(agent_id: str) -> str:
     return f"q_{agent_id}"
 
 
-class LOLATorchLearner(TorchLearner):
+class LOLATorchLearner(JointTorchLearner):
     """Learner of LOLA(+DQN): TD steps of both Q-networks, then simultaneous
     LOLA steps of both policies, then soft target updates."""
 
     def build(self) -> None:
-        set_learner_torch_threads(self.config)
         super().build()
-        self.agent_ids: List[str] = list(self._central().agent_ids)
-
-    def _central(self):
-        return self.module[CENTRAL_MODULE_ID].unwrapped()
-
-    def _actor(self, agent_id):
-        return self.module[agent_id].unwrapped()
 
     def configure_optimizers_for_module(self, module_id: ModuleID, config=None) -> None:
         module = self.module[module_id].unwrapped()

@@ -12,20 +12,10 @@ the reference code (maddpg-pytorch), so an update takes n_agents minibatches.
 """
 
 from ray.rllib.algorithms.algorithm import Algorithm
-from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.annotations import override
-from ray.rllib.utils.metrics import (
-    ENV_RUNNER_RESULTS,
-    LEARNER_RESULTS,
-    LEARNER_UPDATE_TIMER,
-    NUM_ENV_STEPS_SAMPLED_LIFETIME,
-    SYNCH_WORKER_WEIGHTS_TIMER,
-    TIMERS,
-)
 
 from rllib_mamt.algorithms.maddpg.maddpg_config import MADDPGConfig
 from rllib_mamt.joint_off_policy import JointOffPolicyAlgorithm
-from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 
 
 class MADDPG(JointOffPolicyAlgorithm):
@@ -40,34 +30,6 @@ class MADDPG(JointOffPolicyAlgorithm):
         return MADDPGConfig(cls)
 
     @override(JointOffPolicyAlgorithm)
-    def update_from_buffer(self) -> None:
-        """Runs one round of learner updates, each on n_agents fresh minibatches."""
-        config = self.config
-        num_agents = len(config.agent_ids())
-        per_update = num_agents * config.train_batch_size_per_learner
-        rows = self.joint_replay_buffer.sample(
-            config.num_updates_per_round * num_agents * config.total_train_batch_size,
-            standardize_rewards=config.standardize_rewards,
-        )
-        batch = MultiAgentBatch(
-            {CENTRAL_MODULE_ID: SampleBatch(rows)},
-            env_steps=len(rows["actions"]),
-        )
-        with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
-            learner_results = self.learner_group.update(
-                batch=batch,
-                minibatch_size=per_update,
-                num_epochs=1,
-                timesteps={
-                    NUM_ENV_STEPS_SAMPLED_LIFETIME: self.metrics.peek(
-                        (ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0
-                    )
-                },
-            )
-        self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
-        with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
-            self.env_runner_group.sync_weights(
-                from_worker_or_learner_group=self.learner_group,
-                policies=config.agent_ids(),
-                inference_only=True,
-            )
+    def minibatches_per_update(self) -> int:
+        """Each agent updates on its own minibatch, as in the reference code."""
+        return len(self.config.agent_ids())

@@ -32,7 +32,6 @@ from typing import Dict, List
 
 import torch
 
-from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.typing import ModuleID
 
 from rllib_mamt.algorithms.maddpg.losses import (
@@ -53,7 +52,7 @@ from rllib_mamt.learner_optimizers import register_adam_groups
 from rllib_mamt.learner_seeding import learner_sampling_seed
 from rllib_mamt.target_networks import soft_update_
 from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
-from rllib_mamt.torch_threads import set_learner_torch_threads
+from rllib_mamt.joint_learner import JointTorchLearner
 
 POLICY_OPTIMIZER = "policy"
 SAMPLING_GENERATOR_STATE = "maddpg_sampling_generator"
@@ -108,25 +107,17 @@ def critic_targets(central, actors, next_observations, rewards, not_terminated,
     return td_targets(rewards[:, agent_index], bootstrap, next_q, gamma)
 
 
-class MADDPGTorchLearner(TorchLearner):
+class MADDPGTorchLearner(JointTorchLearner):
     """Learner of MADDPG: per-agent critic and actor steps, then soft target updates."""
 
     def build(self) -> None:
-        set_learner_torch_threads(self.config)
         super().build()
         central = self._central()
-        self.agent_ids: List[str] = list(central.agent_ids)
         self._sampling_generator = torch.Generator(device=self._device)
         self._sampling_generator.manual_seed(learner_sampling_seed(self.config.seed, 0))
         with torch.no_grad():
             for target, agent in zip(central.target_actors, self.agent_ids):
                 target.load_state_dict(self._actor(agent).policy_network.state_dict())
-
-    def _central(self):
-        return self.module[CENTRAL_MODULE_ID].unwrapped()
-
-    def _actor(self, agent_id):
-        return self.module[agent_id].unwrapped()
 
     def configure_optimizers_for_module(self, module_id: ModuleID, config=None) -> None:
         module = self.module[module_id].unwrapped()

@@ -33,7 +33,6 @@ import torch
 import torch.distributed as dist
 from torch.nn import functional as F
 
-from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.typing import ModuleID, ParamDict, TensorType
 
 from rllib_mamt.alive_masks import alive_masks, masked_mean, no_op_for_dead
@@ -58,7 +57,7 @@ from rllib_mamt.finite_updates import require_finite_update
 from rllib_mamt.learner_optimizers import fused_adam_available
 from rllib_mamt.learner_seeding import learner_sampling_seed
 from rllib_mamt.target_networks import soft_update_
-from rllib_mamt.torch_threads import set_learner_torch_threads
+from rllib_mamt.joint_learner import JointTorchLearner
 from rllib_mamt.algorithms.mamt.trust_region_learning import (
     DELTA_OPTIMIZER,
     LEARNED_TRUST_REGION_MODES,
@@ -72,14 +71,12 @@ CRITIC_OPTIMIZER = "critic"
 POLICY_OPTIMIZER = "policy"
 
 
-class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
+class MAMTTorchLearner(TrustRegionLearning, JointTorchLearner):
     """Learner for the MAMT family (modes ``none`` = MAAC, ``equal`` = MAMD, ...)."""
 
     def build(self) -> None:
-        set_learner_torch_threads(self.config)
         super().build()
         central = self._central()
-        self.agent_ids: List[str] = list(central.agent_ids)
         self._losses_by_optimizer: Dict[tuple, torch.Tensor] = {}
         self._critic_stepped = False
         self._sampling_generator = torch.Generator(device=self._device)
@@ -169,12 +166,6 @@ class MAMTTorchLearner(TrustRegionLearning, TorchLearner):
             alive,
             next_alive,
         )
-
-    def _central(self):
-        return self.module[CENTRAL_MODULE_ID].unwrapped()
-
-    def _actor(self, agent_id):
-        return self.module[agent_id].unwrapped()
 
     def configure_optimizers_for_module(self, module_id: ModuleID, config=None) -> None:
         module = self.module[module_id].unwrapped()

@@ -20,10 +20,6 @@ from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import (
     ENV_RUNNER_RESULTS,
     ENV_RUNNER_SAMPLING_TIMER,
-    LEARNER_RESULTS,
-    LEARNER_UPDATE_TIMER,
-    NUM_ENV_STEPS_SAMPLED_LIFETIME,
-    SYNCH_WORKER_WEIGHTS_TIMER,
     TIMERS,
 )
 
@@ -31,6 +27,7 @@ from rllib_mamt.algorithms.mappo.mappo_config import MAPPOConfig
 from rllib_mamt.algorithms.mappo.reward_normalization import ReturnScaler
 from rllib_mamt.algorithms.mappo.trajectories import sort_by_sub_env, trajectory_rows
 from rllib_mamt.joint_replay_buffer import ACTIONS
+from rllib_mamt.learner_updates import update_learners_and_sync_actors
 from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 
 RETURN_SCALER_STATE = "mappo_return_scaler"
@@ -58,25 +55,12 @@ class MAPPO(Algorithm):
         batch = self.sample_train_batch()
         if batch is None:
             return
-        with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
-            learner_results = self.learner_group.update(
-                batch=batch,
-                minibatch_size=self.config.minibatch_size,
-                num_epochs=self.config.num_epochs,
-                shuffle_batch_per_epoch=self.config.shuffle_batch_per_epoch,
-                timesteps={
-                    NUM_ENV_STEPS_SAMPLED_LIFETIME: self.metrics.peek(
-                        (ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0
-                    )
-                },
-            )
-        self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
-        with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
-            self.env_runner_group.sync_weights(
-                from_worker_or_learner_group=self.learner_group,
-                policies=self.config.agent_ids(),
-                inference_only=True,
-            )
+        update_learners_and_sync_actors(
+            self, batch,
+            minibatch_size=self.config.minibatch_size,
+            num_epochs=self.config.num_epochs,
+            shuffle_batch_per_epoch=self.config.shuffle_batch_per_epoch,
+        )
 
     def sample_train_batch(self):
         """Samples one on-policy train batch as a ``MultiAgentBatch`` of joint

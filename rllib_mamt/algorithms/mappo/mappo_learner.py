@@ -18,13 +18,12 @@ Subclasses change the agents' trust regions through :meth:`clip_ranges`
 """
 
 import dataclasses
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import numpy as np
 import torch
 from torch.distributions import Categorical
 
-from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.core.learner.training_data import TrainingData
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.typing import ModuleID
@@ -49,7 +48,7 @@ from rllib_mamt.joint_replay_buffer import (
 from rllib_mamt.finite_updates import require_finite_update
 from rllib_mamt.learner_optimizers import register_adam_groups
 from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
-from rllib_mamt.torch_threads import set_learner_torch_threads
+from rllib_mamt.joint_learner import JointTorchLearner
 
 POLICY_OPTIMIZER = "policy"
 CRITIC_OPTIMIZER = "critic"
@@ -74,19 +73,11 @@ def bootstrap_weights(terminateds: np.ndarray, next_alive: Optional[np.ndarray],
     return weights if next_alive is None else weights * next_alive
 
 
-class MAPPOTorchLearner(TorchLearner):
+class MAPPOTorchLearner(JointTorchLearner):
     """Learner of MA-PPO: GAE on the whole batch, then PPO minibatch epochs."""
 
     def build(self) -> None:
-        set_learner_torch_threads(self.config)
         super().build()
-        self.agent_ids: List[str] = list(self._central().agent_ids)
-
-    def _central(self):
-        return self.module[CENTRAL_MODULE_ID].unwrapped()
-
-    def _actor(self, agent_id):
-        return self.module[agent_id].unwrapped()
 
     def configure_optimizers_for_module(self, module_id: ModuleID, config=None) -> None:
         module = self.module[module_id].unwrapped()

@@ -1,0 +1,28 @@
+"""The torch learner base every algorithm here shares: per-agent actor
+modules plus one learner-only central module (``CENTRAL_MODULE_ID``)."""
+
+from typing import List
+
+from ray.rllib.core.learner.torch.torch_learner import TorchLearner
+
+from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
+from rllib_mamt.torch_threads import set_learner_torch_threads
+
+
+class JointTorchLearner(TorchLearner):
+    """Sets the learner's torch threads from its CPUs before building, and
+    gives the agents (in tensor order) and access to the central module and to
+    each agent's actor module."""
+
+    def build(self) -> None:
+        set_learner_torch_threads(self.config)
+        super().build()
+        self.agent_ids: List[str] = list(self._central().agent_ids)
+
+    def _central(self):
+        """The learner-only central module (critics, targets, models)."""
+        return self.module[CENTRAL_MODULE_ID].unwrapped()
+
+    def _actor(self, agent_id):
+        """The actor RLModule of ``agent_id``."""
+        return self.module[agent_id].unwrapped()
