@@ -3,6 +3,11 @@ build (`pip install torch==2.13.0`) first, as README's quickstart does."""
 
 from setuptools import find_packages, setup
 
+# Statistics of benchmarks/table10_report.py. rliable 1.2 requires arch < 8
+# (arch 8 dropped the random_state argument rliable passes), and arch 7 does
+# not import under pandas 3 (pandas changed deprecate_kwarg), hence pandas < 3.
+BENCH_REQUIREMENTS = ["rliable>=1.2", "arch<8", "pandas<3"]
+
 setup(
     name="rllib_mamt",
     version="0.1.0",
@@ -27,8 +32,9 @@ setup(
         "matplotlib",
     ],
     extras_require={
-        "test": ["pytest>=7"],
+        "test": ["pytest>=7"] + BENCH_REQUIREMENTS,
         "viz": ["tensorboard"],
+        "bench": BENCH_REQUIREMENTS,
     },
     entry_points={"console_scripts": ["rllib=rllib_mamt.cli:main"]},
 )

@@ -60,6 +60,7 @@ def test_rllib_view_has_sorted_agents_and_paper_spaces(name):
     [
         ("spread", {"n_agents": 1}, "n_agents"),
         ("spread", {"n_agents": "2"}, "n_agents"),
+        ("spread", {"variant": "openai"}, "variant"),
         ("rover_tower", {"n_pairs": 0}, "n_pairs"),
         ("rover_tower", {"max_cycles": 2.5}, "max_cycles"),
         ("rover_tower", {"landmarks": 6}, "landmarks"),
@@ -145,3 +146,51 @@ def test_one_mamd_iteration_on_each_environment(ray_session, name):
         assert result["env_runners"]["num_episodes"] > 0
     finally:
         algo.stop()
+
+
+def spread_after_one_step(variant, positions, velocities, actions):
+    """Positions and rewards of 2-agent Spread after one step from a hand-placed state."""
+    env = ENV_FACTORIES["spread"]({"variant": variant})
+    env.reset(seed=0)
+    world = env.unwrapped.world
+    for agent, position, velocity in zip(world.agents, positions, velocities):
+        agent.state.p_pos = np.array(position, dtype=np.float64)
+        agent.state.p_vel = np.array(velocity, dtype=np.float64)
+    for index, landmark in enumerate(world.landmarks):
+        landmark.state.p_pos = np.array([0.5 * index, 0.9])
+    _, rewards, _, _, _ = env.step(dict(zip(env.agents, actions)))
+    after = np.array([agent.state.p_pos for agent in world.agents])
+    landmarks = np.array([landmark.state.p_pos for landmark in world.landmarks])
+    coverage = -np.linalg.norm(after[:, None] - landmarks[None], axis=-1).min(axis=0).sum()
+    return after, rewards, coverage
+
+
+def test_spread_paper_variant_passes_the_pettingzoo_api():
+    parallel_api_test(ENV_FACTORIES["spread"]({"variant": "paper", "max_cycles": 10}), num_cycles=30)
+    parallel_seed_test(lambda: ENV_FACTORIES["spread"]({"variant": "paper", "max_cycles": 10}))
+
+
+@pytest.mark.parametrize("variant, self_penalty", [("mpe2", 0.0), ("paper", -1.0)])
+def test_spread_self_collision_penalty_only_in_the_paper_variant(variant, self_penalty):
+    apart = [(-0.8, -0.5), (0.8, -0.5)]
+    after, rewards, coverage = spread_after_one_step(variant, apart, [(0, 0), (0, 0)], [0, 0])
+    assert np.allclose(after, apart)
+    for reward in rewards.values():
+        assert reward == pytest.approx(coverage + self_penalty)
+
+
+def test_spread_paper_variant_counts_a_real_collision_on_top_of_the_self_collision():
+    approaching = [(-0.2, 0.0), (0.2, 0.0)]
+    after, rewards, coverage = spread_after_one_step(
+        "paper", approaching, [(2.0, 0), (-2.0, 0)], [0, 0])
+    assert np.linalg.norm(after[0] - after[1]) < 0.3
+    for reward in rewards.values():
+        assert reward == pytest.approx(coverage - 2.0)
+
+
+@pytest.mark.parametrize("variant, moved", [("mpe2", 0.0), ("paper", 0.05)])
+def test_spread_paper_variant_moves_an_agent_in_the_step_of_its_action(variant, moved):
+    start = [(-0.8, -0.5), (0.8, -0.5)]
+    after, _, _ = spread_after_one_step(variant, start, [(0, 0), (0, 0)], [2, 0])
+    assert after[0, 0] - start[0][0] == pytest.approx(moved)
+    assert np.allclose(after[1], start[1])

@@ -14,8 +14,13 @@ from mpe2 import simple_spread_v3
 from pettingzoo.utils.wrappers import BaseParallelWrapper
 
 from rllib_mamt.envs.env_config_validation import EnvKey, validate_env_config
+from rllib_mamt.envs.spread_paper_variant import apply_paper_variant
 
+SPREAD_VARIANTS = ("mpe2", "paper")
 SPREAD_KEYS = {
+    "variant": EnvKey(
+        "mpe2", (str,), lambda v: v in SPREAD_VARIANTS, f"one of {list(SPREAD_VARIANTS)}"
+    ),
     "n_agents": EnvKey(2, (int,), lambda v: v >= 2, "an int >= 2"),
     "max_cycles": EnvKey(25, (int,), lambda v: v >= 1, "an int >= 1"),
     "render_mode": EnvKey(
@@ -38,8 +43,13 @@ def make_spread(env_config: Optional[Mapping[str, Any]] = None):
     """Builds the paper's Spread: ``n_agents`` agents and as many landmarks.
 
     Args:
-        env_config: Optional keys ``n_agents`` (default 2), ``max_cycles``
-            (episode length, default 25) and ``render_mode``.
+        env_config: Optional keys ``variant`` (``"mpe2"``, the default:
+            ``mpe2``'s simple_spread; ``"paper"``: the MPE fork the paper's
+            code ran, with the -1 per agent per step self-collision penalty and
+            the original integration order, see
+            :mod:`rllib_mamt.envs.spread_paper_variant`), ``n_agents``
+            (default 2), ``max_cycles`` (episode length, default 25) and
+            ``render_mode``.
     """
     settings = validate_env_config("spread", env_config, SPREAD_KEYS)
     env = simple_spread_v3.parallel_env(
@@ -49,4 +59,5 @@ def make_spread(env_config: Optional[Mapping[str, Any]] = None):
         continuous_actions=False,
         render_mode=settings["render_mode"],
     )
-    return GlobalPlusLocalReward(env)
+    env = GlobalPlusLocalReward(env)
+    return apply_paper_variant(env) if settings["variant"] == "paper" else env

@@ -1,0 +1,306 @@
+"""Paper-budget runs (Table 10): table rows x seeds, resumable, two processes at a time.
+
+    python benchmarks/paper_budget.py benchmarks/plans/table10_spread.json [--jobs 2] [--rows MAMT MAAC]
+    python benchmarks/paper_budget.py PLAN --status
+
+A plan (JSON) names the env (``env``, ``env_config``), the budget in training
+episodes (``episodes``), the ``seeds``, ``common`` training settings, and the
+``rows``: each ``{"algorithm": registered name, "training": {...}}`` (plus
+``"use_common": false`` for baselines whose config does not take the common
+settings). ``episodes_per_iteration`` (default 40 = 1,000 env steps per training
+iteration, ``min_sample_timesteps_per_iteration``, / 25-step episodes) is the
+smoothing window that makes RLlib's ``episode_return_mean`` the mean of
+exactly one iteration's episodes (of its last ``episodes_per_iteration`` if
+an iteration finishes more); a run stops with an error naming the key if an
+iteration finishes fewer.
+
+Every (row, seed) run is one subprocess with one torch thread. It checkpoints
+(weights, optimisers and replay buffer: RLlib's exact resume) every
+``checkpoint_every`` iterations under ``--work-dir`` (git-ignored
+``benchmarks/results/paper_budget/PLAN/``), atomically together with its
+training curve, and continues from there when started again. A finished run
+writes ``ROW/seed_S.json`` in the run-summary format (``run_summary.py``) to
+``--out-dir`` (default ``benchmarks/recorded/PLAN/``) and is skipped from then
+on, so rerunning the command is idempotent. Rows whose algorithm is not
+registered (baselines still being built) are listed as skipped.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPOSITORY = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+import run_summary  # noqa: E402
+
+PLAN_KEYS = ("env", "episodes", "seeds", "rows")
+
+
+def load_plan(path):
+    """Reads a plan and raises ``SystemExit`` with the key for a bad one."""
+    with open(path) as handle:
+        plan = json.load(handle)
+    for key in PLAN_KEYS:
+        if key not in plan:
+            raise SystemExit(f"{path}: missing key '{key}'; required: {list(PLAN_KEYS)}")
+    if not isinstance(plan["episodes"], int) or plan["episodes"] < 1:
+        raise SystemExit(f"{path}: key 'episodes' is {plan['episodes']!r}; allowed: an int >= 1")
+    for row, spec in plan["rows"].items():
+        if not isinstance(spec, dict) or "algorithm" not in spec:
+            raise SystemExit(f"{path}: row '{row}' is {spec!r}; allowed: a dict with 'algorithm'")
+    return plan
+
+
+def summary_path(out_dir, row, seed):
+    """Where the finished run's summary JSON goes."""
+    return os.path.join(out_dir, row, f"seed_{seed}.json")
+
+
+def run_dir(work_dir, row, seed):
+    """The run's checkpoint directory (``checkpoint`` inside it), log beside it."""
+    return os.path.join(work_dir, row, f"seed_{seed}")
+
+
+def training_settings(plan, row):
+    """``common`` (unless the row opts out) updated by the row's ``training``."""
+    spec = plan["rows"][row]
+    settings = dict(plan.get("common", {})) if spec.get("use_common", True) else {}
+    settings.update(spec.get("training", {}))
+    return settings
+
+
+def registered_rows(plan, rows):
+    """Splits ``rows`` into those whose algorithm is registered and the rest."""
+    import rllib_mamt  # noqa: F401  (registers the algorithms)
+    from ray.tune.error import TuneError
+    from ray.tune.registry import get_trainable_cls
+
+    ready, skipped = [], []
+    for row in rows:
+        try:
+            get_trainable_cls(plan["rows"][row]["algorithm"])
+            ready.append(row)
+        except TuneError:
+            skipped.append(row)
+    return ready, skipped
+
+
+def pending_runs(plan, out_dir, rows):
+    """(row, seed) pairs without a summary yet, in row-major order."""
+    return [(row, seed) for row in rows for seed in plan["seeds"]
+            if not os.path.exists(summary_path(out_dir, row, seed))]
+
+
+def recover_checkpoint(directory):
+    """Returns the last complete checkpoint dir (after a kill mid-save) or None."""
+    current, old, new = (os.path.join(directory, name) for name in
+                         ("checkpoint", "checkpoint.old", "checkpoint.new"))
+    shutil.rmtree(new, ignore_errors=True)
+    if not os.path.exists(current) and os.path.exists(old):
+        os.rename(old, current)
+    shutil.rmtree(old, ignore_errors=True)
+    return current if os.path.exists(os.path.join(current, "progress.json")) else None
+
+
+def save_checkpoint(algo, progress, directory):
+    """Saves algorithm state and progress together; a kill leaves one complete copy."""
+    current, old, new = (os.path.join(directory, name) for name in
+                         ("checkpoint", "checkpoint.old", "checkpoint.new"))
+    shutil.rmtree(new, ignore_errors=True)
+    algo.save(new)
+    with open(os.path.join(new, "progress.json"), "w") as handle:
+        json.dump(progress, handle)
+    if os.path.exists(current):
+        os.rename(current, old)
+    os.rename(new, current)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def build_algorithm(plan, row, seed):
+    """A fresh algorithm for (row, seed) on one CPU, evaluation deterministic."""
+    from ray.tune.registry import get_trainable_cls
+
+    window = plan.get("episodes_per_iteration", 40)
+    eval_episodes = plan.get("eval_episodes", 10)
+    config = (
+        get_trainable_cls(plan["rows"][row]["algorithm"]).get_default_config()
+        .environment(plan["env"], env_config=plan.get("env_config", {}))
+        .env_runners(num_env_runners=0)
+        .training(**training_settings(plan, row))
+        .reporting(metrics_num_episodes_for_smoothing=window)
+        .evaluation(evaluation_interval=10**9, evaluation_num_env_runners=0,
+                    evaluation_duration=eval_episodes, evaluation_duration_unit="episodes",
+                    evaluation_config={"explore": False,
+                                       "metrics_num_episodes_for_smoothing": eval_episodes})
+        .debugging(seed=seed)
+    )
+    return config.build_algo()
+
+
+def run_one(plan, row, seed, out_dir, work_dir):
+    """Trains (row, seed) to the episode budget, resuming from its checkpoint."""
+    import torch
+
+    torch.set_num_threads(1)
+    import ray
+    from ray.rllib.algorithms.algorithm import Algorithm
+
+    import rllib_mamt  # noqa: F401  (registers algorithms and environments)
+
+    directory = run_dir(work_dir, row, seed)
+    os.makedirs(directory, exist_ok=True)
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    checkpoint = recover_checkpoint(directory)
+    if checkpoint:
+        algo = Algorithm.from_checkpoint(checkpoint)
+        with open(os.path.join(checkpoint, "progress.json")) as handle:
+            progress = json.load(handle)
+        print(f"resumed {row} seed {seed} at {progress['episodes']} episodes", flush=True)
+    else:
+        algo = build_algorithm(plan, row, seed)
+        progress = {"curve": [], "episodes": 0, "env_steps": 0, "iterations": 0,
+                    "process_seconds": 0.0}
+    window = plan.get("episodes_per_iteration", 40)
+    every = plan.get("checkpoint_every", 50)
+    started = time.time()
+    while progress["episodes"] < plan["episodes"]:
+        result = algo.train()
+        runners = result["env_runners"]
+        finished = int(runners.get("num_episodes", 0))
+        if 0 < finished < window:
+            raise SystemExit(
+                f"plan key 'episodes_per_iteration' is {window}, but iteration "
+                f"{result['training_iteration']} finished {finished} episodes; allowed: at most "
+                "the number a training iteration finishes (min_sample_timesteps_per_iteration / "
+                "episode length), so that RLlib's mean covers no older episode")
+        progress["episodes"] = int(runners["num_episodes_lifetime"])
+        progress["env_steps"] = int(result["num_env_steps_sampled_lifetime"])
+        progress["iterations"] = int(result["training_iteration"])
+        progress["curve"].append((finished, min(finished, window), progress["env_steps"],
+                                  float(runners.get("episode_return_mean", 0.0))))
+        if progress["iterations"] % every == 0:
+            progress["process_seconds"] += time.time() - started
+            started = time.time()
+            save_checkpoint(algo, progress, directory)
+    evaluation = algo.evaluate()["env_runners"]
+    algo.stop()
+    progress["process_seconds"] += time.time() - started
+    write_summary(plan, row, seed, progress, evaluation, out_dir)
+
+
+def write_summary(plan, row, seed, progress, evaluation, out_dir):
+    """Writes the run-summary JSON of a finished run (``run_summary`` format)."""
+    from rllib_mamt.envs.registry import make_rllib_env
+
+    last = plan.get("last_episodes", 1000)
+    summary = {
+        "format": run_summary.FORMAT,
+        "row": row,
+        "algorithm": plan["rows"][row]["algorithm"],
+        "training": training_settings(plan, row),
+        "env": plan["env"],
+        "env_config": plan.get("env_config", {}),
+        "n_agents": len(make_rllib_env(plan["env"], plan.get("env_config", {})).possible_agents),
+        "seed": seed,
+        "return_unit": run_summary.RETURN_UNIT,
+        "curve": run_summary.binned_curve(progress["curve"], plan.get("bin_episodes", 50)),
+        "last_episodes": last,
+        "last_1000_episodes_return": run_summary.last_episodes_mean(progress["curve"], last),
+        "eval": {"episodes": plan.get("eval_episodes", 10),
+                 "return_mean": float(evaluation["episode_return_mean"])},
+        "episodes": progress["episodes"],
+        "env_steps": progress["env_steps"],
+        "training_iterations": progress["iterations"],
+        "process_seconds": progress["process_seconds"],
+    }
+    path = summary_path(out_dir, row, seed)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w") as handle:
+        json.dump(run_summary.validate(summary, path), handle, indent=1)
+    os.replace(path + ".tmp", path)
+
+
+def orchestrate(args, plan, out_dir):
+    """Runs every pending (row, seed), ``args.jobs`` subprocesses at a time."""
+    rows, skipped = registered_rows(plan, args.rows or list(plan["rows"]))
+    for row in skipped:
+        print(f"skipped row {row}: algorithm '{plan['rows'][row]['algorithm']}' is not registered",
+              flush=True)
+    queue = pending_runs(plan, out_dir, rows)
+    print(f"{len(queue)} runs to do, {args.jobs} at a time", flush=True)
+    running, failures = [], 0
+    while queue or running:
+        while queue and len(running) < args.jobs:
+            row, seed = queue.pop(0)
+            environment = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                               PYTHONPATH=REPOSITORY)
+            command = [sys.executable, os.path.abspath(__file__), args.plan, "--one", row,
+                       str(seed), "--out-dir", out_dir, "--work-dir", args.work_dir]
+            os.makedirs(os.path.join(args.work_dir, row), exist_ok=True)
+            log = open(run_dir(args.work_dir, row, seed) + ".log", "a")
+            running.append((row, seed, subprocess.Popen(
+                command, env=environment, stdout=log, stderr=subprocess.STDOUT, cwd=REPOSITORY)))
+            print(f"started {row} seed {seed}", flush=True)
+        time.sleep(args.poll_seconds)
+        for entry in list(running):
+            row, seed, process = entry
+            if process.poll() is not None:
+                running.remove(entry)
+                failures += process.returncode != 0
+                print(f"finished {row} seed {seed}: exit {process.returncode}", flush=True)
+    return failures
+
+
+def status(plan, out_dir, work_dir):
+    """Prints each run's state: done, resumable at N episodes, or not started."""
+    for row in plan["rows"]:
+        for seed in plan["seeds"]:
+            if os.path.exists(summary_path(out_dir, row, seed)):
+                state = "done"
+            else:
+                progress = os.path.join(run_dir(work_dir, row, seed), "checkpoint", "progress.json")
+                if os.path.exists(progress):
+                    with open(progress) as handle:
+                        state = f"resumable at {json.load(handle)['episodes']} episodes"
+                else:
+                    state = "not started"
+            print(f"{row:<14} seed {seed:<4} {state}")
+
+
+def main():
+    """Command line: orchestrate a plan, run one (row, seed), or print the status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("plan")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--rows", nargs="*", help="only these rows")
+    parser.add_argument("--out-dir", help="default: benchmarks/recorded/<plan name>")
+    parser.add_argument("--work-dir", help="default: benchmarks/results/paper_budget/<plan name>")
+    parser.add_argument("--status", action="store_true")
+    parser.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
+    parser.add_argument("--one", nargs=2, metavar=("ROW", "SEED"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.plan = os.path.abspath(args.plan)
+    plan = load_plan(args.plan)
+    name = os.path.splitext(os.path.basename(args.plan))[0]
+    out_dir = os.path.abspath(args.out_dir or os.path.join(HERE, "recorded", name))
+    args.work_dir = os.path.abspath(
+        args.work_dir or os.path.join(HERE, "results", "paper_budget", name))
+    unknown = [row for row in args.rows or [] if row not in plan["rows"]]
+    if unknown:
+        raise SystemExit(f"--rows: unknown row(s) {unknown}; allowed: {list(plan['rows'])}")
+    if args.one:
+        run_one(plan, args.one[0], int(args.one[1]), out_dir, args.work_dir)
+    elif args.status:
+        status(plan, out_dir, args.work_dir)
+    else:
+        sys.exit(1 if orchestrate(args, plan, out_dir) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""The per-run summary JSON of the paper-budget runs (format ``rllib_mamt.run_summary/1``).
+
+One finished (row, env, seed) run is one small JSON file, committed; the
+report (``table10_report.py``) reads nothing else. Keys:
+
+- ``format``: ``"rllib_mamt.run_summary/1"``.
+- ``row``: the table row, e.g. ``"MAMT-Fixed"``; ``algorithm``: the registered
+  algorithm name it trains (``"MAMT"``); ``training``: the settings passed to
+  ``config.training()`` on top of that algorithm's defaults.
+- ``env``, ``env_config``, ``n_agents``, ``seed``.
+- ``return_unit``: ``"sum over agents of the episode return"`` (RLlib's
+  ``episode_return_mean``; DESIGN.md gives the paper's unit for Spread).
+- ``curve``: the training return against episodes, in bins of
+  ``bin_episodes`` episodes: ``episodes`` (episodes trained at each bin's end),
+  ``env_steps`` (env steps then) and ``return_mean`` (mean training return of
+  the bin's episodes).
+- ``last_1000_episodes_return``: the paper's metric (Table 10), the mean
+  training return over the last ``last_episodes`` (1,000) episodes, computed
+  from the unbinned curve.
+- ``eval``: ``{"episodes": 10, "return_mean": ...}``, the deterministic
+  (``explore=False``) evaluation after training.
+- ``episodes``, ``env_steps``, ``training_iterations``, ``process_seconds``
+  (wall seconds of the training process, summed over resumed sessions).
+"""
+
+import json
+import math
+from typing import Dict, List, Sequence, Tuple
+
+FORMAT = "rllib_mamt.run_summary/1"
+REQUIRED_KEYS = ("format", "row", "algorithm", "env", "seed", "n_agents", "curve",
+                 "last_1000_episodes_return", "eval", "episodes", "return_unit")
+RETURN_UNIT = "sum over agents of the episode return"
+
+
+def last_episodes_mean(curve: Sequence[Tuple[int, int, int, float]], last_episodes: int) -> float:
+    """Mean training return over the last ``last_episodes`` episodes of an unbinned curve.
+
+    Args:
+        curve: One row per training iteration, in order:
+            ``(finished, covered, env_steps, mean)``: episodes finished in the
+            iteration, how many of the last of them ``mean`` averages (RLlib's
+            smoothing window; fewer than ``finished`` only when an iteration
+            finishes more episodes than the window, e.g. the first, which
+            fills the buffer), env steps so far, and that mean return.
+        last_episodes: Window length in episodes (the paper: 1,000). The
+            window is counted in finished episodes; each iteration inside it
+            weighs by the episodes its mean covers (an iteration straddling
+            the window's start by the share inside it).
+    """
+    remaining, weighted, weights = last_episodes, 0.0, 0
+    for finished, covered, _, mean in reversed(curve):
+        if remaining <= 0:
+            break
+        used = min(covered, remaining)
+        weighted += used * mean
+        weights += used
+        remaining -= finished
+    if weights == 0:
+        raise ValueError("last_episodes_mean: the curve has no finished episode")
+    return weighted / weights
+
+
+def binned_curve(curve: Sequence[Tuple[int, int, int, float]], bin_episodes: int) -> Dict[str, List]:
+    """Bins an unbinned curve (rows as :func:`last_episodes_mean`) by finished episodes.
+
+    A bin closes at the first iteration whose cumulative episode count reaches
+    the next multiple of ``bin_episodes``; its mean weighs every iteration by
+    the episodes its mean covers. The last, partial bin is kept.
+    """
+    binned = {"bin_episodes": bin_episodes, "episodes": [], "env_steps": [], "return_mean": []}
+    total, weighted, weights, boundary = 0, 0.0, 0, bin_episodes
+    for index, (finished, covered, env_steps, mean) in enumerate(curve):
+        total += finished
+        weighted += covered * mean if covered else 0.0
+        weights += covered
+        if weights and (total >= boundary or index == len(curve) - 1):
+            binned["episodes"].append(total)
+            binned["env_steps"].append(env_steps)
+            binned["return_mean"].append(weighted / weights)
+            weighted, weights = 0.0, 0
+            boundary = (total // bin_episodes + 1) * bin_episodes
+    return binned
+
+
+def validate(summary: dict, source: str = "summary") -> dict:
+    """Returns ``summary`` or raises ``ValueError`` naming the first bad key."""
+    missing = [key for key in REQUIRED_KEYS if key not in summary]
+    if missing:
+        raise ValueError(f"{source}: missing key(s) {missing}; required: {list(REQUIRED_KEYS)}")
+    if summary["format"] != FORMAT:
+        raise ValueError(f"{source}: key 'format' is {summary['format']!r}; allowed: {FORMAT!r}")
+    metric = summary["last_1000_episodes_return"]
+    if not isinstance(metric, (int, float)) or not math.isfinite(metric):
+        raise ValueError(f"{source}: key 'last_1000_episodes_return' is {metric!r}; "
+                         "allowed: a finite number")
+    return summary
+
+
+def load(path: str) -> dict:
+    """Reads and validates one run summary file."""
+    with open(path) as handle:
+        return validate(json.load(handle), path)

@@ -1,0 +1,261 @@
+"""Table 10 from committed run summaries: table, rliable statistics, marl-eval JSON, Fig. 2.
+
+    python benchmarks/table10_report.py benchmarks/recorded/table10_spread \
+        benchmarks/recorded/table10_rover_tower --out benchmarks/figures/table10
+
+Reads every ``*/seed_*.json`` run summary (format: ``run_summary.py``) under the
+given directories and writes to ``--out``:
+
+- ``table10.md``: per task and row, the paper's Table 10 value beside ours:
+  mean ± std over seeds (std with ddof=1) of the paper's metric (mean training
+  return over the last 1,000 episodes) in our unit (sum over agents) and in the
+  paper's unit (per-agent mean; for Spread's ``mpe2`` variant minus the 25
+  self-collision penalties the paper's env adds, DESIGN.md), the interquartile
+  mean (IQM) with its 95 % stratified-bootstrap confidence interval, and the
+  deterministic evaluation; then the probability of improvement of every row
+  over every other with its 95 % CI. IQM, CIs and probabilities come from
+  ``rliable`` (``library.get_interval_estimates`` with
+  ``metrics.aggregate_iqm`` and ``metrics.probability_of_improvement``), one
+  task at a time, runs = seeds.
+- ``statistics.json``: the same numbers, machine-readable.
+- ``marl_eval.json``: the raw-experiment format ``marl-eval`` reads (written by
+  its ``JsonLogger``, BenchMARL and Mava):
+  ``{environment: {task: {algorithm: {"seed_S": {"step_K": {"step_count":
+  env_steps, "return": [value], "episodes": [value]}, ...,
+  "absolute_metrics": {"return": [deterministic evaluation return],
+  "last_1000_episodes_return": [value]}}}}}``. Every metric is a list (here one
+  value: a mean over episodes); ``step_K`` are the training-curve bins in
+  order (``step_count`` = env steps at the bin's end) and ``absolute_metrics``
+  is the final evaluation. Environment is ``"MPE"``; the task names the env and
+  its variant (``spread``, ``spread_paper``, ``rover_tower``).
+- ``fig2_<task>.png``: training return against episodes, mean over seeds with a
+  ±1 std band, one line per row, as the paper's Fig. 2.
+"""
+
+import argparse
+import glob
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import run_summary  # noqa: E402
+
+# Paper, Appendix H, Table 10: mean (std) over 5 seeds (3 for the revision's
+# MAMT-Fixed / -Random / -WS / -PPO columns), per-agent episode return.
+PAPER_TABLE10 = {
+    "spread": {"MAAC": (-43.23, 0.76), "MA-PPO": (-42.29, 0.61), "MADDPG": (-43.33, 0.68),
+               "LOLA": (-42.08, 1.23), "MAMT": (-38.06, 0.69), "MAMD": (-42.17, 1.05),
+               "MAMT-Random": (-43.04, 0.88), "MAMT-Fixed": (-41.29, 0.73),
+               "MAMT-WS": (-39.83, 0.72), "MAMT-PPO": (-39.65, 0.47)},
+    "multiwalker": {"MAAC": (-30.16, 3.38), "MA-PPO": (-38.52, 4.22), "MADDPG": (-49.76, 3.97),
+                    "MAMT": (-4.70, 4.38), "MAMD": (-4.92, 3.91), "MAMT-Random": (-30.52, 3.17),
+                    "MAMT-Fixed": (-4.82, 3.14), "MAMT-WS": (-4.90, 4.86),
+                    "MAMT-PPO": (-4.98, 4.05)},
+    "rover_tower": {"MAAC": (121.79, 6.84), "MA-PPO": (120.36, 6.02), "MADDPG": (87.46, 6.50),
+                    "MAMT": (145.95, 5.77), "MAMD": (127.80, 5.04),
+                    "MAMT-Random": (115.11, 6.13), "MAMT-Fixed": (123.21, 5.87),
+                    "MAMT-WS": (133.70, 6.22), "MAMT-PPO": (141.33, 5.95)},
+    "pursuit": {"MAAC": (19.86, 1.19), "MA-PPO": (20.05, 1.20), "MADDPG": (5.05, 1.33),
+                "MAMT": (25.62, 1.30), "MAMD": (22.30, 1.81), "MAMT-Random": (16.48, 1.33),
+                "MAMT-Fixed": (21.54, 1.62), "MAMT-WS": (17.17, 2.89),
+                "MAMT-PPO": (25.04, 1.68)},
+}
+ROW_ORDER = ["MAAC", "MA-PPO", "MADDPG", "LOLA", "MAMD", "MAMT", "MAMT-Fixed", "MAMT-Random",
+             "MAMT-WS", "MAMT-PPO"]
+SELF_COLLISION_PER_STEP = 1.0
+
+
+def task_name(summary):
+    """The task a run belongs to: the env, plus its variant when not the default."""
+    variant = summary.get("env_config", {}).get("variant", "mpe2")
+    return summary["env"] if variant == "mpe2" else f"{summary['env']}_{variant}"
+
+
+def paper_unit(summary, value):
+    """``value`` (our unit) in the paper's unit: per-agent mean, minus the
+    self-collision penalties on Spread's ``mpe2`` variant (DESIGN.md)."""
+    per_agent = value / summary["n_agents"]
+    if summary["env"] == "spread" and summary.get("env_config", {}).get("variant", "mpe2") == "mpe2":
+        per_agent -= SELF_COLLISION_PER_STEP * summary.get("env_config", {}).get("max_cycles", 25)
+    return per_agent
+
+
+def load_summaries(directories):
+    """All run summaries under ``directories``, grouped as {task: {row: [summary]}}."""
+    grouped = {}
+    for directory in directories:
+        paths = sorted(glob.glob(os.path.join(directory, "*", "seed_*.json")))
+        if not paths:
+            raise SystemExit(f"{directory}: no run summaries (ROW/seed_S.json) found")
+        for path in paths:
+            summary = run_summary.load(path)
+            grouped.setdefault(task_name(summary), {}).setdefault(summary["row"], []).append(summary)
+    for rows in grouped.values():
+        for summaries in rows.values():
+            summaries.sort(key=lambda s: s["seed"])
+    return grouped
+
+
+def ordered(rows):
+    """Rows in the paper's column order, unknown rows last (alphabetically)."""
+    return sorted(rows, key=lambda r: (ROW_ORDER.index(r) if r in ROW_ORDER else len(ROW_ORDER), r))
+
+
+def cell_statistics(rows, reps, seed):
+    """Mean, std, IQM with CI per row and probability of improvement per row pair."""
+    from rliable import library, metrics
+
+    scores = {row: np.array([[s["last_1000_episodes_return"]] for s in summaries])
+              for row, summaries in rows.items()}
+    iqm, iqm_ci = library.get_interval_estimates(
+        scores, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps,
+        random_state=np.random.RandomState(seed))
+    cells = {}
+    for row, summaries in rows.items():
+        values = scores[row][:, 0]
+        evaluations = np.array([s["eval"]["return_mean"] for s in summaries])
+        in_paper_unit = np.array([paper_unit(s, s["last_1000_episodes_return"]) for s in summaries])
+        cells[row] = {
+            "seeds": [s["seed"] for s in summaries],
+            "last_1000_episodes_return": {"mean": float(values.mean()), "std": sample_std(values),
+                                          "values": values.tolist()},
+            "paper_unit": {"mean": float(in_paper_unit.mean()), "std": sample_std(in_paper_unit)},
+            "iqm": float(iqm[row][0]),
+            "iqm_ci95": [float(iqm_ci[row][0][0]), float(iqm_ci[row][1][0])],
+            "eval_return": {"mean": float(evaluations.mean()), "std": sample_std(evaluations)},
+            "process_hours": sum(s.get("process_seconds", 0.0) for s in summaries) / 3600.0,
+        }
+    pairs = {f"{x},{y}": [scores[x], scores[y]] for x in rows for y in rows if x != y}
+    improvement = {}
+    if pairs:
+        point, interval = library.get_interval_estimates(
+            pairs, metrics.probability_of_improvement, reps=reps,
+            random_state=np.random.RandomState(seed))
+        improvement = {pair: {"probability": float(point[pair]),
+                              "ci95": np.ravel(interval[pair]).astype(float).tolist()}
+                       for pair in pairs}
+    return cells, improvement
+
+
+def sample_std(values):
+    """Standard deviation over seeds with ddof=1 (0 for a single seed)."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def markdown(statistics):
+    """The Table 10 comparison as markdown, one section per task."""
+    lines = []
+    for task, result in statistics.items():
+        paper = PAPER_TABLE10.get(task.split("_paper")[0], {})
+        lines += [f"### {task}", "",
+                  "| Row | Paper (per agent) | Ours, last 1,000 ep. (sum over agents) | "
+                  "Ours, paper's unit | IQM [95 % CI] | Deterministic eval | Seeds |",
+                  "|---|---|---|---|---|---|---|"]
+        for row in ordered(result["cells"]):
+            cell = result["cells"][row]
+            paper_cell = f"{paper[row][0]:.2f} ± {paper[row][1]:.2f}" if row in paper else "–"
+            metric, unit, evaluation = (cell["last_1000_episodes_return"], cell["paper_unit"],
+                                        cell["eval_return"])
+            lines.append(
+                f"| {row} | {paper_cell} | {metric['mean']:.2f} ± {metric['std']:.2f} | "
+                f"{unit['mean']:.2f} ± {unit['std']:.2f} | {cell['iqm']:.2f} "
+                f"[{cell['iqm_ci95'][0]:.2f}, {cell['iqm_ci95'][1]:.2f}] | "
+                f"{evaluation['mean']:.2f} ± {evaluation['std']:.2f} | {len(cell['seeds'])} |")
+        if result["probability_of_improvement"]:
+            lines += ["", "Probability of improvement P(row > column) [95 % CI]:", ""]
+            rows = ordered(result["cells"])
+            lines += ["| | " + " | ".join(rows) + " |", "|---" * (len(rows) + 1) + "|"]
+            for x in rows:
+                entries = []
+                for y in rows:
+                    entry = result["probability_of_improvement"].get(f"{x},{y}")
+                    entries.append("–" if entry is None else
+                                   f"{entry['probability']:.2f} [{entry['ci95'][0]:.2f}, "
+                                   f"{entry['ci95'][1]:.2f}]")
+                lines.append(f"| {x} | " + " | ".join(entries) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def marl_eval_json(grouped):
+    """The runs in marl-eval's raw-experiment format (see the module docstring)."""
+    data = {"MPE": {}}
+    for task, rows in grouped.items():
+        for row, summaries in rows.items():
+            algorithm = data["MPE"].setdefault(task, {}).setdefault(row.replace(",", " "), {})
+            for summary in summaries:
+                curve = summary["curve"]
+                run = {f"step_{k}": {"step_count": int(steps), "return": [float(value)],
+                                     "episodes": [int(episodes)]}
+                       for k, (steps, value, episodes) in enumerate(
+                           zip(curve["env_steps"], curve["return_mean"], curve["episodes"]))}
+                run["absolute_metrics"] = {
+                    "return": [float(summary["eval"]["return_mean"])],
+                    "last_1000_episodes_return": [float(summary["last_1000_episodes_return"])]}
+                algorithm[f"seed_{summary['seed']}"] = run
+    return data
+
+
+def plot_curves(task, rows, path):
+    """Fig. 2 style: training return vs episodes, mean ± std over seeds per row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for row in ordered(rows):
+        summaries = rows[row]
+        length = min(len(s["curve"]["episodes"]) for s in summaries)
+        episodes = np.array(summaries[0]["curve"]["episodes"][:length])
+        returns = np.array([s["curve"]["return_mean"][:length] for s in summaries])
+        mean, std = returns.mean(axis=0), returns.std(axis=0)
+        axes.plot(episodes, mean, label=f"{row} ({len(summaries)} seeds)")
+        axes.fill_between(episodes, mean - std, mean + std, alpha=0.2)
+    axes.set_xlabel("training episodes")
+    axes.set_ylabel("training return (sum over agents)")
+    axes.set_title(task)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def report(directories, out_dir, reps=2000, seed=0):
+    """Writes table, statistics, marl-eval JSON and figures; returns the statistics."""
+    grouped = load_summaries(directories)
+    os.makedirs(out_dir, exist_ok=True)
+    statistics = {}
+    for task, rows in sorted(grouped.items()):
+        cells, improvement = cell_statistics(rows, reps, seed)
+        statistics[task] = {"cells": cells, "probability_of_improvement": improvement}
+        plot_curves(task, rows, os.path.join(out_dir, f"fig2_{task}.png"))
+    with open(os.path.join(out_dir, "statistics.json"), "w") as handle:
+        json.dump(statistics, handle, indent=1)
+    with open(os.path.join(out_dir, "marl_eval.json"), "w") as handle:
+        json.dump(marl_eval_json(grouped), handle, indent=1)
+    with open(os.path.join(out_dir, "table10.md"), "w") as handle:
+        handle.write(markdown(statistics))
+    return statistics
+
+
+def main():
+    """Command line: run-summary directories in, report files out."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("directories", nargs="+", help="directories holding ROW/seed_S.json")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                      "figures", "table10"))
+    parser.add_argument("--reps", type=int, default=2000, help="bootstrap replications")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap random seed")
+    args = parser.parse_args()
+    report(args.directories, args.out, args.reps, args.seed)
+    with open(os.path.join(args.out, "table10.md")) as handle:
+        print(handle.read())
+
+
+if __name__ == "__main__":
+    main()

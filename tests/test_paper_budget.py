@@ -1,0 +1,104 @@
+"""benchmarks/paper_budget.py and run_summary.py: skip, resume, atomic checkpoints, the metric."""
+
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "benchmarks"))
+
+import paper_budget  # noqa: E402
+import run_summary  # noqa: E402
+
+PLAN = {"env": "spread", "episodes": 80, "seeds": [0, 1],
+        "rows": {"MAAC": {"algorithm": "MAAC"},
+                 "MAMT-Fixed": {"algorithm": "MAMT", "training": {"trust_region_mode": "fixed_coef"}},
+                 "MA-PPO": {"algorithm": "NOT_REGISTERED_PPO", "use_common": False}},
+        "common": {"train_batch_size_per_learner": 64}}
+
+
+class FakeAlgorithm:
+    """Stands in for an Algorithm: ``save`` writes one file, or fails midway."""
+
+    def __init__(self, payload, fail=False):
+        self.payload, self.fail = payload, fail
+
+    def save(self, path):
+        os.makedirs(path)
+        with open(os.path.join(path, "state"), "w") as handle:
+            handle.write(self.payload)
+        if self.fail:
+            raise KeyboardInterrupt("killed mid-save")
+
+
+def test_finished_runs_are_skipped(tmp_path):
+    done = paper_budget.summary_path(str(tmp_path), "MAAC", 1)
+    os.makedirs(os.path.dirname(done))
+    open(done, "w").close()
+    pending = paper_budget.pending_runs(PLAN, str(tmp_path), ["MAAC", "MAMT-Fixed"])
+    assert pending == [("MAAC", 0), ("MAMT-Fixed", 0), ("MAMT-Fixed", 1)]
+
+
+def test_unregistered_baselines_are_listed_as_skipped():
+    ready, skipped = paper_budget.registered_rows(PLAN, list(PLAN["rows"]))
+    assert ready == ["MAAC", "MAMT-Fixed"] and skipped == ["MA-PPO"]
+
+
+def test_rows_get_common_settings_unless_they_opt_out():
+    assert paper_budget.training_settings(PLAN, "MAMT-Fixed") == {
+        "train_batch_size_per_learner": 64, "trust_region_mode": "fixed_coef"}
+    assert paper_budget.training_settings(PLAN, "MA-PPO") == {}
+
+
+def test_a_kill_during_a_save_keeps_the_previous_complete_checkpoint(tmp_path):
+    directory = str(tmp_path)
+    assert paper_budget.recover_checkpoint(directory) is None
+    paper_budget.save_checkpoint(FakeAlgorithm("first"), {"episodes": 40}, directory)
+    with pytest.raises(KeyboardInterrupt):
+        paper_budget.save_checkpoint(FakeAlgorithm("second", fail=True), {"episodes": 80}, directory)
+    checkpoint = paper_budget.recover_checkpoint(directory)
+    with open(os.path.join(checkpoint, "state")) as handle:
+        assert handle.read() == "first"
+    with open(os.path.join(checkpoint, "progress.json")) as handle:
+        assert json.load(handle)["episodes"] == 40
+    assert sorted(os.listdir(directory)) == ["checkpoint"]
+
+
+def test_a_kill_between_the_renames_recovers_the_old_checkpoint(tmp_path):
+    directory = str(tmp_path)
+    paper_budget.save_checkpoint(FakeAlgorithm("first"), {"episodes": 40}, directory)
+    os.rename(os.path.join(directory, "checkpoint"), os.path.join(directory, "checkpoint.old"))
+    checkpoint = paper_budget.recover_checkpoint(directory)
+    with open(os.path.join(checkpoint, "state")) as handle:
+        assert handle.read() == "first"
+
+
+def test_bad_plan_names_the_key(tmp_path):
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(dict(PLAN, episodes=0)))
+    with pytest.raises(SystemExit, match="'episodes' is 0"):
+        paper_budget.load_plan(str(path))
+
+
+CURVE = [(40, 40, 1000, -100.0)] + [(40, 40, 1000 * (i + 1), -float(i)) for i in range(1, 11)]
+
+
+def test_last_episodes_mean_counts_episodes_not_iterations():
+    assert run_summary.last_episodes_mean(CURVE, 40) == -10.0
+    assert run_summary.last_episodes_mean(CURVE, 60) == pytest.approx((40 * -10 + 20 * -9) / 60)
+    assert run_summary.last_episodes_mean(CURVE, 10**6) == pytest.approx(
+        (-100 + sum(-i for i in range(1, 11))) / 11)
+
+
+def test_an_iteration_whose_mean_covers_fewer_episodes_weighs_less():
+    curve = [(40, 4, 1000, -100.0), (4, 4, 1100, 0.0)]
+    assert run_summary.last_episodes_mean(curve, 1000) == pytest.approx(-50.0)
+
+
+def test_binned_curve_bins_by_episodes():
+    binned = run_summary.binned_curve(CURVE, 80)
+    assert binned["episodes"] == [80, 160, 240, 320, 400, 440]
+    assert binned["return_mean"][0] == pytest.approx(-50.5)
+    assert binned["return_mean"][-1] == -10.0

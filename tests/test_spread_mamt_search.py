@@ -1,0 +1,64 @@
+"""tuned_examples/spread_mamt_search.py: the successive-halving search, checked without training."""
+
+import importlib.util
+import os
+
+import pytest
+from ray import tune
+
+PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                    "tuned_examples", "spread_mamt_search.py")
+SPEC = importlib.util.spec_from_file_location("spread_mamt_search", PATH)
+search = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(search)
+
+
+def parse(*argv):
+    parser = search.build_parser()
+    args = parser.parse_args(list(argv))
+    search.check_arguments(parser, args)
+    return args
+
+
+@pytest.mark.parametrize("first_cut, rungs", [(6, [25000 / 6]), (36, [25000 / 6, 25000 / 36])])
+def test_asha_keeps_the_best_sixth_at_the_papers_fractions(first_cut, rungs):
+    scheduler = search.successive_halving(parse("--first-cut", str(first_cut)))
+    bracket = scheduler._brackets[0]
+    assert scheduler._reduction_factor == 6 and len(scheduler._brackets) == 1
+    cuts = sorted(milestone for milestone, _ in bracket._rungs if milestone < 25000 - 1e-6)
+    assert cuts == pytest.approx(sorted(rungs))
+    assert scheduler._time_attr == "env_runners/num_episodes_lifetime"
+    assert scheduler._max_t == 25000
+
+
+def test_search_space_grids_clip_sigma_and_seed_and_scores_the_last_1000_episodes():
+    space = search.search_space(parse())
+    assert space["trust_region_bounds"] == tune.grid_search([(0.01, 0.01), (0.01, 1.0), (0.01, 100.0)])
+    assert space["coordination_threshold"] == tune.grid_search([0.002, 0.02, 0.2])
+    assert space["seed"] == tune.grid_search([100])
+    assert space["metrics_num_episodes_for_smoothing"] == 1000
+    table9 = search.search_space(parse("--table9"))
+    assert table9["num_updates_per_round"] == tune.grid_search([1, 4, 8])
+    assert table9["mirror_descent_lag"] == tune.grid_search([100, 1000])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seeds", "3", "100"], "--seeds has [3]"),
+    (["--first-cut", "4"], "--first-cut is 4"),
+    (["--sigmas", "1.5"], "--sigmas has 1.5"),
+])
+def test_bad_options_name_the_option_and_value(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        parse(*argv)
+    assert message in capsys.readouterr().err
+
+
+def test_the_search_space_is_accepted_by_mamt_config():
+    from rllib_mamt import MAMTConfig
+
+    space = search.search_space(parse("--smoke"))
+    resolved = {key: value["grid_search"][-1] if isinstance(value, dict) and "grid_search" in value
+                else value for key, value in space.items()}
+    config = MAMTConfig().update_from_dict(resolved)
+    config.validate()
+    assert config.trust_region_bounds == (0.01, 100.0) and config.coordination_threshold == 0.2

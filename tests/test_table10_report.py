@@ -1,0 +1,114 @@
+"""benchmarks/table10_report.py on synthetic run summaries with known answers."""
+
+import json
+import os
+import sys
+
+import pytest
+
+pytest.importorskip("rliable", reason="rliable is not installed (pip install -e .[bench])")
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "benchmarks"))
+
+import run_summary  # noqa: E402
+import table10_report  # noqa: E402
+
+
+def write_run(directory, row, seed, metric, env="spread", variant="mpe2", evaluation=None):
+    """Writes one synthetic run summary whose every curve bin equals ``metric``."""
+    curve = [(40, 40, 1000 * (i + 1), metric) for i in range(50)]
+    summary = {
+        "format": run_summary.FORMAT, "row": row, "algorithm": row.split("-")[0],
+        "training": {}, "env": env, "env_config": {"variant": variant} if env == "spread" else {},
+        "n_agents": 2 if env == "spread" else 8, "seed": seed,
+        "return_unit": run_summary.RETURN_UNIT,
+        "curve": run_summary.binned_curve(curve, 400),
+        "last_1000_episodes_return": run_summary.last_episodes_mean(curve, 1000),
+        "eval": {"episodes": 10, "return_mean": metric if evaluation is None else evaluation},
+        "episodes": 2000, "env_steps": 50000, "training_iterations": 50, "process_seconds": 36.0,
+    }
+    path = os.path.join(directory, row, f"seed_{seed}.json")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump(summary, handle)
+
+
+@pytest.fixture
+def spread_runs(tmp_path):
+    directory = str(tmp_path / "runs")
+    for seed in range(5):
+        write_run(directory, "MAMT", seed, -70.0)
+        write_run(directory, "MAAC", seed, -90.0 - seed)
+        write_run(directory, "MAMD", seed, -85.0 - 2 * seed)
+    return directory
+
+
+@pytest.fixture
+def statistics(spread_runs, tmp_path):
+    return table10_report.report([spread_runs], str(tmp_path / "out"), reps=200)
+
+
+def test_identical_seeds_give_a_zero_width_confidence_interval(statistics):
+    cell = statistics["spread"]["cells"]["MAMT"]
+    assert cell["iqm"] == pytest.approx(-70.0)
+    assert cell["iqm_ci95"] == pytest.approx([-70.0, -70.0])
+    assert cell["last_1000_episodes_return"]["std"] == 0.0
+
+
+def test_mean_std_and_iqm_of_spread_seeds(statistics):
+    cell = statistics["spread"]["cells"]["MAAC"]
+    assert cell["last_1000_episodes_return"]["mean"] == pytest.approx(-92.0)
+    assert cell["last_1000_episodes_return"]["std"] == pytest.approx(2.5 ** 0.5)
+    assert cell["iqm"] == pytest.approx(-92.0)
+    low, high = cell["iqm_ci95"]
+    assert -94.0 <= low < -92.0 < high <= -90.0
+
+
+def test_a_dominated_row_has_probability_of_improvement_zero(statistics):
+    improvement = statistics["spread"]["probability_of_improvement"]
+    assert improvement["MAMT,MAAC"]["probability"] == 1.0
+    assert improvement["MAMT,MAAC"]["ci95"] == [1.0, 1.0]
+    assert improvement["MAAC,MAMT"]["probability"] == 0.0
+    assert 0.0 < improvement["MAMD,MAAC"]["probability"] < 1.0
+
+
+def test_paper_unit_is_per_agent_minus_self_collisions_on_mpe2(tmp_path):
+    ours, papers = str(tmp_path / "mpe2"), str(tmp_path / "paper")
+    write_run(ours, "MAMT", 0, -28.0)
+    write_run(papers, "MAMT", 0, -78.0, variant="paper")
+    result = table10_report.report([ours, papers], str(tmp_path / "out"), reps=50)
+    assert result["spread"]["cells"]["MAMT"]["paper_unit"]["mean"] == pytest.approx(-39.0)
+    assert result["spread_paper"]["cells"]["MAMT"]["paper_unit"]["mean"] == pytest.approx(-39.0)
+
+
+def test_marl_eval_json_has_the_raw_experiment_structure(statistics, tmp_path):
+    with open(tmp_path / "out" / "marl_eval.json") as handle:
+        data = json.load(handle)
+    runs = data["MPE"]["spread"]["MAAC"]
+    assert sorted(runs) == [f"seed_{s}" for s in range(5)]
+    run = runs["seed_3"]
+    steps = [key for key in run if key.startswith("step_")]
+    assert len(steps) == 5 and run["step_0"]["step_count"] == 10000
+    assert run["step_4"]["return"] == [-93.0]
+    assert run["absolute_metrics"] == {"return": [-93.0], "last_1000_episodes_return": [-93.0]}
+
+
+def test_table_sets_the_papers_number_beside_ours_and_draws_the_figure(statistics, tmp_path):
+    table = (tmp_path / "out" / "table10.md").read_text()
+    mamt = next(line for line in table.splitlines() if line.startswith("| MAMT |"))
+    assert "-38.06 ± 0.69" in mamt and "-70.00 ± 0.00" in mamt
+    assert (tmp_path / "out" / "fig2_spread.png").stat().st_size > 0
+
+
+def test_a_summary_without_the_metric_is_rejected_with_the_key(tmp_path):
+    directory = str(tmp_path / "runs")
+    write_run(directory, "MAMT", 0, -70.0)
+    path = os.path.join(directory, "MAMT", "seed_0.json")
+    with open(path) as handle:
+        summary = json.load(handle)
+    summary["last_1000_episodes_return"] = float("nan")
+    with open(path, "w") as handle:
+        json.dump(summary, handle)
+    with pytest.raises(ValueError, match="last_1000_episodes_return"):
+        table10_report.report([directory], str(tmp_path / "out"), reps=50)
