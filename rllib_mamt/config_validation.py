@@ -240,6 +240,19 @@ def _require_flattening_on_rllib_runner(config, spaces) -> None:
               "flattens them itself")
 
 
+def require_one_action_kind(algorithm: str, action_spaces: Dict[str, gym.Space]) -> None:
+    """Rejects agents that mix Box and non-Box actions (the joint ACTIONS
+    column holds either indices or float vectors), naming both groups."""
+    boxes = sorted(a for a, space in action_spaces.items()
+                   if isinstance(space, gym.spaces.Box))
+    if boxes and len(boxes) < len(action_spaces):
+        raise ValueError(
+            f"{algorithm}: agents {boxes} have Box actions and "
+            f"{sorted(set(action_spaces) - set(boxes))} do not; allowed: all agents "
+            "Box or all Discrete (one joint action column)."
+        )
+
+
 def probe_joint_agents(
     config, algorithm: str = "MAMT", require_action_space=require_discrete
 ) -> Dict[str, Tuple[gym.Space, gym.Space]]:

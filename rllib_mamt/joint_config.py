@@ -62,6 +62,15 @@ class JointAlgorithmConfig(AlgorithmConfig):
         self.evaluation_duration = 10
         self.evaluation_duration_unit = "episodes"
 
+    def has_box_actions(self) -> bool:
+        """Whether the agents' policies have Box action spaces (the algorithms
+        that accept them require all agents Box or all Discrete)."""
+        return any(
+            isinstance(spec.action_space if isinstance(spec, PolicySpec) else spec[2],
+                       gym.spaces.Box)
+            for spec in (self.policies or {}).values()
+        )
+
     @override(AlgorithmConfig)
     def validate(self) -> None:
         super().validate()

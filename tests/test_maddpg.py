@@ -19,7 +19,7 @@ from rllib_mamt.algorithms.maddpg.modules import MADDPGCentralModule
 from rllib_mamt.modules.actor import MAMTActorModule
 from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 from tests.state_helpers import flatten_state, numeric_differences
-from tests.toy_envs import HeterogeneousMatchEnv
+from tests.toy_envs import BoxActionEnv
 
 
 def tiny_spread_maddpg(**training):
@@ -248,27 +248,10 @@ def test_agents_leaving_early_with_input_normalization_train(ray_session):
         algo.stop()
 
 
-class _BoxActionEnv(HeterogeneousMatchEnv):
-    """HeterogeneousMatchEnv with a continuous action for 'worker' (and, with
-    ``unbounded``, an unbounded one for 'scout' too)."""
-
-    def __init__(self, unbounded=False):
-        super().__init__()
-        self._spaces["worker"] = (self._spaces["worker"][0], gym.spaces.Box(-1, 1, (2,)))
-        if unbounded:
-            self._spaces["scout"] = (self._spaces["scout"][0],
-                                     gym.spaces.Box(-np.inf, np.inf, (2,)))
-
-    def step(self, actions):
-        as_index = {a: int(np.asarray(v).reshape(-1)[0] > 0) if np.ndim(v) else v
-                    for a, v in actions.items()}
-        return super().step(as_index)
-
-
 def test_mixed_box_and_discrete_actions_are_rejected_with_one_line():
     from rllib_mamt.envs import PettingZooMultiAgentEnv
 
-    register_env("maddpg_box_actions", lambda config: PettingZooMultiAgentEnv(_BoxActionEnv()))
+    register_env("maddpg_box_actions", lambda config: PettingZooMultiAgentEnv(BoxActionEnv()))
     with pytest.raises(ValueError) as error:
         MADDPGConfig().environment("maddpg_box_actions").validate()
     assert str(error.value).startswith(
@@ -280,7 +263,7 @@ def test_unbounded_box_actions_are_rejected_with_one_line():
     from rllib_mamt.envs import PettingZooMultiAgentEnv
 
     register_env("maddpg_unbounded_box",
-                 lambda config: PettingZooMultiAgentEnv(_BoxActionEnv(unbounded=True)))
+                 lambda config: PettingZooMultiAgentEnv(BoxActionEnv(unbounded=True)))
     with pytest.raises(ValueError, match=r"^MADDPG: agent 'scout' has action space Box\(-inf, "
                        r"inf, \(2,\), float32\); allowed: gymnasium.spaces.Discrete, or a "
                        r"float gymnasium.spaces.Box with finite low and high[^\n]*$"):

@@ -257,3 +257,20 @@ class RandomLengthEnv(HeterogeneousMatchEnv):
     def step(self, actions):
         observations, rewards, terminateds, truncateds, infos = super().step(actions)
         return observations, {a: 1.0 for a in rewards}, terminateds, truncateds, infos
+
+
+class BoxActionEnv(HeterogeneousMatchEnv):
+    """HeterogeneousMatchEnv with a continuous action for 'worker' (and, with
+    ``unbounded``, an unbounded one for 'scout' too)."""
+
+    def __init__(self, unbounded=False):
+        super().__init__()
+        self._spaces["worker"] = (self._spaces["worker"][0], gym.spaces.Box(-1, 1, (2,)))
+        if unbounded:
+            self._spaces["scout"] = (self._spaces["scout"][0],
+                                     gym.spaces.Box(-np.inf, np.inf, (2,)))
+
+    def step(self, actions):
+        as_index = {a: int(np.asarray(v).reshape(-1)[0] > 0) if np.ndim(v) else v
+                    for a, v in actions.items()}
+        return super().step(as_index)

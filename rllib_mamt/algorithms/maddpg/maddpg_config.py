@@ -7,13 +7,11 @@ reference code the paper used (shariqiqbal2810/maddpg-pytorch).
 
 from typing import List, Optional
 
-import gymnasium as gym
 from typing_extensions import Self
 
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
-from ray.rllib.policy.policy import PolicySpec
 from ray.rllib.utils.annotations import override
 
 from rllib_mamt.algorithms.maddpg.modules import (
@@ -177,12 +175,12 @@ class MADDPGConfig(JointOffPolicyConfig):
     def probe_agents(self):
         from rllib_mamt.algorithms.maddpg.validation import (
             require_maddpg_action_space,
-            require_one_action_kind,
+            require_maddpg_action_kinds,
         )
         from rllib_mamt.config_validation import probe_joint_agents
 
         spaces = probe_joint_agents(self, "MADDPG", require_maddpg_action_space)
-        require_one_action_kind(self, {agent: act for agent, (_, act) in spaces.items()})
+        require_maddpg_action_kinds(self, {agent: act for agent, (_, act) in spaces.items()})
         return spaces
 
     def validate_agents(self) -> None:
@@ -193,15 +191,6 @@ class MADDPGConfig(JointOffPolicyConfig):
         if self.critic_grad_clip is not None:
             return float(self.critic_grad_clip)
         return 10.0 * len(self.policies)
-
-    def has_box_actions(self) -> bool:
-        """Whether the agents' policies have Box action spaces (then every
-        actor is a deterministic tanh actor)."""
-        return any(
-            isinstance(spec.action_space if isinstance(spec, PolicySpec) else spec[2],
-                       gym.spaces.Box)
-            for spec in (self.policies or {}).values()
-        )
 
     @override(AlgorithmConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:

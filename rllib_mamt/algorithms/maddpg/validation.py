@@ -5,7 +5,12 @@ from numbers import Integral
 
 import gymnasium as gym
 
-from rllib_mamt.config_validation import _fail, _number, _validate_joint_sampler
+from rllib_mamt.config_validation import (
+    _fail,
+    _number,
+    _validate_joint_sampler,
+    require_one_action_kind,
+)
 from rllib_mamt.modules.deterministic_actor import require_bounded_box
 
 
@@ -28,19 +33,13 @@ def require_maddpg_action_space(agent_id, space: gym.Space) -> int:
         ) from None
 
 
-def require_one_action_kind(config, action_spaces) -> None:
+def require_maddpg_action_kinds(config, action_spaces) -> None:
     """Rejects agents that mix Box and Discrete actions, and Box actions on an
     EnvRunner other than the JointEnvRunner (which adds the exploration noise)."""
     from rllib_mamt.joint_env_runner import JointEnvRunner
 
-    boxes = sorted(a for a, space in action_spaces.items()
-                   if isinstance(space, gym.spaces.Box))
-    if boxes and len(boxes) < len(action_spaces):
-        raise ValueError(
-            f"MADDPG: agents {boxes} have Box actions and "
-            f"{sorted(set(action_spaces) - set(boxes))} do not; allowed: all agents "
-            "Box or all Discrete (one joint action column)."
-        )
+    require_one_action_kind("MADDPG", action_spaces)
+    boxes = any(isinstance(space, gym.spaces.Box) for space in action_spaces.values())
     runner = config.env_runner_cls
     if boxes and not (isinstance(runner, type) and issubclass(runner, JointEnvRunner)):
         _fail_maddpg("env_runner_cls", runner,
