@@ -16,7 +16,8 @@ checkpoints, metrics names) and replaces only the sampling loop:
   preallocated arrays, returned as :class:`JointTransitions` rows the joint
   replay buffer stores without conversion (discrete actions as indices, Box
   actions as float vectors in the Box's units, with the exploration noise of
-  the config's ``exploration_noise_std``).
+  the config's ``exploration_noise_std`` or, for Gaussian actors, the
+  unclipped sample); the env receives Box actions clipped to the Box's bounds.
 
 It is MAMTConfig's default ``env_runner_cls``; RLlib's own path stays available
 with ``config.env_runners(env_runner_cls=MultiAgentEnvRunner)``.
@@ -272,12 +273,13 @@ class JointEnvRunner(MultiAgentEnvRunner):
 
     def _actions_per_env(self, actions: np.ndarray) -> list:
         """Per sub-env, each agent's action as its env takes it: a Python int,
-        or the Box action (unpadded, in the Box's shape)."""
+        or the Box action (unpadded, in the Box's shape, clipped to its bounds:
+        a Gaussian actor's stored sample may lie outside them)."""
         if not self._actors.continuous:
             return actions.T.tolist()
         per_env = np.swapaxes(actions, 0, 1).astype(self._action_dtype)
         return [
-            [row[k, : space.low.size].reshape(space.shape)
+            [np.clip(row[k, : space.low.size].reshape(space.shape), space.low, space.high)
              for k, space in enumerate(self._action_spaces)]
             for row in per_env
         ]

@@ -17,7 +17,10 @@ Box action spaces (deterministic tanh actors,
 :class:`~rllib_mamt.modules.deterministic_actor.DeterministicActorModule`)
 give float action vectors: ``tanh`` of the network's outputs, plus Gaussian
 exploration noise when exploring, clipped to [-1, 1] and mapped onto the Box's
-bounds (see :meth:`StackedActors.actions`).
+bounds (see :meth:`StackedActors.actions`). Gaussian actors
+(:class:`~rllib_mamt.modules.gaussian_actor.GaussianActorModule`, MA-PPO's)
+give a ~ N(mean_i(o_i), std_i^2) when exploring and the mean otherwise,
+unclipped: the EnvRunner clips only the copy it hands to the env.
 """
 
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -31,6 +34,7 @@ from ray.rllib.core.columns import Columns
 
 from rllib_mamt.modules.actor import InputNormalization, MAMTActorModule, flat_size
 from rllib_mamt.modules.deterministic_actor import DeterministicActorModule, box_scale
+from rllib_mamt.modules.gaussian_actor import GaussianActorModule
 
 # Actor classes whose networks are stacked (plain MLPs, no own forward logic).
 STACKABLE_ACTOR_CLASSES = (MAMTActorModule, DeterministicActorModule)
@@ -95,6 +99,7 @@ class ActorGroup:
         self._normalization: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
         spaces = [actor.action_space for actor in self.actors]
         self.continuous = isinstance(spaces[0], gym.spaces.Box)
+        self.gaussian = isinstance(self.actors[0], GaussianActorModule)
         if self.continuous:
             self.action_size = flat_size(spaces[0])
             scales = [box_scale(space) for space in spaces]
@@ -122,6 +127,17 @@ class ActorGroup:
         actions = self.action_center.to(device) + self.action_half_range.to(device) * squashed
         return torch.maximum(torch.minimum(actions, self.action_high.to(device)),
                              self.action_low.to(device))
+
+    def gaussian_actions(self, distribution_inputs: torch.Tensor, explore: bool,
+                         generator: Optional[torch.Generator]) -> torch.Tensor:
+        """``(G, num_envs, action_size)`` Gaussian actions from the actors'
+        (mean, log-std) outputs: mean + exp(log_std) * N(0, 1) when exploring
+        (drawn from ``generator``), else the mean; not clipped."""
+        mean, log_std = distribution_inputs.chunk(2, dim=-1)
+        if not explore:
+            return mean
+        noise = torch.randn(mean.shape, generator=generator, device="cpu")
+        return mean + log_std.exp() * noise.to(mean.device)
 
     def refresh(self) -> None:
         """Re-stacks the actors' current weights and input statistics (after a
@@ -216,10 +232,12 @@ class StackedActors:
                 "spaces; allowed: all Box or all discrete (one joint action column)."
             )
         self.continuous = kinds.pop()
-        if self.continuous and exploration_noise_std is None:
+        deterministic = any(group.continuous and not group.gaussian for group in self.groups)
+        if deterministic and exploration_noise_std is None:
             raise ValueError(
-                "StackedActors: 'exploration_noise_std' = None is invalid with Box "
-                "action spaces; allowed: a float >= 0 (the config's exploration noise)."
+                "StackedActors: 'exploration_noise_std' = None is invalid with "
+                "deterministic Box actors; allowed: a float >= 0 (the config's "
+                "exploration noise)."
             )
         self.action_width = max(
             (group.action_size for group in self.groups), default=0
@@ -247,9 +265,11 @@ class StackedActors:
         takes the arg-max (the deterministic policy).
 
         Box: ``(num_agents, num_envs, action_width)`` float32 vectors (shorter
-        actions zero-padded), center + half_range * clip(tanh(mu_i(o_i)) +
-        eps, -1, 1) with eps ~ N(0, exploration_noise_std^2) per dimension when
-        exploring and eps = 0 in inference.
+        actions zero-padded). Deterministic actors: center + half_range *
+        clip(tanh(mu_i(o_i)) + eps, -1, 1) with eps ~ N(0,
+        exploration_noise_std^2) per dimension when exploring and eps = 0 in
+        inference. Gaussian actors: a sample of N(mean_i(o_i), std_i^2) when
+        exploring, the mean in inference, not clipped to the Box.
         """
         num_envs = self.groups[0].observations.shape[1]
         if self.continuous:
@@ -257,10 +277,12 @@ class StackedActors:
                                np.float32)
             noise_std = self.exploration_noise_std if explore else 0.0
             for group in self.groups:
-                bounded = group.bounded_actions(
-                    group.logits(device, explore), noise_std, generator
-                )
-                actions[group.agent_indices, :, : group.action_size] = bounded.cpu().numpy()
+                outputs = group.logits(device, explore)
+                if group.gaussian:
+                    chosen = group.gaussian_actions(outputs, explore, generator)
+                else:
+                    chosen = group.bounded_actions(outputs, noise_std, generator)
+                actions[group.agent_indices, :, : group.action_size] = chosen.cpu().numpy()
             return actions
         actions = np.empty((len(self.agent_ids), num_envs), np.int64)
         for group in self.groups:

@@ -1,13 +1,16 @@
 """MA-PPO: registration, Table 6 defaults, training and exact checkpoints,
 GAE against RLlib's, the clipped objective and Huber loss by hand, reward
-scaling, the runner's trajectory columns and the config checks."""
+scaling, the runner's trajectory columns, the config checks, and the Gaussian
+policy for Box actions (continuous Multi-Walker)."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from ray.rllib.algorithms.algorithm import Algorithm
+from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from ray.rllib.utils.postprocessing.value_predictions import compute_value_targets
-from ray.tune.registry import TRAINABLE_CLASS, _global_registry
+from ray.tune.registry import TRAINABLE_CLASS, _global_registry, register_env
 
 import rllib_mamt
 from rllib_mamt import MAPPOConfig
@@ -18,9 +21,10 @@ from rllib_mamt.algorithms.mappo.losses import (
 )
 from rllib_mamt.algorithms.mappo.mappo_learner import (
     OLD_LOG_PROBS,
+    agent_actions,
     policy_log_probs_and_entropy,
 )
-from rllib_mamt.algorithms.mappo.modules import AttentionValueCritic
+from rllib_mamt.algorithms.mappo.modules import AttentionValueCritic, MAPPOGaussianActorModule
 from rllib_mamt.algorithms.mappo.reward_normalization import ReturnScaler
 from rllib_mamt.algorithms.mappo.trajectories import (
     CONTINUES,
@@ -30,7 +34,9 @@ from rllib_mamt.algorithms.mappo.trajectories import (
 from rllib_mamt.joint_replay_buffer import REWARDS, next_obs_key, obs_key
 from rllib_mamt.joint_transitions import ENV_INDICES, EPISODE_ENDS
 from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
+from rllib_mamt.envs import PettingZooMultiAgentEnv
 from tests.state_helpers import numeric_differences
+from tests.toy_envs import BoxActionEnv
 
 
 def tiny_spread_mappo(**training):
@@ -78,7 +84,7 @@ def _assert_first_ratios_are_one(learner, batch):
         try:
             log_probs, _ = policy_log_probs_and_entropy(
                 actor, torch.as_tensor(targets[obs_key(k)]),
-                torch.as_tensor(targets["actions"][:, k]),
+                agent_actions(actor, torch.as_tensor(targets["actions"]), k),
             )
         finally:
             actor.eval()
@@ -87,12 +93,20 @@ def _assert_first_ratios_are_one(learner, batch):
 
 
 def test_trains_two_iterations_and_restores_exactly(ray_session, tmp_path):
-    algo = tiny_spread_mappo().build_algo()
+    _train_two_iterations_and_restore_exactly(tiny_spread_mappo(), tmp_path)
+
+
+def _train_two_iterations_and_restore_exactly(config, tmp_path):
+    """Trains 2 iterations, checks the first PPO ratios of a fresh batch are
+    1, and that a restored checkpoint has the same learner state and takes the
+    same update on that batch as the uninterrupted run."""
+    steps = config.train_batch_size_per_learner
+    algo = config.build_algo()
     try:
         for _ in range(2):
             result = algo.train()
         assert result["training_iteration"] == 2
-        assert result["num_env_steps_sampled_lifetime"] == 200
+        assert result["num_env_steps_sampled_lifetime"] == 2 * steps
         for agent in algo.config.agent_ids():
             for key in ("policy_loss", "value_loss", "entropy", "approx_kl"):
                 assert np.isfinite(result["learners"][agent][key]), key
@@ -101,7 +115,7 @@ def test_trains_two_iterations_and_restores_exactly(ray_session, tmp_path):
         saved_scaler = algo.return_scaler.get_state()
         batch = algo.sample_train_batch()
         _assert_first_ratios_are_one(algo.learner_group._learner, batch)
-        update = dict(minibatch_size=50, num_epochs=2, shuffle_batch_per_epoch=False)
+        update = dict(minibatch_size=steps // 2, num_epochs=2, shuffle_batch_per_epoch=False)
         algo.learner_group.update(batch=batch, **update)
         uninterrupted = algo.learner_group.get_state()
     finally:
@@ -115,7 +129,7 @@ def test_trains_two_iterations_and_restores_exactly(ray_session, tmp_path):
             {k: restored.learner_group.get_state()["learner"][k] for k in learned},
         )
         assert compared > 20 and differing == []
-        assert restored.return_scaler.statistics.n == 200
+        assert restored.return_scaler.statistics.n == 2 * steps
         differing, compared = numeric_differences(saved_scaler,
                                                   restored.return_scaler.get_state())
         assert compared > 2 and differing == []
@@ -310,4 +324,133 @@ def test_bad_values_are_rejected_naming_the_key(settings, key):
 def test_more_than_one_learner_is_rejected():
     config = MAPPOConfig().environment("spread").learners(num_learners=2)
     with pytest.raises(ValueError, match=r"^MAPPOConfig: 'num_learners' = 2 is invalid"):
+        config.validate()
+
+
+# Box actions: diagonal Gaussian actors with a learned state-independent log-std.
+
+def tiny_multiwalker_mappo(**training):
+    """A MAPPOConfig on continuous Multi-Walker (3 walkers, Box(4) torques)
+    sized to finish an iteration in about a second."""
+    settings = dict(
+        train_batch_size_per_learner=64,
+        minibatch_size=32,
+        num_epochs=2,
+        actor_hidden_sizes=[16],
+        critic_hidden_dim=16,
+    )
+    settings.update(training)
+    return (
+        MAPPOConfig()
+        .environment("multiwalker", env_config={"action_mode": "continuous",
+                                                "max_cycles": 50})
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=2)
+        .training(**settings)
+        .debugging(seed=0)
+    )
+
+
+def test_trains_two_iterations_and_restores_exactly_on_continuous_multiwalker(
+        ray_session, tmp_path):
+    config = tiny_multiwalker_mappo()
+    algo = config.build_algo()
+    try:
+        actor = algo.learner_group._learner.module[algo.config.agent_ids()[0]].unwrapped()
+        assert isinstance(actor, MAPPOGaussianActorModule)
+        np.testing.assert_array_equal(actor.log_std.detach().numpy(), np.zeros(4))
+    finally:
+        algo.stop()
+    _train_two_iterations_and_restore_exactly(config, tmp_path)
+
+
+def _gaussian_actor(action_space, log_std):
+    actor = MAPPOGaussianActorModule(
+        observation_space=gym.spaces.Box(-1, 1, (3,), np.float32),
+        action_space=action_space,
+        model_config={"actor_hidden_sizes": [8], "feature_normalization": True},
+    )
+    with torch.no_grad():
+        actor.log_std.copy_(torch.tensor(log_std))
+    return actor
+
+
+def test_gaussian_log_prob_and_entropy_match_torch_normal():
+    """Log-probs of the stored (unclipped, here partly out-of-bounds) actions
+    and entropies equal those of torch's Normal summed over the dimensions;
+    the joint column's zero padding of a shorter Box is dropped first."""
+    torch.manual_seed(0)
+    actor = _gaussian_actor(gym.spaces.Box(-1, 1, (2,), np.float32), [-0.5, 0.3])
+    observations = torch.randn(5, 3)
+    joint_actions = torch.zeros(5, 2, 3)  # 2 agents, the other one has 3 dims
+    joint_actions[:, 1, :2] = torch.tensor(
+        [[0.1, -0.2], [2.5, 0.0], [-3.0, 1.5], [0.9, 0.9], [-0.4, 4.0]])
+    joint_actions[:, 1, 2] = 7.0  # must not reach the 2-dimensional actor
+    actions = agent_actions(actor, joint_actions, 1)
+    assert actions.shape == (5, 2)
+    log_probs, entropies = policy_log_probs_and_entropy(actor, observations, actions)
+    normal = torch.distributions.Normal(actor.action_logits(observations),
+                                        torch.tensor([-0.5, 0.3]).exp())
+    torch.testing.assert_close(log_probs, normal.log_prob(joint_actions[:, 1, :2]).sum(-1))
+    torch.testing.assert_close(entropies, normal.entropy().sum(-1))
+    hand_entropy = (0.5 + 0.5 * np.log(2 * np.pi)) * 2 + (-0.5 + 0.3)
+    np.testing.assert_allclose(entropies.detach().numpy(), hand_entropy, rtol=1e-6)
+
+
+def test_stored_action_is_the_unclipped_sample_and_the_env_gets_it_clipped(ray_session):
+    """With std e^2 the samples leave [-1, 1]: the rows keep them, the walkers
+    receive them clipped; explore=False acts with the actors' means."""
+    algo = tiny_multiwalker_mappo().build_algo()
+    try:
+        runner = algo.env_runner
+        agents = algo.config.agent_ids()
+        for agent in agents:
+            with torch.no_grad():
+                runner.module[agent].log_std.fill_(2.0)
+        received = []
+        for env in runner._sub_envs:
+            original = env.step
+            env.step = lambda actions, original=original: (
+                received.append({a: np.array(v) for a, v in actions.items()})
+                or original(actions))
+        rows = runner.sample(num_timesteps=10, explore=True)[0].rows
+        stored = rows["actions"]
+        assert np.abs(stored).max() > 1.0
+        # Rows and env steps both run step by step, sub-env 0 then 1.
+        sent = np.stack([[step[a] for a in agents] for step in received])
+        np.testing.assert_array_equal(sent, np.clip(stored, -1.0, 1.0))
+
+        rows = runner.sample(num_timesteps=10, explore=False)[0].rows
+        for k, agent in enumerate(agents):
+            with torch.no_grad():
+                mean = runner.module[agent].action_logits(torch.as_tensor(rows[obs_key(k)]))
+            np.testing.assert_allclose(rows["actions"][:, k], mean.numpy(), rtol=1e-5,
+                                       atol=1e-6)
+    finally:
+        algo.stop()
+
+
+def test_mixed_box_and_discrete_actions_are_rejected_with_one_line():
+    register_env("mappo_box_actions", lambda config: PettingZooMultiAgentEnv(BoxActionEnv()))
+    with pytest.raises(ValueError) as error:
+        MAPPOConfig().environment("mappo_box_actions").validate()
+    assert str(error.value).startswith(
+        "MAPPO: agents ['worker'] have Box actions and ['scout'] do not; allowed: all "
+        "agents Box or all Discrete")
+    assert "\n" not in str(error.value)
+
+
+def test_unbounded_box_actions_are_rejected_with_one_line():
+    register_env("mappo_unbounded_box",
+                 lambda config: PettingZooMultiAgentEnv(BoxActionEnv(unbounded=True)))
+    with pytest.raises(ValueError, match=r"^MAPPO: agent 'scout' has action space Box\(-inf, "
+                       r"inf, \(2,\), float32\); allowed: gymnasium.spaces.Discrete, or a "
+                       r"float gymnasium.spaces.Box with finite low and high[^\n]*$"):
+        MAPPOConfig().environment("mappo_unbounded_box").validate()
+
+
+def test_box_actions_on_rllibs_env_runner_are_rejected_with_one_line():
+    config = tiny_multiwalker_mappo().env_runners(env_runner_cls=MultiAgentEnvRunner)
+    with pytest.raises(ValueError, match=r"^MAPPOConfig: 'env_runner_cls' = <class "
+                       r"'ray\.rllib\.env\.multi_agent_env_runner\.MultiAgentEnvRunner'> "
+                       r"is invalid; allowed: rllib_mamt\.JointEnvRunner[^\n]*$"):
         config.validate()

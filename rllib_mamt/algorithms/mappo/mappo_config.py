@@ -20,6 +20,7 @@ from rllib_mamt.algorithms.mappo.modules import (
     MAPPO_ACTOR_NEGATIVE_SLOPE,
     MAPPOActorModule,
     MAPPOCentralModule,
+    MAPPOGaussianActorModule,
 )
 from rllib_mamt.central_module_spec import add_central_module
 from rllib_mamt.joint_config import JointAlgorithmConfig
@@ -34,7 +35,13 @@ TRAINING_KEYS = (
 
 class MAPPOConfig(JointAlgorithmConfig):
     """Configuration of MA-PPO: PPO with decentralised actors and a centralised
-    attention critic (the paper's MA-PPO baseline), discrete actions.
+    attention critic (the paper's MA-PPO baseline).
+
+    Actions: all agents Discrete (categorical actors) or all float Boxes with
+    finite bounds (diagonal Gaussian actors with a learned state-independent
+    log-std, initial std 1; the stored and learned action is the unclipped
+    sample, the env gets it clipped to the Box; evaluation takes the mean).
+    Only the JointEnvRunner samples MA-PPO.
 
     Example:
         >>> from rllib_mamt import MAPPOConfig
@@ -148,9 +155,11 @@ class MAPPOConfig(JointAlgorithmConfig):
 
     def probe_agents(self):
         from rllib_mamt.algorithms.mappo.validation import require_mappo_action_space
-        from rllib_mamt.config_validation import probe_joint_agents
+        from rllib_mamt.config_validation import probe_joint_agents, require_one_action_kind
 
-        return probe_joint_agents(self, "MAPPO", require_mappo_action_space)
+        spaces = probe_joint_agents(self, "MAPPO", require_mappo_action_space)
+        require_one_action_kind("MAPPO", {agent: act for agent, (_, act) in spaces.items()})
+        return spaces
 
     def env_steps_per_sample(self) -> int:
         """One ``sample()`` of every EnvRunner together yields (at least) one
@@ -160,7 +169,9 @@ class MAPPOConfig(JointAlgorithmConfig):
     @override(AlgorithmConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:
         return RLModuleSpec(
-            module_class=MAPPOActorModule,
+            module_class=(
+                MAPPOGaussianActorModule if self.has_box_actions() else MAPPOActorModule
+            ),
             model_config={
                 "actor_hidden_sizes": list(self.actor_hidden_sizes),
                 "actor_negative_slope": MAPPO_ACTOR_NEGATIVE_SLOPE,

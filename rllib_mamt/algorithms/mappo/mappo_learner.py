@@ -20,9 +20,9 @@ Subclasses change the agents' trust regions through :meth:`clip_ranges`
 import dataclasses
 from typing import Dict, Optional
 
+import gymnasium as gym
 import numpy as np
 import torch
-from torch.distributions import Categorical
 
 from ray.rllib.core.learner.training_data import TrainingData
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
@@ -49,6 +49,7 @@ from rllib_mamt.finite_updates import require_finite_update
 from rllib_mamt.learner_optimizers import register_adam_groups
 from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 from rllib_mamt.joint_learner import JointTorchLearner
+from rllib_mamt.modules.actor import flat_size
 
 POLICY_OPTIMIZER = "policy"
 CRITIC_OPTIMIZER = "critic"
@@ -57,12 +58,21 @@ ADVANTAGES = "advantages"
 VALUE_TARGETS = "value_targets"
 
 
+def agent_actions(actor, joint_actions: torch.Tensor, index: int) -> torch.Tensor:
+    """Agent ``index``'s taken actions from the joint ACTIONS column: (B,) int64
+    indices for a Discrete space, or the (B, d) float vectors exactly as
+    sampled (unclipped, zero padding of shorter Boxes removed) for a Box."""
+    if isinstance(actor.action_space, gym.spaces.Box):
+        return joint_actions[:, index, : flat_size(actor.action_space)].float()
+    return joint_actions[:, index].long()
+
+
 def policy_log_probs_and_entropy(actor, observations: torch.Tensor, actions: torch.Tensor):
     """(B,) log pi(a | o) of the taken actions and (B,) entropies of an actor's
-    categorical policy (the one place a Gaussian policy for Box actions would
-    plug in)."""
-    distribution = Categorical(logits=actor.action_logits(observations))
-    return distribution.log_prob(actions), distribution.entropy()
+    policy: its ``action_distribution`` (categorical for Discrete actions,
+    diagonal Gaussian summed over the action dimensions for Box actions)."""
+    distribution = actor.action_distribution(observations)
+    return distribution.logp(actions), distribution.entropy()
 
 
 def bootstrap_weights(terminateds: np.ndarray, next_alive: Optional[np.ndarray],
@@ -131,9 +141,12 @@ class MAPPOTorchLearner(JointTorchLearner):
             [tensor(next_obs_key(k)) for k in range(n)],
             None if next_alive is None else tensor(NEXT_ALIVE),
         )
-        actions = tensor(ACTIONS).long()
+        actions = tensor(ACTIONS)
         old_log_probs = torch.stack([
-            policy_log_probs_and_entropy(self._actor(agent), observations[k], actions[:, k])[0]
+            policy_log_probs_and_entropy(
+                self._actor(agent), observations[k],
+                agent_actions(self._actor(agent), actions, k),
+            )[0]
             for k, agent in enumerate(self.agent_ids)
         ], dim=-1)
         values = values.cpu().numpy().astype(np.float64)
@@ -166,14 +179,17 @@ class MAPPOTorchLearner(JointTorchLearner):
         data = batch[CENTRAL_MODULE_ID]
         n = len(self.agent_ids)
         observations = [data[obs_key(k)] for k in range(n)]
-        actions = data[ACTIONS].long()
+        actions = data[ACTIONS]
         alive = data[ALIVE].float() if ALIVE in data else None
         modules = [self.module[module_id] for module_id in self.module.keys()]
         for module in modules:
             module.train()
         try:
             pairs = [
-                policy_log_probs_and_entropy(self._actor(agent), observations[k], actions[:, k])
+                policy_log_probs_and_entropy(
+                    self._actor(agent), observations[k],
+                    agent_actions(self._actor(agent), actions, k),
+                )
                 for k, agent in enumerate(self.agent_ids)
             ]
             log_probs = torch.stack([pair[0] for pair in pairs], dim=-1)

@@ -1,7 +1,10 @@
 """MA-PPO's networks: decentralised actors and a centralised attention critic V_i(o).
 
 * Actors: the project's :class:`~rllib_mamt.modules.actor.MAMTActorModule` MLP
-  (pi_i(a_i | o_i), ReLU hidden layers as in the MAPPO code) whose feature
+  (pi_i(a_i | o_i), ReLU hidden layers as in the MAPPO code): a categorical
+  policy for Discrete actions (:class:`MAPPOActorModule`) or the shared core's
+  diagonal Gaussian with a state-independent log-std for Box actions
+  (:class:`MAPPOGaussianActorModule`). Their feature
   normalisation is MAPPO's: a ``LayerNorm`` of the observation. Unlike the
   batch normalisation of MAAC's inputs, it normalises each row by itself, so
   the policy that sampled a batch and the one being optimised see the same
@@ -17,10 +20,12 @@ from typing import List, Optional, Sequence
 import torch
 from torch import nn
 
+from ray.rllib.core.distribution.torch.torch_distribution import TorchCategorical
 from ray.rllib.core.rl_module.torch import TorchRLModule
 
 from rllib_mamt.modules.actor import MAMTActorModule, flat_size
 from rllib_mamt.modules.attention_critic import AttentionCritic
+from rllib_mamt.modules.gaussian_actor import GaussianActorModule
 
 # The MAPPO code's actors and critics use ReLU hidden layers of width 64.
 MAPPO_ACTOR_NEGATIVE_SLOPE = 0.0
@@ -38,6 +43,29 @@ class MAPPOActorModule(MAMTActorModule):
     ``feature_normalization`` (bool) in place of ``input_normalization``.
     The EnvRunners run it through its own forward pass (the JointEnvRunner's
     stacked path covers plain :class:`MAMTActorModule` MLPs only).
+    """
+
+    def setup(self):
+        self.model_config = {**self.model_config, "input_normalization": False}
+        super().setup()
+        self.observation_normalization = build_feature_normalization(
+            flat_size(self.observation_space),
+            bool(self.model_config.get("feature_normalization", True)),
+        )
+        self.action_dist_cls = TorchCategorical
+
+    def action_distribution(self, observations: torch.Tensor) -> TorchCategorical:
+        """pi_i(. | o_i) for a batch of observations."""
+        return TorchCategorical(logits=self.action_logits(observations))
+
+
+class MAPPOGaussianActorModule(GaussianActorModule):
+    """Diagonal Gaussian policy pi_i(a_i | o_i) over Box actions (mean from the
+    MLP, learned state-independent log-std starting at 0, i.e. std 1) with
+    MAPPO's LayerNorm on the observation; see
+    :class:`~rllib_mamt.modules.gaussian_actor.GaussianActorModule`.
+
+    ``model_config`` keys are :class:`MAPPOActorModule`'s.
     """
 
     def setup(self):

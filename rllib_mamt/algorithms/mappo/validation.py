@@ -6,6 +6,7 @@ from numbers import Integral
 import gymnasium as gym
 
 from rllib_mamt.config_validation import _fail, _number, _validate_joint_sampler
+from rllib_mamt.modules.deterministic_actor import require_bounded_box
 
 
 def _fail_mappo(key: str, value, allowed: str) -> None:
@@ -13,14 +14,19 @@ def _fail_mappo(key: str, value, allowed: str) -> None:
 
 
 def require_mappo_action_space(agent_id, space: gym.Space) -> int:
-    """The number of actions of a Discrete action space; rejects any other."""
-    if not isinstance(space, gym.spaces.Discrete):
+    """The number of actions of a Discrete action space, or the flat size of a
+    float Box with finite bounds (the Gaussian policy's actions are clipped to
+    them for the env); rejects any other."""
+    if isinstance(space, gym.spaces.Discrete):
+        return int(space.n)
+    try:
+        return require_bounded_box(agent_id, space)
+    except ValueError:
         raise ValueError(
             f"MAPPO: agent '{agent_id}' has action space {space}; allowed: "
-            "gymnasium.spaces.Discrete (a Gaussian policy for Box actions is "
-            "not built yet)."
-        )
-    return int(space.n)
+            "gymnasium.spaces.Discrete, or a float gymnasium.spaces.Box with finite "
+            "low and high (the env gets the Gaussian's actions clipped to them)."
+        ) from None
 
 
 def validate_mappo_settings(config) -> None:
