@@ -245,7 +245,8 @@ class AttentionCritic(nn.Module):
             dim=-2,
         )
         attended, logits = self.attend(states, state_actions, alive)
-        return self.all_action_values(states, attended), logits
+        # fp32 outputs also under autocast (losses are formed in fp32)
+        return [q.float() for q in self.all_action_values(states, attended)], logits.float()
 
     @torch.no_grad()
     def counterfactual_values(
@@ -355,7 +356,7 @@ class AttentionCritic(nn.Module):
         )  # Q_i(a_\\i) = sum_a pi_i(a | o_i) Q_i(o, a, a_-i)
         eye = torch.eye(n, device=actions.device)
         q_without = q_without * (1 - eye) + torch.diag_embed(own_marginal)
-        return q_joint, q_without
+        return q_joint.float(), q_without.float()
 
     def _replaced_action_values(
         self, states, actions, replaced_weights, denominator, weighted_values, all_values
