@@ -90,7 +90,7 @@ from rllib_mamt.coordination import (
 from rllib_mamt.delta_allocation import (
     SharedScaleAdam,
     one_step_slopes,
-    per_agent_gradients,
+    per_agent_gradient_sets,
     perturbed_targets,
     project_log_deltas_,
 )
@@ -313,12 +313,11 @@ class TrustRegionLearning:
         unclipped = (target < high) & ((target > low) | (low <= 0))
         drift = (scale * coefficients * divergence).sum(-1) * unclipped
         with full_precision(deltas.device):
-            return one_step_slopes(
-                per_agent_gradients(sum(policy_gradient_losses), parameters),
-                per_agent_gradients(sum(divergences), parameters),
-                per_agent_gradients(drift.sum(-1).mean(), parameters),
-                deltas,
+            gradients = per_agent_gradient_sets(
+                [sum(policy_gradient_losses), sum(divergences), drift.sum(-1).mean()],
+                parameters,
             )
+        return one_step_slopes(*gradients, deltas)
 
     @torch.no_grad()
     def _project_trust_regions(self, central) -> None:
