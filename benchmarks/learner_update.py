@@ -22,6 +22,11 @@ from it (issue 15's target for MAAC: <= 2).
 ``learner_precision="bfloat16"`` to the same interleaved rounds (rows
 "MAAC bf16", ...); their compute bound uses the bf16 matmul roofline measured
 the same way.
+
+``--clock cpu`` times with ``time.process_time`` (CPU seconds of this
+process) instead of wall time: on a machine shared with other jobs it is not
+inflated by waiting for a core, so with ``--threads 1`` it still measures the
+learner's own cost (with more threads it sums the threads' CPU time).
 """
 
 import argparse
@@ -37,10 +42,12 @@ import torch
 from rllib_mamt import MAMTConfig
 
 MODES = {"MAAC": "none", "MAMD": "equal", "MAMT": "learned"}
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 PRECISION_SUFFIX = {"float32": "", "bfloat16": " bf16"}
 
 
 def build(env, env_config, mode, seed, threads=None, precision="float32"):
+    precision_setting = {} if precision == "float32" else {"learner_precision": precision}
     config = (
         MAMTConfig()
         .environment(env, env_config=env_config)
@@ -50,7 +57,7 @@ def build(env, env_config, mode, seed, threads=None, precision="float32"):
             env_steps_per_update=2048,
             num_steps_sampled_before_learning_starts=10**9,
             learner_torch_threads=threads,
-            learner_precision=precision,
+            **precision_setting,
         )
         .debugging(seed=seed)
     )
@@ -63,7 +70,7 @@ ROOFLINE_SHAPES = ((8192, 256, 128), (8192, 128, 128), (1024, 256, 128), (5120, 
 """(rows, inputs, outputs) of matmuls like the critic's and heads' at batch 1024."""
 
 
-def matmul_roofline(repeats: int = 20, dtype=torch.float32) -> float:
+def matmul_roofline(repeats: int = 20, dtype=torch.float32, clock=time.perf_counter) -> float:
     """Best sustained GFLOP/s of ``dtype`` matmuls over ``ROOFLINE_SHAPES``
     (median of repeats)."""
     best = 0.0
@@ -73,9 +80,9 @@ def matmul_roofline(repeats: int = 20, dtype=torch.float32) -> float:
         torch.mm(left, right)
         times = []
         for _ in range(repeats):
-            start = time.perf_counter()
+            start = clock()
             torch.mm(left, right)
-            times.append(time.perf_counter() - start)
+            times.append(clock() - start)
         best = max(best, 2 * rows * inputs * outputs / statistics.median(times) / 1e9)
     return best
 
@@ -89,7 +96,8 @@ def flops_per_update(algo) -> float:
     return counter.get_total_flops() / algo.config.num_updates_per_round
 
 
-def measure(env, env_config, repeats, seed=0, threads=None, precisions=("float32",)):
+def measure(env, env_config, repeats, seed=0, threads=None, precisions=("float32",),
+            clock=time.perf_counter):
     algos = {
         name + PRECISION_SUFFIX[precision]: build(env, env_config, mode, seed, threads, precision)
         for precision in precisions for name, mode in MODES.items()
@@ -99,20 +107,19 @@ def measure(env, env_config, repeats, seed=0, threads=None, precisions=("float32
     for algo in algos.values():
         algo.update_from_buffer()  # warm-up
     flops = {name: flops_per_update(algo) for name, algo in algos.items()}
-    rooflines = {dtype: matmul_roofline(dtype=dtype) for dtype in set(dtype_of.values())}
+    rooflines = {dtype: matmul_roofline(dtype=dtype, clock=clock)
+                 for dtype in set(dtype_of.values())}
     samples = {name: [] for name in algos}
     for _ in range(repeats):
         for name, algo in algos.items():
-            start = time.perf_counter()
+            start = clock()
             algo.update_from_buffer()
-            samples[name].append(
-                (time.perf_counter() - start) / algo.config.num_updates_per_round
-            )
+            samples[name].append((clock() - start) / algo.config.num_updates_per_round)
     agents = len(algos["MAAC"].config.agent_ids())
     for algo in algos.values():
         algo.stop()
     medians = {name: statistics.median(values) for name, values in samples.items()}
-    rooflines = {dtype: max(value, matmul_roofline(dtype=dtype))
+    rooflines = {dtype: max(value, matmul_roofline(dtype=dtype, clock=clock))
                  for dtype, value in rooflines.items()}
     roofline = {name: rooflines[dtype_of[name]] for name in algos}
     compute_bound = {name: flops[name] / (roofline[name] * 1e9) for name in flops}
@@ -141,12 +148,14 @@ def main():
     parser.add_argument("--precisions", nargs="+", default=["float32"],
                         choices=list(PRECISION_SUFFIX),
                         help="learner_precision values measured side by side")
+    parser.add_argument("--clock", choices=list(CLOCKS), default="wall",
+                        help="wall time, or this process's CPU time (a shared machine)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     configs = [{"n_agents": n} for n in args.agents] if args.env == "spread" else [{}]
     rows = [measure(args.env, env_config, args.repeats, threads=args.threads,
-                    precisions=args.precisions)
+                    precisions=args.precisions, clock=CLOCKS[args.clock])
             for env_config in configs]
     print(f"\n{'env':<12} {'n':>2} {'mode':<10} {'s/update':>9} {'/MAAC':>6} {'GFLOP':>7} "
           f"{'roofline GFLOP/s':>17} {'bound s':>8} {'time/bound':>11}")
@@ -163,6 +172,7 @@ def main():
             "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                         "processor": platform.processor() or platform.machine()},
             "batch_size": 1024,
+            "clock": args.clock,
             "rows": rows,
         }, handle, indent=2)
     print(f"wrote {args.out}")
