@@ -40,7 +40,6 @@ from ray.rllib.utils.typing import ModuleID, ParamDict, TensorType
 
 from rllib_mamt.alive_masks import alive_masks, masked_mean, no_op_for_dead
 from rllib_mamt.distributed_mean import average_across_processes_, world_size
-from rllib_mamt.learner_precision import forward_precision, full_precision
 from rllib_mamt.joint_replay_buffer import (
     ACTIONS,
     REWARDS,
@@ -48,6 +47,7 @@ from rllib_mamt.joint_replay_buffer import (
     next_obs_key,
     obs_key,
 )
+from rllib_mamt.learner_precision import forward_precision, full_precision
 from rllib_mamt.losses import (
     attention_logit_penalty,
     counterfactual_baseline,
