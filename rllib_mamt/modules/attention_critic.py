@@ -364,36 +364,48 @@ class AttentionCritic(nn.Module):
         """The Q heads on every replaced-action attended vector of
         :meth:`counterfactual_values`, one agent i at a time.
 
-        Agent i's (B, n_j, A, H) attended vectors are built in one buffer
-        (products, sums and quotients in place) and fed straight to its Q head.
-        Going agent by agent keeps every intermediate ~1/n of the (B, n, n, A, H)
-        tensor a single batched pass would allocate: on CPU, freshly allocated
-        tensors of that size cost more in page faults than their arithmetic.
+        Agent i's (B, n - 1, A, H) attended vectors, one per other agent j and
+        action a', are built in one buffer (products, sums and quotients in
+        place) and fed straight to its Q head. j = i is skipped: replacing
+        agent i's own action is not a counterfactual of Eq. 5 (the diagonal
+        of ``q_without`` is agent i's own marginal, computed from
+        ``own_values``), so its slot of ``q_own`` is 0. Going agent by agent
+        keeps every intermediate ~1/n of the (B, n, n, A, H) tensor a single
+        batched pass would allocate: on CPU, freshly allocated tensors of
+        that size cost more in page faults than their arithmetic.
 
         Returns:
             (q_own, own_values): (n_i, B, n_j, A) Q_i(o, a'_j, a_-j) at agent i's
-            replayed action, and per agent i the (B, |A_i|) values
-            Q_i(o, ., a_-i) (replacing agent (i + 1) % n's action by its
+            replayed action (0 where j = i), and per agent i the (B, |A_i|)
+            values Q_i(o, ., a_-i) (replacing agent (i + 1) % n's action by its
             replayed one leaves the joint action as replayed).
         """
         n, max_actions = self.num_agents, max(self.action_sizes)
         batch, hidden = states.shape[0], states.shape[-1]
         rows = torch.arange(batch, device=actions.device)
-        attended = torch.empty_like(all_values)  # (B, j, A, h, d), reused for every i
-        q_own, own_values = [], []
+        # (B, n - 1, A, h, d), reused for every i: slots [:i] hold j < i, [i:] j > i
+        attended = all_values.new_empty(batch, n - 1, *all_values.shape[2:])
+        q_own = all_values.new_zeros(n, batch, n, max_actions)
+        own_values = []
         for i, head in enumerate(self.q_heads):
             first, activation, last = head[0], head[1], head[2]
-            torch.mul(replaced_weights[:, i].unsqueeze(-1), all_values, out=attended)
-            attended.add_(weighted_values[:, i].unsqueeze(2))
-            attended.div_((denominator[:, i].unsqueeze(2) + replaced_weights[:, i]).unsqueeze(-1))
+            for slots, others in ((slice(0, i), slice(0, i)), (slice(i, n - 1), slice(i + 1, n))):
+                weights = replaced_weights[:, i, others]  # (B, j, A, h)
+                target = attended[:, slots]
+                torch.mul(weights.unsqueeze(-1), all_values[:, others], out=target)
+                target.add_(weighted_values[:, i, others].unsqueeze(2))
+                target.div_((denominator[:, i, others].unsqueeze(2) + weights).unsqueeze(-1))
             state_part = F.linear(states[:, i], first.weight[:, :hidden], first.bias)
-            pre = attended.view(batch, n, max_actions, hidden) @ first.weight[:, hidden:].T
+            pre = attended.view(batch, n - 1, max_actions, hidden) @ first.weight[:, hidden:].T
             pre = F.leaky_relu(
                 pre.add_(state_part[:, None, None]), activation.negative_slope, inplace=True
             )
-            q_all_own = last(pre)  # (B, j, a', A_i)
-            own = actions[:, i].view(batch, 1, 1, 1).expand(batch, n, max_actions, 1)
-            q_own.append(q_all_own.gather(-1, own).squeeze(-1))  # (B, j, a')
+            q_all_own = last(pre)  # (B, j != i, a', A_i)
+            own = actions[:, i].view(batch, 1, 1, 1).expand(batch, n - 1, max_actions, 1)
+            q_at_own = q_all_own.gather(-1, own).squeeze(-1)  # (B, j != i, a')
+            q_own[i, :, :i] = q_at_own[:, :i]
+            q_own[i, :, i + 1 :] = q_at_own[:, i:]
             other = (i + 1) % n
-            own_values.append(q_all_own[rows, other, actions[:, other]])
-        return torch.stack(q_own), own_values
+            slot = other if other < i else other - 1
+            own_values.append(q_all_own[rows, slot, actions[:, other]])
+        return q_own, own_values
