@@ -11,11 +11,12 @@ back to fp32 before any loss is formed) and optimiser state stay fp32: mixed
 precision training (Micikevicius et al., 2018, "Mixed Precision Training").
 bf16 keeps fp32's 8-bit exponent, so, unlike fp16, it needs no loss scaling
 (Kalamkar et al., 2019, "A Study of BFLOAT16 for Deep Learning Training").
-Why offer it: the learner is matmul-bound and CPUs with bf16 matrix units
-(AVX512-BF16 / AMX) multiply bf16 several times faster than fp32 (issue 15:
-~1,240 vs ~177 GFLOP/s on this project's machine). It changes the numerics
-(~3 significant digits per product), so it is opt-in; BENCHMARKS.md has its
-speed and learning A/B.
+Why offer it: most of an update's time is matrix products, and CPUs with
+bf16 matrix instructions (AVX512-BF16 / AMX) multiply bf16 faster than fp32
+(on one thread of this project's machine ~2.1x the fp32 matmul throughput,
+and a Rover-Tower MAAC update ~1.5x faster; BENCHMARKS.md). It changes the
+numerics (bf16 keeps ~3 significant digits), so it is opt-in until the
+learning A/B in BENCHMARKS.md shows learning unchanged.
 """
 
 import contextlib
