@@ -2,6 +2,7 @@
 
     python benchmarks/learner_update.py [--env spread --agents 2 3 8] [--repeats 15]
     python benchmarks/learner_update.py --env rover_tower
+    python benchmarks/learner_update.py --env rover_tower --precisions float32 bfloat16
 
 For each agent count, one algorithm per mode is built on the same env and its
 buffer filled with the same random-policy transitions; then rounds of
@@ -16,6 +17,16 @@ same threads, the matmul throughput this CPU sustains on the learner's
 shapes (the roofline): the compute-bound time of an update is its FLOPs over
 that throughput, and ``time / compute-bound`` says how far the learner is
 from it (issue 15's target for MAAC: <= 2).
+
+``--precisions float32 bfloat16`` adds every mode with
+``learner_precision="bfloat16"`` to the same interleaved rounds (rows
+"MAAC bf16", ...); their compute bound uses the bf16 matmul roofline measured
+the same way.
+
+``--clock cpu`` times with ``time.process_time`` (CPU seconds of this
+process) instead of wall time: on a machine shared with other jobs it is not
+inflated by waiting for a core, so with ``--threads 1`` it still measures the
+learner's own cost (with more threads it sums the threads' CPU time).
 """
 
 import argparse
@@ -31,9 +42,12 @@ import torch
 from rllib_mamt import MAMTConfig
 
 MODES = {"MAAC": "none", "MAMD": "equal", "MAMT": "learned"}
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+PRECISION_SUFFIX = {"float32": "", "bfloat16": " bf16"}
 
 
-def build(env, env_config, mode, seed, threads=None):
+def build(env, env_config, mode, seed, threads=None, precision="float32"):
+    precision_setting = {} if precision == "float32" else {"learner_precision": precision}
     config = (
         MAMTConfig()
         .environment(env, env_config=env_config)
@@ -43,6 +57,7 @@ def build(env, env_config, mode, seed, threads=None):
             env_steps_per_update=2048,
             num_steps_sampled_before_learning_starts=10**9,
             learner_torch_threads=threads,
+            **precision_setting,
         )
         .debugging(seed=seed)
     )
@@ -55,17 +70,19 @@ ROOFLINE_SHAPES = ((8192, 256, 128), (8192, 128, 128), (1024, 256, 128), (5120, 
 """(rows, inputs, outputs) of matmuls like the critic's and heads' at batch 1024."""
 
 
-def matmul_roofline(repeats: int = 20) -> float:
-    """Best sustained fp32 GFLOP/s over ``ROOFLINE_SHAPES`` (median of repeats)."""
+def matmul_roofline(repeats: int = 20, dtype=torch.float32, clock=time.perf_counter) -> float:
+    """Best sustained GFLOP/s of ``dtype`` matmuls over ``ROOFLINE_SHAPES``
+    (median of repeats)."""
     best = 0.0
     for rows, inputs, outputs in ROOFLINE_SHAPES:
-        left, right = torch.randn(rows, inputs), torch.randn(inputs, outputs)
+        left = torch.randn(rows, inputs).to(dtype)
+        right = torch.randn(inputs, outputs).to(dtype)
         torch.mm(left, right)
         times = []
         for _ in range(repeats):
-            start = time.perf_counter()
+            start = clock()
             torch.mm(left, right)
-            times.append(time.perf_counter() - start)
+            times.append(clock() - start)
         best = max(best, 2 * rows * inputs * outputs / statistics.median(times) / 1e9)
     return best
 
@@ -79,26 +96,33 @@ def flops_per_update(algo) -> float:
     return counter.get_total_flops() / algo.config.num_updates_per_round
 
 
-def measure(env, env_config, repeats, seed=0, threads=None):
-    algos = {name: build(env, env_config, mode, seed, threads) for name, mode in MODES.items()}
+def measure(env, env_config, repeats, seed=0, threads=None, precisions=("float32",),
+            clock=time.perf_counter):
+    algos = {
+        name + PRECISION_SUFFIX[precision]: build(env, env_config, mode, seed, threads, precision)
+        for precision in precisions for name, mode in MODES.items()
+    }
+    dtype_of = {name: torch.bfloat16 if name.endswith(" bf16") else torch.float32
+                for name in algos}
     for algo in algos.values():
         algo.update_from_buffer()  # warm-up
     flops = {name: flops_per_update(algo) for name, algo in algos.items()}
-    roofline = matmul_roofline()
+    rooflines = {dtype: matmul_roofline(dtype=dtype, clock=clock)
+                 for dtype in set(dtype_of.values())}
     samples = {name: [] for name in algos}
     for _ in range(repeats):
         for name, algo in algos.items():
-            start = time.perf_counter()
+            start = clock()
             algo.update_from_buffer()
-            samples[name].append(
-                (time.perf_counter() - start) / algo.config.num_updates_per_round
-            )
+            samples[name].append((clock() - start) / algo.config.num_updates_per_round)
     agents = len(algos["MAAC"].config.agent_ids())
     for algo in algos.values():
         algo.stop()
     medians = {name: statistics.median(values) for name, values in samples.items()}
-    roofline = max(roofline, matmul_roofline())
-    compute_bound = {name: flops[name] / (roofline * 1e9) for name in flops}
+    rooflines = {dtype: max(value, matmul_roofline(dtype=dtype, clock=clock))
+                 for dtype, value in rooflines.items()}
+    roofline = {name: rooflines[dtype_of[name]] for name in algos}
+    compute_bound = {name: flops[name] / (roofline[name] * 1e9) for name in flops}
     return {
         "gflop_per_update": {name: flops[name] / 1e9 for name in flops},
         "roofline_gflops": roofline,
@@ -121,25 +145,26 @@ def main():
     parser.add_argument("--out", default="benchmarks/results/learner_update.json")
     parser.add_argument("--threads", type=int, default=2,
                         help="torch intra-op threads of this process (issue 15 measures on 2)")
+    parser.add_argument("--precisions", nargs="+", default=["float32"],
+                        choices=list(PRECISION_SUFFIX),
+                        help="learner_precision values measured side by side")
+    parser.add_argument("--clock", choices=list(CLOCKS), default="wall",
+                        help="wall time, or this process's CPU time (a shared machine)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     configs = [{"n_agents": n} for n in args.agents] if args.env == "spread" else [{}]
-    rows = [measure(args.env, env_config, args.repeats, threads=args.threads)
+    rows = [measure(args.env, env_config, args.repeats, threads=args.threads,
+                    precisions=args.precisions, clock=CLOCKS[args.clock])
             for env_config in configs]
-    print(f"{'env':<12} {'n':>2} " + " ".join(f"{m + ' s':>9}" for m in MODES)
-          + " " + " ".join(f"{m + '/MAAC':>10}" for m in MODES))
+    print(f"\n{'env':<12} {'n':>2} {'mode':<10} {'s/update':>9} {'/MAAC':>6} {'GFLOP':>7} "
+          f"{'roofline GFLOP/s':>17} {'bound s':>8} {'time/bound':>11}")
     for row in rows:
-        medians, ratios = row["median_seconds_per_update"], row["ratio_to_maac"]
-        print(f"{row['env']:<12} {row['agents']:>2} "
-              + " ".join(f"{medians[m]:>9.4f}" for m in MODES) + " "
-              + " ".join(f"{ratios[m]:>10.2f}" for m in MODES))
-    print(f"\n{'env':<12} {'n':>2} {'mode':<5} {'GFLOP':>7} {'roofline GFLOP/s':>17} "
-          f"{'bound s':>8} {'time/bound':>11}")
-    for row in rows:
-        for m in MODES:
-            print(f"{row['env']:<12} {row['agents']:>2} {m:<5} {row['gflop_per_update'][m]:>7.2f} "
-                  f"{row['roofline_gflops']:>17.0f} {row['compute_bound_seconds'][m]:>8.4f} "
+        for m in row["median_seconds_per_update"]:
+            print(f"{row['env']:<12} {row['agents']:>2} {m:<10} "
+                  f"{row['median_seconds_per_update'][m]:>9.4f} {row['ratio_to_maac'][m]:>6.2f} "
+                  f"{row['gflop_per_update'][m]:>7.2f} {row['roofline_gflops'][m]:>17.0f} "
+                  f"{row['compute_bound_seconds'][m]:>8.4f} "
                   f"{row['time_over_compute_bound'][m]:>11.2f}")
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as handle:
@@ -147,6 +172,7 @@ def main():
             "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                         "processor": platform.processor() or platform.machine()},
             "batch_size": 1024,
+            "clock": args.clock,
             "rows": rows,
         }, handle, indent=2)
     print(f"wrote {args.out}")

@@ -15,6 +15,7 @@ from rllib_mamt.algorithms.mamt.coordination import COORDINATION_NORMALIZATIONS
 from rllib_mamt.algorithms.mamt.delta_allocation import BUDGET_CONSTRAINTS
 from rllib_mamt.algorithms.mamt.mamt_config import TRUST_REGION_MODES
 from rllib_mamt.algorithms.mamt.trust_region_learning import TRUST_REGION_UPDATES
+from rllib_mamt.learner_precision import LEARNER_PRECISIONS
 from rllib_mamt.modules.actor import require_discrete
 from rllib_mamt.observation_flattening import require_flattenable
 
@@ -104,6 +105,7 @@ def validate_mamt_settings(config) -> None:
     _number(config, "critic_weight_decay", low=0)
     _one_of(config, "critic_target_entropy", CRITIC_TARGET_ENTROPIES)
     _one_of(config, "update_order", UPDATE_ORDERS)
+    _one_of(config, "learner_precision", LEARNER_PRECISIONS)
     _one_of(config, "trust_region_update", TRUST_REGION_UPDATES)
     _one_of(config, "trust_region_budget_constraint", BUDGET_CONSTRAINTS)
     _one_of(config, "coordination_normalization", COORDINATION_NORMALIZATIONS)

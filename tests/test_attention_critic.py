@@ -112,3 +112,28 @@ def test_counterfactuals_with_normalization_equal_brute_force_in_eval():
     expected = marginalised_by_substitution(critic, observations, actions, probs, j)
     for i in (0, 2):
         assert torch.allclose(q_without[:, i, j], expected[:, i], atol=1e-4)
+
+
+def test_masked_softmax_equals_softmax_over_the_kept_entries():
+    """The attention's softmax: values and gradients of torch.softmax with the
+    excluded entries at -inf, stable for large logits, 0 on fully excluded rows."""
+    from rllib_mamt.modules.attention_critic import masked_softmax
+
+    generator = torch.Generator().manual_seed(5)
+    logits = (300.0 * torch.randn(3, 2, 4, 4, generator=generator, dtype=torch.float64))
+    excluded = torch.eye(4, dtype=torch.bool) | (torch.rand(3, 1, 1, 4, generator=generator) < 0.3)
+    excluded[0, :, 2, :] = True  # a row with nothing to attend
+    direction = torch.randn(3, 2, 4, 4, generator=generator, dtype=torch.float64)
+    ours = logits.clone().requires_grad_()
+    weights = masked_softmax(ours, excluded)
+    (weights * direction).sum().backward()
+    reference = logits.clone().requires_grad_()
+    nothing = excluded.all(-1, keepdim=True)
+    expected = torch.softmax(
+        reference.masked_fill(excluded & ~nothing, float("-inf")), -1
+    ).masked_fill(nothing, 0.0)
+    (expected * direction).sum().backward()
+    assert torch.isfinite(weights).all()
+    assert torch.allclose(weights, expected, atol=1e-12)
+    assert torch.all(weights[0, :, 2] == 0)
+    assert torch.allclose(ours.grad, reference.grad, atol=1e-12)

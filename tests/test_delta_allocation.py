@@ -230,3 +230,33 @@ def test_shared_scale_adam_keeps_gradient_ratios():
         optimizer.step()
     moved = param.detach()
     assert float(moved[2] / moved[0]) == pytest.approx(100.0, rel=1e-3)
+
+
+def test_batched_per_agent_gradients_equal_one_backward_per_loss():
+    """One vmapped backward gives each loss's per-agent gradients exactly as a
+    separate torch.autograd.grad per loss would (an unused parameter gives 0)."""
+    from rllib_mamt.algorithms.mamt.delta_allocation import per_agent_gradient_sets
+
+    generator = torch.Generator().manual_seed(2)
+    networks = [torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.LeakyReLU(),
+                                    torch.nn.Linear(6, 4)) for _ in range(3)]
+    unused = torch.nn.Parameter(torch.ones(2))
+    parameters = [list(net.parameters()) for net in networks]
+    parameters[1].append(unused)
+    inputs = torch.randn(5, 3, generator=generator)
+    log_probs = [F.log_softmax(net(inputs), -1) for net in networks]
+    losses = [
+        sum((lp[:, 0] * torch.randn(5, generator=generator)).mean() for lp in log_probs),
+        sum(tsallis_relative_entropy(lp.exp(), torch.full((5, 4), 0.25), 0.2).mean()
+            for lp in log_probs),
+        sum((lp.exp() * lp).sum(-1).pow(2).mean() for lp in log_probs),
+    ]
+    batched = per_agent_gradient_sets(losses, parameters)
+    for loss, per_agent in zip(losses, batched):
+        for group, flat in zip(parameters, per_agent):
+            grads = torch.autograd.grad(loss, group, retain_graph=True, allow_unused=True)
+            expected = torch.cat([torch.zeros_like(p).reshape(-1) if g is None else g.reshape(-1)
+                                  for p, g in zip(group, grads)])
+            assert flat.shape == expected.shape
+            assert torch.allclose(flat, expected, rtol=1e-5, atol=1e-7)
+    assert torch.all(batched[0][1][-2:] == 0)

@@ -27,6 +27,22 @@ from torch.nn import functional as F
 from rllib_mamt.modules.actor import build_input_normalization, pad_logits
 
 
+def masked_softmax(logits: torch.Tensor, excluded: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last axis of ``logits`` leaving out the ``excluded``
+    entries (bool, broadcastable); a row with every entry excluded is all 0.
+
+    Written as max-shift, exp, normalise: for the critic's attention (last axis
+    = n agents, e.g. 8) ``torch.softmax`` over such a short axis ran ~5x slower
+    on CPU than these element-wise ops (issue 15's profile), and the masked
+    rows need no -inf fill.
+    """
+    shift = logits.masked_fill(excluded, float("-inf")).amax(-1, keepdim=True)
+    shift = shift.masked_fill(torch.isinf(shift), 0.0).detach()
+    exponentials = (logits - shift).exp().masked_fill(excluded, 0.0)
+    total = exponentials.sum(-1, keepdim=True)
+    return exponentials / total.masked_fill(total == 0, 1.0)
+
+
 class AttentionCritic(nn.Module):
     """Centralized critics of all agents with shared attention.
 
@@ -183,10 +199,7 @@ class AttentionCritic(nn.Module):
         values = split_heads(self.value_projection(state_actions))
         logits = queries @ keys.transpose(-1, -2) / math.sqrt(self.head_dim)
         excluded = self._excluded_pairs(alive)
-        nothing_to_attend = excluded.all(-1, keepdim=True)
-        weights = torch.softmax(
-            logits.masked_fill(excluded & ~nothing_to_attend, float("-inf")), -1
-        ).masked_fill(nothing_to_attend, 0.0)
+        weights = masked_softmax(logits, excluded)
         attended = (weights @ values).transpose(-3, -2).reshape(*leading, n, -1)
         logits = logits.masked_fill(excluded, 0.0)
         if alive is not None:  # a dead agent's query logits are meaningless too
@@ -232,7 +245,8 @@ class AttentionCritic(nn.Module):
             dim=-2,
         )
         attended, logits = self.attend(states, state_actions, alive)
-        return self.all_action_values(states, attended), logits
+        # fp32 outputs also under autocast (losses are formed in fp32)
+        return [q.float() for q in self.all_action_values(states, attended)], logits.float()
 
     @torch.no_grad()
     def counterfactual_values(
@@ -318,7 +332,12 @@ class AttentionCritic(nn.Module):
         excluded = others.float()  # [k, j]: k != j
         denominator = torch.einsum("bihk,kj->bijh", weights, excluded)  # Z_-j
         weighted_values = torch.einsum("bihk,kj,bkhd->bijhd", weights, excluded, values)
-        replaced_weights = (replaced_logits - shift.view(batch, n, 1, 1, heads)).exp()
+        # Contiguous (B, i, j, a', h): the einsum's output is a permuted view,
+        # and products with it would inherit that layout (and need a copy to
+        # be reshaped for the Q heads).
+        replaced_weights = (
+            (replaced_logits - shift.view(batch, n, 1, 1, heads)).exp().contiguous()
+        )
         q_own, own_values = self._replaced_action_values(
             states, actions, replaced_weights, denominator, weighted_values, all_values
         )
@@ -337,7 +356,7 @@ class AttentionCritic(nn.Module):
         )  # Q_i(a_\\i) = sum_a pi_i(a | o_i) Q_i(o, a, a_-i)
         eye = torch.eye(n, device=actions.device)
         q_without = q_without * (1 - eye) + torch.diag_embed(own_marginal)
-        return q_joint, q_without
+        return q_joint.float(), q_without.float()
 
     def _replaced_action_values(
         self, states, actions, replaced_weights, denominator, weighted_values, all_values
@@ -345,32 +364,48 @@ class AttentionCritic(nn.Module):
         """The Q heads on every replaced-action attended vector of
         :meth:`counterfactual_values`, one agent i at a time.
 
-        Agent i's (B, n_j, A, H) attended vectors are built in one buffer
-        (products, sums and quotients in place) and fed straight to its Q head.
-        Going agent by agent keeps every intermediate ~1/n of the (B, n, n, A, H)
-        tensor a single batched pass would allocate: on CPU, freshly allocated
-        tensors of that size cost more in page faults than their arithmetic.
+        Agent i's (B, n - 1, A, H) attended vectors, one per other agent j and
+        action a', are built in one buffer (products, sums and quotients in
+        place) and fed straight to its Q head. j = i is skipped: replacing
+        agent i's own action is not a counterfactual of Eq. 5 (the diagonal
+        of ``q_without`` is agent i's own marginal, computed from
+        ``own_values``), so its slot of ``q_own`` is 0. Going agent by agent
+        keeps every intermediate ~1/n of the (B, n, n, A, H) tensor a single
+        batched pass would allocate: on CPU, freshly allocated tensors of
+        that size cost more in page faults than their arithmetic.
 
         Returns:
             (q_own, own_values): (n_i, B, n_j, A) Q_i(o, a'_j, a_-j) at agent i's
-            replayed action, and per agent i the (B, |A_i|) values
-            Q_i(o, ., a_-i) (replacing agent (i + 1) % n's action by its
+            replayed action (0 where j = i), and per agent i the (B, |A_i|)
+            values Q_i(o, ., a_-i) (replacing agent (i + 1) % n's action by its
             replayed one leaves the joint action as replayed).
         """
         n, max_actions = self.num_agents, max(self.action_sizes)
         batch, hidden = states.shape[0], states.shape[-1]
         rows = torch.arange(batch, device=actions.device)
-        q_own, own_values = [], []
+        # (B, n - 1, A, h, d), reused for every i: slots [:i] hold j < i, [i:] j > i
+        attended = all_values.new_empty(batch, n - 1, *all_values.shape[2:])
+        q_own = all_values.new_zeros(n, batch, n, max_actions)
+        own_values = []
         for i, head in enumerate(self.q_heads):
             first, activation, last = head[0], head[1], head[2]
-            attended = replaced_weights[:, i].unsqueeze(-1) * all_values  # (B, j, A, h, d)
-            attended.add_(weighted_values[:, i].unsqueeze(2))
-            attended.div_((denominator[:, i].unsqueeze(2) + replaced_weights[:, i]).unsqueeze(-1))
+            for slots, others in ((slice(0, i), slice(0, i)), (slice(i, n - 1), slice(i + 1, n))):
+                weights = replaced_weights[:, i, others]  # (B, j, A, h)
+                target = attended[:, slots]
+                torch.mul(weights.unsqueeze(-1), all_values[:, others], out=target)
+                target.add_(weighted_values[:, i, others].unsqueeze(2))
+                target.div_((denominator[:, i, others].unsqueeze(2) + weights).unsqueeze(-1))
             state_part = F.linear(states[:, i], first.weight[:, :hidden], first.bias)
-            pre = attended.reshape(batch, n, max_actions, hidden) @ first.weight[:, hidden:].T
-            q_all_own = last(activation(pre.add_(state_part[:, None, None])))  # (B, j, a', A_i)
-            own = actions[:, i].view(batch, 1, 1, 1).expand(batch, n, max_actions, 1)
-            q_own.append(q_all_own.gather(-1, own).squeeze(-1))  # (B, j, a')
+            pre = attended.view(batch, n - 1, max_actions, hidden) @ first.weight[:, hidden:].T
+            pre = F.leaky_relu(
+                pre.add_(state_part[:, None, None]), activation.negative_slope, inplace=True
+            )
+            q_all_own = last(pre)  # (B, j != i, a', A_i)
+            own = actions[:, i].view(batch, 1, 1, 1).expand(batch, n - 1, max_actions, 1)
+            q_at_own = q_all_own.gather(-1, own).squeeze(-1)  # (B, j != i, a')
+            q_own[i, :, :i] = q_at_own[:, :i]
+            q_own[i, :, i + 1 :] = q_at_own[:, i:]
             other = (i + 1) % n
-            own_values.append(q_all_own[rows, other, actions[:, other]])
-        return torch.stack(q_own), own_values
+            slot = other if other < i else other - 1
+            own_values.append(q_all_own[rows, slot, actions[:, other]])
+        return q_own, own_values

@@ -21,24 +21,36 @@ from typing import List, Sequence, Tuple
 import torch
 
 
-def per_agent_gradients(loss: torch.Tensor, parameters: Sequence[Sequence[torch.Tensor]]
-                        ) -> List[torch.Tensor]:
-    """∇ of ``loss`` w.r.t. each agent's parameters, one flat vector per agent.
+def per_agent_gradient_sets(losses: Sequence[torch.Tensor],
+                            parameters: Sequence[Sequence[torch.Tensor]]
+                            ) -> List[List[torch.Tensor]]:
+    """∇ of each of several scalar ``losses`` w.r.t. each agent's parameters, as
+    one flat vector per agent, from one batched backward pass
+    (``torch.autograd.grad(..., is_grads_batched=True)``, which vmaps the
+    backward over one-hot cotangents) instead of one pass per loss.
+    Each loss is a sum of per-agent terms each of which depends on its own
+    agent's parameters only, so one pass gives every agent its own gradient.
 
-    ``loss`` is a sum of per-agent terms each of which depends on its own agent's
-    parameters only, so one backward pass gives every agent its own gradient.
-    The graph is retained (the learner backpropagates through it again).
+    Returns one list per loss of one flat gradient vector per agent. The graph
+    is retained (the learner backpropagates through it again).
     """
     flat = [p for group in parameters for p in group]
-    grads = torch.autograd.grad(loss, flat, retain_graph=True, allow_unused=True)
-    out, start = [], 0
-    for group in parameters:
-        pieces = [
-            torch.zeros_like(p).reshape(-1) if g is None else g.reshape(-1)
-            for p, g in zip(group, grads[start : start + len(group)])
-        ]
-        out.append(torch.cat(pieces))
-        start += len(group)
+    stacked = torch.stack([loss.reshape(()) for loss in losses])
+    cotangents = torch.eye(len(losses), dtype=stacked.dtype, device=stacked.device)
+    grads = torch.autograd.grad(
+        stacked, flat, cotangents, retain_graph=True, allow_unused=True, is_grads_batched=True
+    )
+    out = []
+    for index in range(len(losses)):
+        per_agent, start = [], 0
+        for group in parameters:
+            pieces = [
+                torch.zeros_like(p).reshape(-1) if g is None else g[index].reshape(-1)
+                for p, g in zip(group, grads[start : start + len(group)])
+            ]
+            per_agent.append(torch.cat(pieces))
+            start += len(group)
+        out.append(per_agent)
     return out
 
 

@@ -95,6 +95,7 @@ class MAMTConfig(JointOffPolicyConfig):
         self.mirror_descent_entropy = True
         self.update_order = "critic_first"
         self.trust_region_update = "hypergradient"
+        self.learner_precision = "float32"
 
     @override(AlgorithmConfig)
     def training(
@@ -145,6 +146,7 @@ class MAMTConfig(JointOffPolicyConfig):
         mirror_descent_entropy: Optional[bool] = NotProvided,
         update_order: Optional[str] = NotProvided,
         trust_region_update: Optional[str] = NotProvided,
+        learner_precision: Optional[str] = NotProvided,
         **kwargs,
     ) -> Self:
         """Sets MAMT's training settings (defaults: paper, Table 3).
@@ -272,6 +274,14 @@ class MAMTConfig(JointOffPolicyConfig):
                 projected exactly onto the budget. "literal": the reading used
                 before issue 10 (constant delta input, D_q/delta^2 as the value
                 gradient, per-coordinate Adam, ReLU budget term).
+            learner_precision: Arithmetic of the learner's forward passes
+                (rllib_mamt.learner_precision). "float32" (default): fp32
+                throughout. "bfloat16": forward passes under torch.autocast
+                with bf16 on the learner's device (CPU or CUDA), losses,
+                gradients and optimiser state in fp32 (mixed precision; bf16
+                needs no loss scaling). Not a paper setting: faster where the
+                CPU/GPU has bf16 matrix units, at ~3 significant digits per
+                product (speed and learning A/B: BENCHMARKS.md).
         """
         super().training(**kwargs)
         given = dict(locals())
@@ -294,6 +304,7 @@ class MAMTConfig(JointOffPolicyConfig):
             "trust_region_budget_penalty", "learner_torch_threads",
             "critic_weight_decay", "critic_target_entropy", "mirror_descent_entropy",
             "update_order", "trust_region_update", "trust_region_budget_constraint",
+            "learner_precision",
         ):
             if given[name] is not NotProvided:
                 setattr(self, name, given[name])

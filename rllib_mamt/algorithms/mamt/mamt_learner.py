@@ -44,6 +44,7 @@ from rllib_mamt.joint_replay_buffer import (
     next_obs_key,
     obs_key,
 )
+from rllib_mamt.learner_precision import forward_precision, full_precision
 from rllib_mamt.algorithms.mamt.losses import (
     attention_logit_penalty,
     counterfactual_baseline,
@@ -111,17 +112,20 @@ class MAMTTorchLearner(TrustRegionLearning, JointTorchLearner):
         :meth:`compute_losses`, where the joint batch is available. Modules
         are in train mode only during the update, so only its differentiated
         forwards normalise inputs with batch statistics (``InputNormalization``).
+        The losses are built under :meth:`_forward_precision`
+        (``learner_precision``); every backward pass runs outside it.
         """
         modules = self._all_submodules()
         for module in modules:
             module.training = True
         try:
             if self.config.update_order == "critic_first":
-                self._step_one_optimizer(
-                    CENTRAL_MODULE_ID, CRITIC_OPTIMIZER, self._critic_loss_on(batch)
-                )
+                with self._forward_precision():
+                    critic_loss = self._critic_loss_on(batch)
+                self._step_one_optimizer(CENTRAL_MODULE_ID, CRITIC_OPTIMIZER, critic_loss)
                 self._critic_stepped = True
-            loss_per_module = self.compute_losses(fwd_out={}, batch=batch)
+            with self._forward_precision():
+                loss_per_module = self.compute_losses(fwd_out={}, batch=batch)
             gradients = self.compute_gradients(loss_per_module)
             self.apply_gradients(self.postprocess_gradients(gradients))
         finally:
@@ -129,6 +133,12 @@ class MAMTTorchLearner(TrustRegionLearning, JointTorchLearner):
             for module in modules:
                 module.training = False
         return {}, loss_per_module, {}
+
+    def _forward_precision(self):
+        """Context of the update's forward passes: autocast to bf16 on the
+        learner's device for ``learner_precision="bfloat16"``, else none
+        (:mod:`rllib_mamt.learner_precision`)."""
+        return forward_precision(self.config.learner_precision, self._device)
 
     def _all_submodules(self) -> List[torch.nn.Module]:
         """Every submodule of every RLModule, as ``train()``/``eval()`` would
@@ -217,7 +227,7 @@ class MAMTTorchLearner(TrustRegionLearning, JointTorchLearner):
         normalized = [
             actor.normalized_observations(obs) for actor, obs in zip(actors, observations)
         ]
-        logits = [actor.policy_network(x) for actor, x in zip(actors, normalized)]
+        logits = [actor.policy_network(x).float() for actor, x in zip(actors, normalized)]
         log_probs = [F.log_softmax(x, dim=-1) for x in logits]
         probs = [lp.exp() for lp in log_probs]
 
@@ -241,7 +251,7 @@ class MAMTTorchLearner(TrustRegionLearning, JointTorchLearner):
             sampled = no_op_for_dead(sampled, alive)
             q_all_actions, _ = central.critic(observations, sampled, alive)
             old_log_probs = [
-                F.log_softmax(old(x), dim=-1)
+                F.log_softmax(old(x).float(), dim=-1)
                 for old, x in zip(central.old_actors, normalized)
             ]
             old_probs = [lp.exp() for lp in old_log_probs]
@@ -278,7 +288,7 @@ class MAMTTorchLearner(TrustRegionLearning, JointTorchLearner):
                 # hypergradients' backward passes cover those rows only.
                 sub_alive = None if agent_alive is None else agent_alive[:rows]
                 sub_log_probs = F.log_softmax(
-                    actors[k].policy_network(normalized[k][:rows]), dim=-1
+                    actors[k].policy_network(normalized[k][:rows]).float(), dim=-1
                 )
                 sub_log_prob_taken = sub_log_probs.gather(-1, taken[:rows]).squeeze(-1)
                 actor_terms[0].append(masked_mean(
@@ -334,11 +344,11 @@ class MAMTTorchLearner(TrustRegionLearning, JointTorchLearner):
         config = self.config
         with torch.no_grad():
             next_target_probs = [
-                F.softmax(target(actor.normalized_observations(obs)), dim=-1)
+                F.softmax(target(actor.normalized_observations(obs)).float(), dim=-1)
                 for target, actor, obs in zip(central.target_actors, actors, next_observations)
             ]
             next_log_probs = [
-                F.log_softmax(actor.action_logits(obs), dim=-1)
+                F.log_softmax(actor.action_logits(obs).float(), dim=-1)
                 for actor, obs in zip(actors, next_observations)
             ] if config.critic_target_entropy == "paper" else None
             next_actions = torch.stack(
@@ -410,7 +420,8 @@ class MAMTTorchLearner(TrustRegionLearning, JointTorchLearner):
         optimizer = self.get_optimizer(module_id, name)
         params = self._optimizer_params(module_id, name)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        with full_precision(self._device):
+            loss.backward()
         if name == CRITIC_OPTIMIZER:
             self._scale_shared_critic_gradients()
         self._average_gradients_across_learners(params)

@@ -90,10 +90,11 @@ from rllib_mamt.algorithms.mamt.coordination import (
 from rllib_mamt.algorithms.mamt.delta_allocation import (
     SharedScaleAdam,
     one_step_slopes,
-    per_agent_gradients,
+    per_agent_gradient_sets,
     perturbed_targets,
     project_log_deltas_,
 )
+from rllib_mamt.learner_precision import full_precision
 from rllib_mamt.modules.actor import pad_logits
 from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 
@@ -182,7 +183,7 @@ class TrustRegionLearning:
         losses = {}
         opponent_logits = None
         if central.opponent_models is not None:
-            opponent_logits = central.opponent_models(observations)
+            opponent_logits = central.opponent_models(observations).float()
             valid = central.opponent_models.valid_actions
             opponent_loss = central.opponent_models.cross_entropy(opponent_logits, actions)
             opponent_loss = opponent_loss + config.opponent_model_logit_regularization * (
@@ -233,7 +234,7 @@ class TrustRegionLearning:
         def trd_loss():
             predicted_kl = central.trd_net(
                 sub_observations, sub_actions, trd_inputs, coefficients
-            )
+            ).float()
             return (predicted_kl.sum(-1) - trd_targets).pow(2).mean()
 
         for _ in range(config.trd_updates_per_delta_update - 1):
@@ -244,7 +245,7 @@ class TrustRegionLearning:
         predicted_kl = functional_call(
             central.trd_net, frozen_theta,
             (sub_observations, sub_actions, log_deltas, coefficients),
-        )
+        ).float()
         deltas = log_deltas.exp()
         if hypergradient:
             losses[DELTA_OPTIMIZER] = ((drift_slope - value_slope).detach() * log_deltas).sum()
@@ -311,12 +312,12 @@ class TrustRegionLearning:
         low, high = self.config.non_stationarity_range
         unclipped = (target < high) & ((target > low) | (low <= 0))
         drift = (scale * coefficients * divergence).sum(-1) * unclipped
-        return one_step_slopes(
-            per_agent_gradients(sum(policy_gradient_losses), parameters),
-            per_agent_gradients(sum(divergences), parameters),
-            per_agent_gradients(drift.sum(-1).mean(), parameters),
-            deltas,
-        )
+        with full_precision(deltas.device):
+            gradients = per_agent_gradient_sets(
+                [sum(policy_gradient_losses), sum(divergences), drift.sum(-1).mean()],
+                parameters,
+            )
+        return one_step_slopes(*gradients, deltas)
 
     @torch.no_grad()
     def _project_trust_regions(self, central) -> None:
