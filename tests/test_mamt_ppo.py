@@ -2,6 +2,7 @@
 penalty by hand, the learned delta on the budget, the decomposition mechanism
 through the real learner code in a controlled world, and the config checks."""
 
+import copy
 import math
 import types
 
@@ -333,6 +334,47 @@ def test_no_delta_step_where_the_policy_is_the_sampling_policy():
         world.step()
     assert world.delta_gradients[0] is None
     assert all(float(g.abs().max()) > 1e-6 for g in world.delta_gradients[1:])
+
+
+class _RecordingPPOWorld(_PPOWorld):
+    """Records what ``_decomposition_losses`` hands MAMT's shared code."""
+
+    def _trust_region_decomposition_losses(self, central, observations, actions, log_probs,
+                                           old_log_probs, alive=None, actor_terms=None):
+        self.recorded = (observations, actions, old_log_probs, actor_terms)
+        self.actors_then = {agent: copy.deepcopy(actor) for agent, actor in self.actors.items()}
+        return super()._trust_region_decomposition_losses(
+            central, observations, actions, log_probs, old_log_probs, alive, actor_terms)
+
+
+def test_slope_terms_are_computed_on_the_coordination_rows():
+    """L_j^PG = -mean(rho A) and D_j = KL[pi_old || pi] on the random rows whose
+    C and D_ns the shared code computes: each row's own old policy, taken
+    action and advantage (a row mix-up would not show in the deltas)."""
+    world = _RecordingPPOWorld(_coupled_and_independent(), seed=0)
+    for _ in range(3):
+        world.step()
+    observations, actions, old_log_probs, actor_terms = world.recorded
+    rows = ROWS // 2
+    original = (observations[0][:rows, None] == world.observations[0][None]).all(-1)
+    index = original.float().argmax(-1)
+    assert original.sum(-1).eq(1).all() and not torch.equal(index, torch.arange(rows))
+    policy_gradient_losses, divergences, _, log_probs = actor_terms
+    for k, agent in enumerate(world.agent_ids):
+        with torch.no_grad():
+            now = torch.log_softmax(world.actors_then[agent](world.observations[k][index]), -1)
+        old = world.old_log_probs[k][index]
+        torch.testing.assert_close(old_log_probs[k], old)
+        torch.testing.assert_close(log_probs[k].detach(), now)
+        taken = world.actions[index, k]
+        assert torch.equal(actions[:rows, k], taken)
+        ratio = (now.gather(-1, taken[:, None]) - old.gather(-1, taken[:, None])).exp()
+        advantage = world.data[ADVANTAGES][index, k]
+        torch.testing.assert_close(policy_gradient_losses[k].detach(),
+                                   -(ratio.squeeze(-1) * advantage).mean())
+        kl = (old.exp() * (old - now)).sum(-1).mean()
+        assert float(kl) > 1e-6
+        torch.testing.assert_close(divergences[k].detach(), kl)
 
 
 @pytest.mark.parametrize(
