@@ -14,9 +14,10 @@ reading) differentiates each agent's step psi_j' = psi_j - eta grad[L_j^PG +
 D_j / delta_j] w.r.t. log delta_j (:mod:`rllib_mamt.delta_allocation`). The
 KL-penalty objective is exactly that step, with L_j^PG = -surrogate_j - c_H H_j
 and D_j the KL to the sampling policy, so the value and drift slopes apply
-unchanged; a clip range has no such derivative (it moves only rows already
-outside [1 - eps, 1 + eps], with zero gradient inside), and delta would
-have to be mapped to eps by a made-up f.
+unchanged. A clip range enters the step only through which rows' gradients
+it cuts off (ratio outside [1 - eps, 1 + eps] on the advantage's side), a
+piecewise-constant function of eps_j whose derivative is zero almost
+everywhere, and delta would have to be mapped to eps by a made-up f.
 
 Per minibatch update (RLlib's ``num_epochs`` x minibatches, after MA-PPO's GAE
 on the whole batch), in one backward pass with the actors and the critic:
@@ -25,7 +26,13 @@ on the whole batch), in one backward pass with the actors and the critic:
    and MA-PPO's value-critic loss;
 2. the attention Q critic Q_i(o, a) regressed on the lambda-returns
    (:func:`~rllib_mamt.algorithms.mamt_ppo.losses.q_critic_loss`), so Eq. 5's
-   counterfactuals come from an action-dependent critic of the current policies;
+   counterfactuals come from an action-dependent critic of the sampling
+   policies. Not MAMT's critic loss (Eq. 9): its soft TD target (entropy
+   alpha = 1/reward_scale, target critic and target actors) estimates the
+   soft Q of SAC-style actors from replayed data; on-policy, the batch's
+   lambda-returns estimate Q^pi of the sampling policies directly (the
+   TD(lambda) targets of COMA's counterfactual critic), with no target
+   networks to keep;
 3. MAMT's trust-region decomposition, by MAMT's own code
    (``TrustRegionLearning._trust_region_decomposition_losses``): opponent
    models on the minibatch's actions, C (Eq. 5) and D_ns (Eq. 6) on
@@ -99,6 +106,7 @@ class MAMTPPOTorchLearner(TrustRegionLearning, MAPPOTorchLearner):
         super().build()
         self._sampling_generator = torch.Generator(device=self._device)
         self._sampling_generator.manual_seed(learner_sampling_seed(self.config.seed, 0))
+        self._at_sampling_policy = False  # True from with_ppo_targets to the first step
 
     def _counterfactual_critic(self, central):
         return central.q_critic
@@ -215,7 +223,7 @@ class MAMTPPOTorchLearner(TrustRegionLearning, MAPPOTorchLearner):
         losses = self._trust_region_decomposition_losses(
             central, observations, actions, sub_log_probs, sub_old, alive, actor_terms
         )
-        if getattr(self, "_at_sampling_policy", False):
+        if self._at_sampling_policy:
             del losses[DELTA_OPTIMIZER]  # pi = pi_old: the slopes are 0 (see module doc)
         return losses
 
