@@ -23,7 +23,7 @@ from rllib_mamt.algorithms.mappo.losses import clipped_surrogate_loss
 from rllib_mamt.algorithms.mappo.mappo_learner import ADVANTAGES, OLD_LOG_PROBS
 from rllib_mamt.coordination import coefficients_from_influence
 from rllib_mamt.delta_allocation import project_log_deltas_
-from rllib_mamt.joint_replay_buffer import ACTIONS, obs_key
+from rllib_mamt.joint_replay_buffer import obs_key
 from rllib_mamt.modules.central import CENTRAL_MODULE_ID
 from rllib_mamt.trust_region_learning import DELTA_OPTIMIZER, TRD_OPTIMIZER, make_delta_optimizer
 from tests.state_helpers import numeric_differences
