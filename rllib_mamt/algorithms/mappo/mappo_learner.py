@@ -14,7 +14,9 @@ gradient norm clipped on its own. Agents that have left an episode (alive
 masks) count only where they acted and do not bootstrap after leaving.
 
 Subclasses change the agents' trust regions through :meth:`clip_ranges`
-(one PPO clip range per agent).
+(one PPO clip range per agent) and :meth:`trust_region_terms` (a per-agent
+penalty added to each actor's loss and losses of further networks stepped
+with the actors and the critic).
 """
 
 import dataclasses
@@ -67,11 +69,17 @@ def agent_actions(actor, joint_actions: torch.Tensor, index: int) -> torch.Tenso
     return joint_actions[:, index].long()
 
 
+def policy_distribution(actor, observations: torch.Tensor):
+    """An actor's policy pi(. | o) on a batch of observations, as the actor's
+    RLlib action distribution (categorical for Discrete actions, diagonal
+    Gaussian for Box actions)."""
+    return actor.action_distribution(observations)
+
+
 def policy_log_probs_and_entropy(actor, observations: torch.Tensor, actions: torch.Tensor):
     """(B,) log pi(a | o) of the taken actions and (B,) entropies of an actor's
-    policy: its ``action_distribution`` (categorical for Discrete actions,
-    diagonal Gaussian summed over the action dimensions for Box actions)."""
-    distribution = actor.action_distribution(observations)
+    policy (the Gaussian's summed over the action dimensions)."""
+    distribution = policy_distribution(actor, observations)
     return distribution.logp(actions), distribution.entropy()
 
 
@@ -101,6 +109,14 @@ class MAPPOTorchLearner(JointTorchLearner):
         """(n,) PPO clip range of every agent: ``clip_param`` for all (MA-PPO)."""
         return torch.full((len(self.agent_ids),), float(self.config.clip_param),
                           device=self._device)
+
+    def trust_region_terms(self, data: Dict, distributions: list,
+                           alive: Optional[torch.Tensor]):
+        """((n,) penalty added to each actor's loss, scalar loss of networks
+        other than the actors and the critic) on one minibatch, given the
+        actors' policies on it with their graphs: (0, 0) for MA-PPO, whose
+        trust region is the clip range alone."""
+        return 0.0, 0.0
 
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
         raise NotImplementedError(
@@ -185,24 +201,28 @@ class MAPPOTorchLearner(JointTorchLearner):
         for module in modules:
             module.train()
         try:
-            pairs = [
-                policy_log_probs_and_entropy(
-                    self._actor(agent), observations[k],
-                    agent_actions(self._actor(agent), actions, k),
-                )
+            distributions = [
+                policy_distribution(self._actor(agent), observations[k])
                 for k, agent in enumerate(self.agent_ids)
             ]
-            log_probs = torch.stack([pair[0] for pair in pairs], dim=-1)
-            entropies = masked_column_mean(torch.stack([pair[1] for pair in pairs], -1), alive)
+            log_probs = torch.stack(
+                [d.logp(agent_actions(self._actor(agent), actions, k))
+                 for k, (agent, d) in enumerate(zip(self.agent_ids, distributions))],
+                dim=-1,
+            )
+            entropies = masked_column_mean(
+                torch.stack([d.entropy() for d in distributions], -1), alive
+            )
             surrogate = clipped_surrogate_loss(
                 log_probs, data[OLD_LOG_PROBS], data[ADVANTAGES], self.clip_ranges(), alive
             )
-            actor_losses = surrogate - self.config.entropy_coeff * entropies
+            penalties, auxiliary_loss = self.trust_region_terms(data, distributions, alive)
+            actor_losses = surrogate - self.config.entropy_coeff * entropies + penalties
             values = self._central().critic(observations, alive)
             value_losses = huber_value_loss(values, data[VALUE_TARGETS],
                                             self.config.huber_delta, alive)
             critic_loss = value_losses.mean()
-            self._step_all(actor_losses.sum() + critic_loss)
+            self._step_all(actor_losses.sum() + critic_loss + auxiliary_loss)
         finally:
             for module in modules:
                 module.eval()

@@ -29,12 +29,14 @@ def require_mappo_action_space(agent_id, space: gym.Space) -> int:
         ) from None
 
 
-def validate_mappo_settings(config) -> None:
-    """Raises ``ValueError`` for the first MA-PPO setting out of its allowed range."""
+def validate_mappo_settings(config, clip_param_optional: bool = False) -> None:
+    """Raises ``ValueError`` for the first MA-PPO setting out of its allowed range
+    (``clip_param_optional``: None, no clipping, is allowed too)."""
     from rllib_mamt.joint_env_runner import JointEnvRunner
 
-    for key in ("actor_lr", "critic_lr", "adam_epsilon", "huber_delta", "clip_param"):
+    for key in ("actor_lr", "critic_lr", "adam_epsilon", "huber_delta"):
         _number(config, key, low=0, low_open=True)
+    _number(config, "clip_param", low=0, low_open=True, optional=clip_param_optional)
     for key in ("gamma", "lambda_"):
         _number(config, key, low=0, high=1)
     _number(config, "entropy_coeff", low=0)
