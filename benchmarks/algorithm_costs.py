@@ -27,7 +27,9 @@ interleaved round by round so that machine noise hits all of them alike:
 
 The FLOPs of one update and the matmul roofline of this CPU
 (``learner_update``'s helpers) give each update's compute-bound time.
-Medians over rounds; ratios to MAAC (and MAMT). Prints tables; writes JSON.
+Medians over rounds; ratios to MAAC (and MAMT) of the medians, and in the
+JSON every round's value and the range of the ratio to MAAC measured within
+each round. Prints a table; writes JSON.
 """
 
 import argparse
@@ -105,7 +107,14 @@ def measure_sampling(names, env, env_config, args):
             rates[name].append(median_rate(call, args.seconds, 1))
     for algo in algos.values():
         algo.stop()
-    return {name: statistics.median(values) for name, values in rates.items()}
+    return rates
+
+
+def paired_ratio_range(values, references):
+    """(min, max) over rounds of value / reference measured in the same round:
+    how much the ratio moved with the machine's load."""
+    ratios = [value / reference for value, reference in zip(values, references)]
+    return [min(ratios), max(ratios)]
 
 
 class LearnerUnderTest:
@@ -162,6 +171,9 @@ def measure_learners(names, env, env_config, args):
         bound = flops[name] / (roofline * 1e9)
         results[name] = {
             "update_unit": learner.update_unit,
+            "seconds_per_update_per_round": samples[name],
+            "update_ratio_to_maac_per_round_range": paired_ratio_range(
+                samples[name], samples["MAAC"]),
             "seconds_per_update": seconds,
             "updates_per_1000_env_steps": learner.updates_per_1000_env_steps,
             "learner_seconds_per_1000_env_steps": seconds * learner.updates_per_1000_env_steps,
@@ -178,12 +190,16 @@ def measure_env(env, env_config, names, args):
                if name in names and agents != 2}
     names = [name for name in names if name not in skipped]
     load_before = os.getloadavg()
-    sampling = measure_sampling(names, env, env_config, args)
+    rates = measure_sampling(names, env, env_config, args)
+    sampling = {name: statistics.median(values) for name, values in rates.items()}
     learner, roofline = measure_learners(names, env, env_config, args)
     algorithms = {}
     for name in names:
         row = {"sampling_env_steps_per_s": sampling[name],
                "sampling_ratio_to_maac": sampling[name] / sampling["MAAC"],
+               "sampling_env_steps_per_s_per_round": rates[name],
+               "sampling_ratio_to_maac_per_round_range": paired_ratio_range(
+                   rates[name], rates["MAAC"]),
                **learner[name]}
         for reference in REFERENCES:
             per_1000 = learner[reference]["learner_seconds_per_1000_env_steps"]

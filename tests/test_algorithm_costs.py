@@ -27,6 +27,7 @@ def test_one_tiny_round_writes_every_cost_and_ratio(ray_session, tmp_path):
     maac = row["algorithms"]["MAAC"]
     assert maac["sampling_ratio_to_maac"] == 1.0
     assert maac["learner_per_env_step_ratio_to_maac"] == 1.0
+    assert maac["update_ratio_to_maac_per_round_range"] == [1.0, 1.0]
     for costs in row["algorithms"].values():
         assert costs["sampling_env_steps_per_s"] > 0
         assert costs["seconds_per_update"] > 0 and costs["gflop_per_update"] > 0
