@@ -11,7 +11,7 @@ joint replay buffer and computes, at the current parameters and with the
 learner's own V_i (:meth:`LOLATorchLearner.policy_values`), each agent's
 naive gradient (eta = 0) and its LOLA gradient for each eta of
 ``--lookahead-lrs``. Reports, per agent, ||g_LOLA - g_naive|| / ||g_naive||
-and the cosine between the two (with Adam, only the direction matters: a
+and the cosine between the two (a
 relative size of 1e-4 means the LOLA step is the naive step to about four
 digits). Nothing is timed. Prints a table; writes JSON.
 """
