@@ -87,13 +87,31 @@ def matmul_roofline(repeats: int = 20, dtype=torch.float32, clock=time.perf_coun
     return best
 
 
-def flops_per_update(algo) -> float:
-    """FLOPs of one learner update (forward + backward), from one round."""
+def flops_of(call) -> float:
+    """FLOPs (forward + backward matmuls/convolutions) of one ``call()``."""
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter:
-        algo.update_from_buffer()
-    return counter.get_total_flops() / algo.config.num_updates_per_round
+        call()
+    return counter.get_total_flops()
+
+
+def flops_per_update(algo) -> float:
+    """FLOPs of one learner update (forward + backward), from one round."""
+    return flops_of(algo.update_from_buffer) / algo.config.num_updates_per_round
+
+
+def interleaved_samples(calls, repeats, clock=time.perf_counter):
+    """Per name, ``repeats`` timings of ``call()`` in seconds of ``clock``
+    divided by its ``units`` (``calls``: name -> (call, units)), interleaving
+    the names round by round so that machine noise hits all of them alike."""
+    samples = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, (call, units) in calls.items():
+            start = clock()
+            call()
+            samples[name].append((clock() - start) / units)
+    return samples
 
 
 def measure(env, env_config, repeats, seed=0, threads=None, precisions=("float32",),
@@ -109,12 +127,11 @@ def measure(env, env_config, repeats, seed=0, threads=None, precisions=("float32
     flops = {name: flops_per_update(algo) for name, algo in algos.items()}
     rooflines = {dtype: matmul_roofline(dtype=dtype, clock=clock)
                  for dtype in set(dtype_of.values())}
-    samples = {name: [] for name in algos}
-    for _ in range(repeats):
-        for name, algo in algos.items():
-            start = clock()
-            algo.update_from_buffer()
-            samples[name].append((clock() - start) / algo.config.num_updates_per_round)
+    samples = interleaved_samples(
+        {name: (algo.update_from_buffer, algo.config.num_updates_per_round)
+         for name, algo in algos.items()},
+        repeats, clock=clock,
+    )
     agents = len(algos["MAAC"].config.agent_ids())
     for algo in algos.values():
         algo.stop()

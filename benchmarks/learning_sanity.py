@@ -1,6 +1,7 @@
 """Learning sanity check: does a short training beat a random policy?
 
     python benchmarks/learning_sanity.py [--algorithm MAMT] [--mode equal] [--env-steps 30000] [--seeds 0]
+    python benchmarks/learning_sanity.py --algorithm LOLA --lookahead-lr 0  # naive learners
 
 Trains the given algorithm (MAMT in the given mode, MADDPG, MAPPO, MAMT_PPO or
 LOLA) on Spread for a fixed env-step budget with the paper's settings (Table 3;
@@ -97,9 +98,17 @@ def main():
                              "the learner was given)")
     parser.add_argument("--num-envs", type=int, default=1,
                         help="num_envs_per_env_runner (Table 6: 12 parallel envs)")
+    parser.add_argument("--lookahead-lr", type=float, default=None,
+                        help="LOLA's lookahead_lr eta (default: LOLAConfig's; "
+                             "0 makes both agents naive learners)")
     parser.add_argument("--num-cpus", type=int, default=3, help="CPUs Ray may use")
     parser.add_argument("--out", default="benchmarks/results/learning_sanity.json")
     args = parser.parse_args()
+    if args.lookahead_lr is not None and args.algorithm != "LOLA":
+        parser.error(f"--lookahead-lr {args.lookahead_lr}: only allowed with --algorithm LOLA "
+                     f"(got --algorithm {args.algorithm})")
+    if args.lookahead_lr is not None and args.lookahead_lr < 0:
+        parser.error(f"--lookahead-lr {args.lookahead_lr}: must be >= 0")
     ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
     random_returns = random_policy_returns(args.env, {}, 100, seed=1000)
     if args.algorithm in ("MAPPO", "MAMT_PPO"):
@@ -109,6 +118,8 @@ def main():
     else:
         training = {"train_batch_size_per_learner": args.train_batch_size or 1024,
                     "env_steps_per_update": args.env_steps_per_update}
+    if args.lookahead_lr is not None:
+        training["lookahead_lr"] = args.lookahead_lr
     runs = [train_and_evaluate(args.env, {}, args.algorithm, args.mode, args.env_steps, s,
                                training, args.num_envs)
             for s in args.seeds]

@@ -139,8 +139,12 @@ class LOLATorchLearner(JointTorchLearner):
         )
         return loss.detach()
 
-    def _lola_step(self, normalized, observations, alive) -> Dict[str, torch.Tensor]:
-        """Simultaneous LOLA steps of both policies on V_i from the Q-matrices."""
+    def policy_values(self, normalized, observations, alive):
+        """``(value_of, parameters)`` of the policy step: the two policies'
+        parameter lists and ``value_of(i, (params_0, params_1))``, agent i's
+        V_i = mean_b pi_0(o_0)^T Q_i(o) pi_1(o_1) under those parameters with
+        the current Q-matrices held fixed (the input of
+        :func:`~rllib_mamt.algorithms.lola.losses.lola_gradients`)."""
         central = self._central()
         with torch.no_grad():
             q_matrices = [network(observations) for network in central.q_networks]
@@ -157,6 +161,11 @@ class LOLATorchLearner(JointTorchLearner):
             values = joint_action_values(probs[0], q_matrices[i], probs[1])
             return masked_mean(values, None if alive is None else alive[:, i])
 
+        return value_of, parameters
+
+    def _lola_step(self, normalized, observations, alive) -> Dict[str, torch.Tensor]:
+        """Simultaneous LOLA steps of both policies on V_i from the Q-matrices."""
+        value_of, parameters = self.policy_values(normalized, observations, alive)
         values = [value_of(i, parameters).detach() for i in range(2)]
         gradients = lola_gradients(value_of, parameters, self.config.lookahead_lr)
         norms = {}

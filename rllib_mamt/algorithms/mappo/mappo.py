@@ -53,8 +53,12 @@ class MAPPO(Algorithm):
     @override(Algorithm)
     def training_step(self) -> None:
         batch = self.sample_train_batch()
-        if batch is None:
-            return
+        if batch is not None:
+            self.update_from_batch(batch)
+
+    def update_from_batch(self, batch: MultiAgentBatch) -> None:
+        """One PPO iteration on ``batch`` (``num_epochs`` passes of minibatch
+        steps), then the new actor weights to the EnvRunners."""
         update_learners_and_sync_actors(
             self, batch,
             minibatch_size=self.config.minibatch_size,
