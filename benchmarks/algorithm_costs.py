@@ -2,27 +2,28 @@
 measured side by side in one process.
 
     python benchmarks/algorithm_costs.py [--envs spread rover_tower] \
-        [--algorithms MAAC MAMT MADDPG MAPPO LOLA] [--rounds 5] [--seconds 4] \
+        [--algorithms MAAC MAMT MADDPG MAPPO LOLA MAMT_PPO] [--rounds 5] [--seconds 4] \
         [--repeats 5]
 
 For each env, every algorithm is built with its defaults (MAMTConfig: Table 3;
-MADDPG: Table 5; MAPPO: Table 6; LOLA: Table 7, on 2-agent envs only), one
+MADDPG: Table 5; MAPPO: Table 6; LOLA: Table 7, on 2-agent envs only;
+MAMT_PPO: Table 6's PPO with Table 3's decomposition), one
 local JointEnvRunner, one torch thread, and measured twice, the algorithms
 interleaved round by round so that machine noise hits all of them alike:
 
 1. sampling: env steps/s of the algorithm's own sampling path with learning
    disabled (its actors on the JointEnvRunner, plus what it does with the
    rows: the joint replay buffer for MAAC/MAMT/MADDPG/LOLA; trajectory layout
-   and reward scaling for MAPPO), ``--sample-chunk`` env steps per call, one
+   and reward scaling for MAPPO and MAMT_PPO), ``--sample-chunk`` env steps per call, one
    window of ``--seconds`` per algorithm and round (``sampling_throughput``'s
    ``median_rate``);
 2. learner: seconds per learner update on the algorithm's default batch, where
    an "update" is what the algorithm calls one: MAAC/MAMT/LOLA one minibatch
-   of 1,024 rows; MADDPG one minibatch of 1,024 rows per agent; MAPPO one
+   of 1,024 rows; MADDPG one minibatch of 1,024 rows per agent; MAPPO and MAMT_PPO one
    iteration, ``num_epochs`` passes over its 4,096-row batch. Each is also
    converted to learner seconds per 1,000 env steps of training at the
    algorithm's default update schedule (off-policy: ``num_updates_per_round``
-   updates every ``env_steps_per_update`` env steps; MAPPO: one iteration per
+   updates every ``env_steps_per_update`` env steps; MAPPO, MAMT_PPO: one iteration per
    batch), which is the number that compares the algorithms' training cost.
 
 The FLOPs of one update and the matmul roofline of this CPU
@@ -47,11 +48,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from learner_update import MODES, flops_of, interleaved_samples, matmul_roofline  # noqa: E402
 from sampling_throughput import median_rate  # noqa: E402
 
-from rllib_mamt import LOLAConfig, MADDPGConfig, MAMTConfig, MAPPOConfig  # noqa: E402
+from rllib_mamt import LOLAConfig, MADDPGConfig, MAMTConfig, MAMTPPOConfig, MAPPOConfig  # noqa: E402
 from rllib_mamt.envs.registry import ENV_FACTORIES, make_rllib_env  # noqa: E402
 
-ALGORITHMS = ("MAAC", "MAMD", "MAMT", "MADDPG", "MAPPO", "LOLA")
-DEFAULT_ALGORITHMS = ("MAAC", "MAMT", "MADDPG", "MAPPO", "LOLA")
+ALGORITHMS = ("MAAC", "MAMD", "MAMT", "MADDPG", "MAPPO", "LOLA", "MAMT_PPO")
+DEFAULT_ALGORITHMS = ("MAAC", "MAMT", "MADDPG", "MAPPO", "LOLA", "MAMT_PPO")
+ON_POLICY_ALGORITHMS = ("MAPPO", "MAMT_PPO")
 REFERENCES = ("MAAC", "MAMT")
 TWO_AGENT_ALGORITHMS = {"LOLA": "LOLA runs on 2-agent envs only"}
 BUFFER_CAPACITY = 200_000
@@ -62,11 +64,12 @@ def default_config(name):
     """The algorithm's config with its paper defaults."""
     if name in MODES:
         return MAMTConfig().training(trust_region_mode=MODES[name])
-    return {"MADDPG": MADDPGConfig, "MAPPO": MAPPOConfig, "LOLA": LOLAConfig}[name]()
+    return {"MADDPG": MADDPGConfig, "MAPPO": MAPPOConfig, "LOLA": LOLAConfig,
+            "MAMT_PPO": MAMTPPOConfig}[name]()
 
 
 def is_on_policy(name) -> bool:
-    return name == "MAPPO"
+    return name in ON_POLICY_ALGORITHMS
 
 
 def build(name, env, env_config, *, envs_per_runner, chunk, seed=0):
