@@ -330,3 +330,25 @@ def test_an_actor_subclass_that_does_not_declare_a_stackable_forward_keeps_its_o
         expected = own_class[group.agent_ids[0]].action_logits(observations) + torch.arange(5.0)
         torch.testing.assert_close(group.logits(torch.device("cpu"), False)[0],
                                    expected.detach())
+
+
+def test_layer_norms_group_only_when_one_batched_call_can_apply_them():
+    """LayerNorms with different eps cannot share one batched layer_norm call
+    (separate stacked groups); one over two axes is not a per-row
+    normalisation of the flat observation (its actor keeps its own forward)."""
+    actors, spaces = _mappo_actors(gaussian=False, num_agents=3)
+    actors["agent_1"].observation_normalization.eps = 1e-3
+    stacked = StackedActors(actors, list(actors), spaces, 2)
+    assert sorted(group.agent_ids for group in stacked.groups) == [
+        ["agent_0", "agent_2"], ["agent_1"]]
+    assert all(group.stacked for group in stacked.groups)
+    _fill_observations(stacked, seed=6)
+    for group in stacked.groups:
+        outputs = group.logits(torch.device("cpu"), False)
+        for slot, agent in enumerate(group.agent_ids):
+            own = actors[agent].action_logits(torch.from_numpy(group.observations[slot]))
+            torch.testing.assert_close(outputs[slot], own.detach(), rtol=1e-6, atol=1e-6)
+    actors["agent_1"].observation_normalization = torch.nn.LayerNorm((1, 7))
+    stacked = StackedActors(actors, list(actors), spaces, 2)
+    assert [(group.agent_ids, group.stacked) for group in stacked.groups] == [
+        (["agent_0", "agent_2"], True), (["agent_1"], False)]
