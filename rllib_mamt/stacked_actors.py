@@ -6,12 +6,19 @@ the same shape (observation size, hidden sizes, number of actions) form a group,
 and the group's weights are stacked into ``(G, in, out)`` tensors so one batched
 matrix product per layer (``torch.baddbmm``) computes every agent's logits for
 every vectorised env at once, instead of one RLModule call per agent. An
-actor's :class:`~rllib_mamt.modules.actor.InputNormalization` is applied with
-its running statistics (as the actor's eval-mode forward does), stacked into
-``(G, 1, obs_size)`` tensors and re-read with the weights at every refresh.
+actor's observation normalisation (MAAC's
+:class:`~rllib_mamt.modules.actor.InputNormalization` with its running
+statistics, as the actor's eval-mode forward uses them, or MAPPO's
+``LayerNorm``) is applied with that agent's own statistics or affine
+parameters, stacked into ``(G, 1, obs_size)`` tensors
+(:mod:`rllib_mamt.stacked_normalization`) and re-read with the weights at
+every refresh.
 
-Actors that are not plain :class:`MAMTActorModule` MLPs (a user's own actor
-class) are evaluated one agent at a time through their RLModule forward pass.
+An actor is stacked when its class declares ``STACKABLE_FORWARD`` (see
+:func:`~rllib_mamt.modules.actor.has_stackable_forward`), its network is a
+plain LeakyReLU MLP and its normalisation is one of those kinds. Other actors
+(a user's own actor class) are evaluated one agent at a time through their
+RLModule forward pass.
 
 Box action spaces (deterministic tanh actors,
 :class:`~rllib_mamt.modules.deterministic_actor.DeterministicActorModule`)
@@ -20,7 +27,9 @@ exploration noise when exploring, clipped to [-1, 1] and mapped onto the Box's
 bounds (see :meth:`StackedActors.actions`). Gaussian actors
 (:class:`~rllib_mamt.modules.gaussian_actor.GaussianActorModule`, MA-PPO's)
 give a ~ N(mean_i(o_i), std_i^2) when exploring and the mean otherwise,
-unclipped: the EnvRunner clips only the copy it hands to the env.
+unclipped: the EnvRunner clips only the copy it hands to the env. Their
+stacked outputs are the mean and the stacked learned log-std, the layout of
+their own forward pass.
 """
 
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -32,19 +41,21 @@ from torch import nn
 
 from ray.rllib.core.columns import Columns
 
-from rllib_mamt.modules.actor import InputNormalization, MAMTActorModule, flat_size
-from rllib_mamt.modules.deterministic_actor import DeterministicActorModule, box_scale
+from rllib_mamt.modules.actor import flat_size, has_stackable_forward
+from rllib_mamt.modules.deterministic_actor import box_scale
 from rllib_mamt.modules.gaussian_actor import GaussianActorModule
-
-# Actor classes whose networks are stacked (plain MLPs, no own forward logic).
-STACKABLE_ACTOR_CLASSES = (MAMTActorModule, DeterministicActorModule)
+from rllib_mamt.stacked_normalization import (
+    StackedNormalization,
+    normalization_signature,
+    stack_normalizations,
+)
 
 
 def _plain_mlp_layers(actor) -> Optional[Tuple[List[nn.Linear], float]]:
-    """The Linear layers and LeakyReLU slope of a plain MAMT actor, else None."""
-    if type(actor) not in STACKABLE_ACTOR_CLASSES or type(
+    """The Linear layers and LeakyReLU slope of a stackable actor, else None."""
+    if not has_stackable_forward(actor) or normalization_signature(
         actor.observation_normalization
-    ) not in (InputNormalization, nn.Identity):
+    ) is None:
         return None
     layers = list(actor.policy_network)
     linears = layers[0::2]
@@ -59,19 +70,6 @@ def _plain_mlp_layers(actor) -> Optional[Tuple[List[nn.Linear], float]]:
     if len(slopes) > 1:
         return None
     return linears, (slopes.pop() if slopes else 0.0)
-
-
-def _stacked_normalization(actors) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
-    """``(G, 1, obs_size)`` running mean and 1 / sqrt(running var + eps) of the
-    actors' input normalisations, or None if they have none."""
-    normalizations = [actor.observation_normalization for actor in actors]
-    if not isinstance(normalizations[0], InputNormalization):
-        return None
-    shift = torch.stack([norm.running_mean for norm in normalizations]).unsqueeze(1)
-    scale = torch.stack(
-        [torch.rsqrt(norm.running_var + norm.eps) for norm in normalizations]
-    ).unsqueeze(1)
-    return shift, scale
 
 
 class ActorGroup:
@@ -96,7 +94,8 @@ class ActorGroup:
         self._weights: List[torch.Tensor] = []
         self._biases: List[torch.Tensor] = []
         self._negative_slope = 0.0
-        self._normalization: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+        self._normalization: Optional[StackedNormalization] = None
+        self._log_std: Optional[torch.Tensor] = None
         spaces = [actor.action_space for actor in self.actors]
         self.continuous = isinstance(spaces[0], gym.spaces.Box)
         self.gaussian = isinstance(self.actors[0], GaussianActorModule)
@@ -148,7 +147,13 @@ class ActorGroup:
         self._negative_slope = per_actor[0][1]
         depth = len(per_actor[0][0])
         with torch.no_grad():
-            self._normalization = _stacked_normalization(self.actors)
+            self._normalization = stack_normalizations(
+                [actor.observation_normalization for actor in self.actors]
+            )
+            if self.gaussian:
+                self._log_std = torch.stack(
+                    [actor.log_std for actor in self.actors]
+                ).unsqueeze(1)
             self._weights = [
                 torch.stack([layers[k].weight.t() for layers, _ in per_actor]).contiguous()
                 for k in range(depth)
@@ -159,14 +164,15 @@ class ActorGroup:
             ]
 
     def logits(self, device: torch.device, explore: bool) -> torch.Tensor:
-        """``(G, num_envs, num_actions)`` action logits from :attr:`observations`."""
+        """``(G, num_envs, width)`` outputs of the actors' forward passes on
+        :attr:`observations`: action logits, pre-tanh actions, or (Gaussian
+        actors) the mean and log-std concatenated."""
         inputs = torch.from_numpy(self.observations).to(device)
         with torch.inference_mode():
             if self.stacked:
                 hidden = inputs
                 if self._normalization is not None:
-                    shift, scale = self._normalization
-                    hidden = (hidden - shift) * scale
+                    hidden = self._normalization(hidden)
                 last = len(self._weights) - 1
                 for k, (weight, bias) in enumerate(zip(self._weights, self._biases)):
                     hidden = torch.baddbmm(bias, hidden, weight)
@@ -174,6 +180,8 @@ class ActorGroup:
                         hidden = torch.nn.functional.leaky_relu(
                             hidden, self._negative_slope
                         )
+                if self._log_std is not None:
+                    hidden = torch.cat([hidden, self._log_std.expand_as(hidden)], -1)
                 return hidden
             outputs = []
             for slot, actor in enumerate(self.actors):
@@ -210,7 +218,8 @@ class StackedActors:
             else:
                 key = ("stacked",) + tuple(
                     (layer.in_features, layer.out_features) for layer in mlp[0]
-                ) + (mlp[1], type(actor.observation_normalization), type(actor))
+                ) + (mlp[1], normalization_signature(actor.observation_normalization),
+                     type(actor))
             keyed.setdefault(key, []).append(index)
         self.groups: List[ActorGroup] = []
         for key, indices in keyed.items():

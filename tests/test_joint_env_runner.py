@@ -1,9 +1,11 @@
 """MAMT's JointEnvRunner: batched actors, joint rows, RLlib interoperation."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.rllib.core.columns import Columns
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from ray.tune.registry import register_env
 
@@ -181,3 +183,172 @@ def test_settings_the_joint_sampler_cannot_honour_are_rejected():
         .callbacks(_EpisodeEndCallback)
         .validate()
     )
+
+
+def _mappo_actors(gaussian: bool, num_agents: int = 3):
+    """MAPPO actors (LayerNorm on the observation) whose LayerNorm affine
+    parameters and log-stds differ per agent, so a mix-up between agents or
+    a missing affine shows in the outputs."""
+    from rllib_mamt.algorithms.mappo.modules import (
+        MAPPOActorModule,
+        MAPPOGaussianActorModule,
+    )
+
+    observation_space = gym.spaces.Box(-1, 1, (7,), np.float32)
+    if gaussian:
+        actor_class, action_space = MAPPOGaussianActorModule, gym.spaces.Box(
+            -1, 1, (2,), np.float32)
+    else:
+        actor_class, action_space = MAPPOActorModule, gym.spaces.Discrete(5)
+    torch.manual_seed(0)
+    actors = {
+        f"agent_{k}": actor_class(
+            observation_space=observation_space, action_space=action_space,
+            model_config={"actor_hidden_sizes": [16, 8], "feature_normalization": True,
+                          "actor_negative_slope": 0.0},
+        )
+        for k in range(num_agents)
+    }
+    for actor in actors.values():
+        _perturb_mappo_actor(actor)
+    return actors, {agent: observation_space for agent in actors}
+
+
+def _perturb_mappo_actor(actor) -> None:
+    """Random LayerNorm weight and bias (and log-std) in place."""
+    with torch.no_grad():
+        actor.observation_normalization.weight.uniform_(0.2, 3.0)
+        actor.observation_normalization.bias.normal_()
+        if hasattr(actor, "log_std"):
+            actor.log_std.uniform_(-1.0, 0.5)
+
+
+def _per_agent_reference(actors, spaces, num_envs):
+    """The same actors evaluated one RLModule forward per agent: the sampler's
+    path for actors it does not stack."""
+    reference = StackedActors(actors, list(actors), spaces, num_envs,
+                              exploration_noise_std=0.0)
+    for group in reference.groups:
+        group.stacked = False
+    return reference
+
+
+def _fill_observations(stacked, seed):
+    rng = np.random.default_rng(seed)
+    for group in stacked.groups:
+        # Offset and scaled rows: the LayerNorm has something to undo.
+        group.observations[:] = rng.normal(2.0, 5.0, group.observations.shape)
+
+
+@pytest.mark.parametrize("gaussian", [False, True], ids=["categorical", "gaussian"])
+def test_mappo_actors_are_stacked_and_match_their_own_forward(gaussian):
+    actors, spaces = _mappo_actors(gaussian)
+    num_envs = 9
+    stacked = StackedActors(actors, list(actors), spaces, num_envs, exploration_noise_std=0.0)
+    assert len(stacked.groups) == 1 and stacked.groups[0].stacked
+    reference = _per_agent_reference(actors, spaces, num_envs)
+    _fill_observations(stacked, seed=1)
+    _fill_observations(reference, seed=1)
+    group = stacked.groups[0]
+    for explore in (False, True):
+        outputs = group.logits(torch.device("cpu"), explore)
+        for slot, agent in enumerate(group.agent_ids):
+            batch = {Columns.OBS: torch.from_numpy(group.observations[slot])}
+            forward = (actors[agent].forward_exploration if explore
+                       else actors[agent].forward_inference)
+            own = forward(batch)[Columns.ACTION_DIST_INPUTS].detach()
+            torch.testing.assert_close(outputs[slot], own, rtol=1e-6, atol=1e-6)
+    # Same generator seed, same draws in the same order: the same actions as
+    # the per-agent forward path, greedy and exploring.
+    for explore in (False, True):
+        actions = stacked.actions(torch.device("cpu"), explore,
+                                  torch.Generator().manual_seed(5))
+        expected = reference.actions(torch.device("cpu"), explore,
+                                     torch.Generator().manual_seed(5))
+        if gaussian:
+            np.testing.assert_allclose(actions, expected, rtol=1e-5, atol=1e-5)
+        else:
+            np.testing.assert_array_equal(actions, expected)
+
+
+def test_stacked_gaussian_mappo_samples_follow_mean_and_learned_std():
+    actors, spaces = _mappo_actors(gaussian=True, num_agents=2)
+    draws = 20_000
+    stacked = StackedActors(actors, list(actors), spaces, draws, exploration_noise_std=0.0)
+    observation = np.linspace(-3, 4, 7, dtype=np.float32)
+    for group in stacked.groups:
+        group.observations[:] = observation
+    samples = stacked.actions(torch.device("cpu"), True, torch.Generator().manual_seed(2))
+    greedy = stacked.actions(torch.device("cpu"), False, torch.Generator().manual_seed(2))
+    for index, actor in enumerate(actors.values()):
+        mean = actor.action_logits(torch.from_numpy(observation[None])).detach().numpy()[0]
+        std = actor.log_std.detach().exp().numpy()
+        np.testing.assert_allclose(greedy[index], np.tile(mean, (draws, 1)), rtol=1e-5,
+                                   atol=1e-6)
+        standard_errors = std / np.sqrt(draws)
+        assert (np.abs(samples[index].mean(0) - mean) < 4 * standard_errors).all()
+        np.testing.assert_allclose(samples[index].std(0), std, rtol=0.03)
+
+
+def test_refresh_rereads_the_mappo_layer_norms_and_log_stds():
+    actors, spaces = _mappo_actors(gaussian=True)
+    stacked = StackedActors(actors, list(actors), spaces, 4, exploration_noise_std=0.0)
+    _fill_observations(stacked, seed=3)
+    group = stacked.groups[0]
+    assert group.stacked
+    before = group.logits(torch.device("cpu"), False)
+    for actor in actors.values():
+        _perturb_mappo_actor(actor)
+    stacked.refresh()
+    after = group.logits(torch.device("cpu"), False)
+    assert not torch.allclose(before, after)
+    for slot, agent in enumerate(group.agent_ids):
+        own = actors[agent].forward_inference(
+            {Columns.OBS: torch.from_numpy(group.observations[slot])}
+        )[Columns.ACTION_DIST_INPUTS].detach()
+        torch.testing.assert_close(after[slot], own, rtol=1e-6, atol=1e-6)
+
+
+def test_an_actor_subclass_that_does_not_declare_a_stackable_forward_keeps_its_own():
+    from rllib_mamt.algorithms.mappo.modules import MAPPOActorModule
+
+    class ShiftedLogitsActor(MAPPOActorModule):
+        def _forward(self, batch, **kwargs):
+            logits = super()._forward(batch)[Columns.ACTION_DIST_INPUTS]
+            return {Columns.ACTION_DIST_INPUTS: logits + torch.arange(5.0)}
+
+    actors, spaces = _mappo_actors(gaussian=False, num_agents=2)
+    own_class = {agent: ShiftedLogitsActor(observation_space=actor.observation_space,
+                                           action_space=actor.action_space,
+                                           model_config=actor.model_config)
+                 for agent, actor in actors.items()}
+    stacked = StackedActors(own_class, list(own_class), spaces, 3)
+    assert len(stacked.groups) == 2 and not any(g.stacked for g in stacked.groups)
+    _fill_observations(stacked, seed=4)
+    for group in stacked.groups:
+        observations = torch.from_numpy(group.observations[0])
+        expected = own_class[group.agent_ids[0]].action_logits(observations) + torch.arange(5.0)
+        torch.testing.assert_close(group.logits(torch.device("cpu"), False)[0],
+                                   expected.detach())
+
+
+def test_layer_norms_group_only_when_one_batched_call_can_apply_them():
+    """LayerNorms with different eps cannot share one batched layer_norm call
+    (separate stacked groups); one over two axes is not a per-row
+    normalisation of the flat observation (its actor keeps its own forward)."""
+    actors, spaces = _mappo_actors(gaussian=False, num_agents=3)
+    actors["agent_1"].observation_normalization.eps = 1e-3
+    stacked = StackedActors(actors, list(actors), spaces, 2)
+    assert sorted(group.agent_ids for group in stacked.groups) == [
+        ["agent_0", "agent_2"], ["agent_1"]]
+    assert all(group.stacked for group in stacked.groups)
+    _fill_observations(stacked, seed=6)
+    for group in stacked.groups:
+        outputs = group.logits(torch.device("cpu"), False)
+        for slot, agent in enumerate(group.agent_ids):
+            own = actors[agent].action_logits(torch.from_numpy(group.observations[slot]))
+            torch.testing.assert_close(outputs[slot], own.detach(), rtol=1e-6, atol=1e-6)
+    actors["agent_1"].observation_normalization = torch.nn.LayerNorm((1, 7))
+    stacked = StackedActors(actors, list(actors), spaces, 2)
+    assert [(group.agent_ids, group.stacked) for group in stacked.groups] == [
+        (["agent_0", "agent_2"], True), (["agent_1"], False)]

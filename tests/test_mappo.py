@@ -454,3 +454,33 @@ def test_box_actions_on_rllibs_env_runner_are_rejected_with_one_line():
                        r"'ray\.rllib\.env\.multi_agent_env_runner\.MultiAgentEnvRunner'> "
                        r"is invalid; allowed: rllib_mamt\.JointEnvRunner[^\n]*$"):
         config.validate()
+
+
+def test_runner_stacks_the_mappo_actors_and_follows_weight_syncs(ray_session):
+    """The JointEnvRunner batches MAPPO's LayerNorm actors (one stacked group
+    on Spread, not one RLModule call per agent) and re-reads their weights,
+    LayerNorm affine included, when the learner's weights are synced."""
+    algo = tiny_spread_mappo().build_algo()
+    try:
+        runner = algo.env_runner
+        agents = algo.config.agent_ids()
+        runner.sample(num_timesteps=4, explore=True)
+        assert len(runner._actors.groups) == 1 and runner._actors.groups[0].stacked
+        learner_module = algo.learner_group._learner.module
+        with torch.no_grad():
+            for agent in agents:
+                normalization = learner_module[agent].unwrapped().observation_normalization
+                normalization.weight.uniform_(0.2, 3.0)
+                normalization.bias.normal_()
+        algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group)
+        rows = runner.sample(num_timesteps=10, explore=False)[0].rows
+        for k, agent in enumerate(agents):
+            actor = runner.module[agent]
+            torch.testing.assert_close(
+                actor.observation_normalization.weight,
+                learner_module[agent].unwrapped().observation_normalization.weight)
+            with torch.no_grad():
+                logits = actor.action_logits(torch.as_tensor(rows[obs_key(k)]))
+            np.testing.assert_array_equal(rows["actions"][:, k], logits.argmax(-1).numpy())
+    finally:
+        algo.stop()

@@ -138,6 +138,20 @@ def require_discrete(agent_id, space: gym.Space) -> int:
     return int(space.n)
 
 
+def has_stackable_forward(actor) -> bool:
+    """Whether the actor's own class declares ``STACKABLE_FORWARD = True`` in
+    its body: its forward pass is the actor MLP on the normalised flat
+    observation (for a Gaussian actor, followed by its log-std), so the
+    EnvRunner's sampler may evaluate it batched with other agents'
+    (:class:`rllib_mamt.stacked_actors.StackedActors`).
+
+    The declaration is not inherited: a subclass that changes the forward
+    pass (a user's own actor) is evaluated through its own forward unless it
+    declares the same.
+    """
+    return type(actor).__dict__.get("STACKABLE_FORWARD", False) is True
+
+
 class MAMTActorModule(TorchRLModule):
     """Categorical policy over one agent's discrete actions from its own observation.
 
@@ -152,7 +166,13 @@ class MAMTActorModule(TorchRLModule):
 
     The module is built in eval mode, so every pass outside the learner's
     update (EnvRunners, evaluation, direct calls) uses running statistics.
+
+    ``STACKABLE_FORWARD = True`` declares that this class's forward pass is
+    ``policy_network(observation_normalization(flat observation))`` (see
+    :func:`has_stackable_forward`).
     """
+
+    STACKABLE_FORWARD = True
 
     def setup(self):
         hidden_sizes = self.model_config.get(

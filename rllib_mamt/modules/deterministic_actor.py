@@ -65,6 +65,8 @@ class DeterministicActorModule(MAMTActorModule):
     critics see) and :meth:`bounded_actions` the actions in the Box's units.
     """
 
+    STACKABLE_FORWARD = True
+
     def setup(self):
         action_size = require_bounded_box("this module", self.action_space)
         observation_size = flat_size(self.observation_space)

@@ -49,6 +49,8 @@ class GaussianActorModule(MAMTActorModule):
     not the Gaussian).
     """
 
+    STACKABLE_FORWARD = True
+
     def setup(self):
         action_size = require_bounded_box("this module", self.action_space)
         observation_size = flat_size(self.observation_space)

@@ -41,9 +41,13 @@ class MAPPOActorModule(MAMTActorModule):
 
     ``model_config`` keys are :class:`MAMTActorModule`'s, with
     ``feature_normalization`` (bool) in place of ``input_normalization``.
-    The EnvRunners run it through its own forward pass (the JointEnvRunner's
-    stacked path covers plain :class:`MAMTActorModule` MLPs only).
+    Only ``setup`` differs from :class:`MAMTActorModule`, so the forward pass
+    is still the stackable one: the JointEnvRunner evaluates it batched with
+    the other agents' actors, LayerNorm included
+    (:mod:`rllib_mamt.stacked_normalization`).
     """
+
+    STACKABLE_FORWARD = True
 
     def setup(self):
         self.model_config = {**self.model_config, "input_normalization": False}
@@ -65,8 +69,12 @@ class MAPPOGaussianActorModule(GaussianActorModule):
     MAPPO's LayerNorm on the observation; see
     :class:`~rllib_mamt.modules.gaussian_actor.GaussianActorModule`.
 
-    ``model_config`` keys are :class:`MAPPOActorModule`'s.
+    ``model_config`` keys are :class:`MAPPOActorModule`'s. Like
+    :class:`MAPPOActorModule`, it changes only ``setup`` and is stacked by
+    the JointEnvRunner.
     """
+
+    STACKABLE_FORWARD = True
 
     def setup(self):
         self.model_config = {**self.model_config, "input_normalization": False}
