@@ -22,6 +22,7 @@ from ray.rllib.utils.annotations import override
 
 from rllib_mamt.modules.actor import MAMTActorModule
 from rllib_mamt.algorithms.mamt.central_module import MAMTCentralModule
+from rllib_mamt.algorithms.mamt.decomposition_defaults import TRUST_REGION_DECOMPOSITION_DEFAULTS
 from rllib_mamt.central_module_spec import add_central_module
 from rllib_mamt.joint_config import JointOffPolicyConfig
 from rllib_mamt.algorithms.mamt.trust_region_learning import LEARNED_TRUST_REGION_MODES
@@ -68,33 +69,17 @@ class MAMTConfig(JointOffPolicyConfig):
         self.env_steps_per_update = 100
         self.num_updates_per_round = 4
         self.num_steps_sampled_before_learning_starts = None
-        self.trust_region_mode = "learned"
-        self.trust_region_budget = None
-        self.trust_region_bounds = (0.01, 100.0)
+        for key, value in TRUST_REGION_DECOMPOSITION_DEFAULTS.items():
+            setattr(self, key, value)
         self.trust_region_deltas = None
         self.mirror_descent_lag = 100
         self.tsallis_q = 0.2
-        self.coordination_threshold = 0.2
-        self.coordination_normalization = "relative"
-        self.coordination_batch_size = 128
-        self.non_stationarity_range = (0.0, 10.0)
-        self.opponent_model_lr = 1e-3
-        self.opponent_model_logit_regularization = 1e-3
-        self.opponent_model_grad_clip = 0.5
-        self.trd_lr = 1e-3
-        self.trd_grad_clip = None
-        self.trd_hidden_dim = 64
-        self.trd_message_passing_layers = 2
-        self.trd_updates_per_delta_update = 2
-        self.delta_lr = 1e-3
         self.trust_region_budget_penalty = 1.0
-        self.trust_region_budget_constraint = "equality"
         self.learner_torch_threads = None
         self.critic_weight_decay = 1e-3
         self.critic_target_entropy = "maac"
         self.mirror_descent_entropy = True
         self.update_order = "critic_first"
-        self.trust_region_update = "hypergradient"
         self.learner_precision = "float32"
 
     @override(AlgorithmConfig)
