@@ -175,20 +175,29 @@ class MAMTActorModule(TorchRLModule):
     STACKABLE_FORWARD = True
 
     def setup(self):
-        hidden_sizes = self.model_config.get(
-            "actor_hidden_sizes", DEFAULT_ACTOR_HIDDEN_SIZES
+        self.build_networks(require_discrete("this module", self.action_space))
+        self.eval()  # the learner switches to train mode for its update only
+
+    def build_observation_normalization(self, size: int) -> nn.Module:
+        """This actor's observation normalisation: MAAC's input normalisation
+        (``input_normalization``). Subclasses may return another kind the
+        stacked sampler knows (:mod:`rllib_mamt.stacked_normalization`)."""
+        return build_input_normalization(
+            size, self.model_config.get("input_normalization", DEFAULT_INPUT_NORMALIZATION)
         )
-        num_actions = require_discrete("this module", self.action_space)
+
+    def build_networks(self, output_size: int) -> None:
+        """Builds ``observation_normalization`` and the LeakyReLU MLP
+        ``policy_network`` with ``output_size`` outputs, from ``model_config``
+        (``actor_hidden_sizes``, ``actor_negative_slope``)."""
         observation_size = flat_size(self.observation_space)
-        self.observation_normalization = build_input_normalization(
-            observation_size,
-            self.model_config.get("input_normalization", DEFAULT_INPUT_NORMALIZATION),
-        )
+        self.observation_normalization = self.build_observation_normalization(observation_size)
         self.policy_network = build_policy_network(
-            observation_size, num_actions, hidden_sizes,
+            observation_size,
+            output_size,
+            self.model_config.get("actor_hidden_sizes", DEFAULT_ACTOR_HIDDEN_SIZES),
             self.model_config.get("actor_negative_slope", DEFAULT_NEGATIVE_SLOPE),
         )
-        self.eval()  # the learner switches to train mode for its update only
 
     def normalized_observations(self, observations: torch.Tensor) -> torch.Tensor:
         """The flat observations as the policy network sees them (see

@@ -16,15 +16,7 @@ from torch import nn
 
 from ray.rllib.core.columns import Columns
 
-from rllib_mamt.modules.actor import (
-    DEFAULT_ACTOR_HIDDEN_SIZES,
-    DEFAULT_INPUT_NORMALIZATION,
-    DEFAULT_NEGATIVE_SLOPE,
-    MAMTActorModule,
-    build_input_normalization,
-    build_policy_network,
-    flat_size,
-)
+from rllib_mamt.modules.actor import MAMTActorModule, flat_size
 
 # The reference code's initial range of the output layer's weights.
 OUTPUT_WEIGHT_INIT_RANGE = 3e-3
@@ -69,17 +61,7 @@ class DeterministicActorModule(MAMTActorModule):
 
     def setup(self):
         action_size = require_bounded_box("this module", self.action_space)
-        observation_size = flat_size(self.observation_space)
-        self.observation_normalization = build_input_normalization(
-            observation_size,
-            self.model_config.get("input_normalization", DEFAULT_INPUT_NORMALIZATION),
-        )
-        self.policy_network = build_policy_network(
-            observation_size,
-            action_size,
-            self.model_config.get("actor_hidden_sizes", DEFAULT_ACTOR_HIDDEN_SIZES),
-            self.model_config.get("actor_negative_slope", DEFAULT_NEGATIVE_SLOPE),
-        )
+        self.build_networks(action_size)
         nn.init.uniform_(
             self.policy_network[-1].weight, -OUTPUT_WEIGHT_INIT_RANGE, OUTPUT_WEIGHT_INIT_RANGE
         )

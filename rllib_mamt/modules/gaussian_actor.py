@@ -25,15 +25,7 @@ from torch import nn
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.distribution.torch.torch_distribution import TorchDiagGaussian
 
-from rllib_mamt.modules.actor import (
-    DEFAULT_ACTOR_HIDDEN_SIZES,
-    DEFAULT_INPUT_NORMALIZATION,
-    DEFAULT_NEGATIVE_SLOPE,
-    MAMTActorModule,
-    build_input_normalization,
-    build_policy_network,
-    flat_size,
-)
+from rllib_mamt.modules.actor import MAMTActorModule
 from rllib_mamt.modules.deterministic_actor import require_bounded_box
 
 # log std of every action dimension at initialisation (std 1, the MAPPO and
@@ -53,17 +45,7 @@ class GaussianActorModule(MAMTActorModule):
 
     def setup(self):
         action_size = require_bounded_box("this module", self.action_space)
-        observation_size = flat_size(self.observation_space)
-        self.observation_normalization = build_input_normalization(
-            observation_size,
-            self.model_config.get("input_normalization", DEFAULT_INPUT_NORMALIZATION),
-        )
-        self.policy_network = build_policy_network(
-            observation_size,
-            action_size,
-            self.model_config.get("actor_hidden_sizes", DEFAULT_ACTOR_HIDDEN_SIZES),
-            self.model_config.get("actor_negative_slope", DEFAULT_NEGATIVE_SLOPE),
-        )
+        self.build_networks(action_size)
         self.log_std = nn.Parameter(torch.full((action_size,), INITIAL_LOG_STD))
         self.action_dist_cls = TorchDiagGaussian
         self.eval()

@@ -36,6 +36,15 @@ def build_feature_normalization(size: int, enabled: bool) -> nn.Module:
     return nn.LayerNorm(size) if enabled else nn.Identity()
 
 
+def feature_normalization_of(actor, size: int) -> nn.Module:
+    """An actor's MAPPO feature normalisation, from its ``model_config``'s
+    ``feature_normalization`` (default True), in place of MAAC's input
+    normalisation."""
+    return build_feature_normalization(
+        size, bool(actor.model_config.get("feature_normalization", True))
+    )
+
+
 class MAPPOActorModule(MAMTActorModule):
     """Categorical policy pi_i(a_i | o_i) with a LayerNorm on the observation.
 
@@ -50,13 +59,11 @@ class MAPPOActorModule(MAMTActorModule):
     STACKABLE_FORWARD = True
 
     def setup(self):
-        self.model_config = {**self.model_config, "input_normalization": False}
         super().setup()
-        self.observation_normalization = build_feature_normalization(
-            flat_size(self.observation_space),
-            bool(self.model_config.get("feature_normalization", True)),
-        )
         self.action_dist_cls = TorchCategorical
+
+    def build_observation_normalization(self, size: int) -> nn.Module:
+        return feature_normalization_of(self, size)
 
     def action_distribution(self, observations: torch.Tensor) -> TorchCategorical:
         """pi_i(. | o_i) for a batch of observations."""
@@ -76,13 +83,8 @@ class MAPPOGaussianActorModule(GaussianActorModule):
 
     STACKABLE_FORWARD = True
 
-    def setup(self):
-        self.model_config = {**self.model_config, "input_normalization": False}
-        super().setup()
-        self.observation_normalization = build_feature_normalization(
-            flat_size(self.observation_space),
-            bool(self.model_config.get("feature_normalization", True)),
-        )
+    def build_observation_normalization(self, size: int) -> nn.Module:
+        return feature_normalization_of(self, size)
 
 
 class AttentionValueCritic(nn.Module):
