@@ -24,6 +24,16 @@ def _fail(key: str, value, allowed: str, owner: str = "MAMTConfig") -> None:
     raise ValueError(f"{owner}: '{key}' = {value!r} is invalid; allowed: {allowed}.")
 
 
+def _hidden_sizes(config, key: str) -> None:
+    """Rejects a ``key`` that is not a list of integers >= 1 (an empty list is
+    a linear network); the error names the config class."""
+    sizes = getattr(config, key)
+    if not isinstance(sizes, (list, tuple)) or not all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
+    ):
+        _fail(key, sizes, "a list of integers >= 1 (may be empty)", type(config).__name__)
+
+
 def _number(config, key, *, low=None, high=None, low_open=False, high_open=False,
             integer=False, optional=False) -> None:
     """Rejects ``config.<key>`` unless it is a finite number in the given range
@@ -80,11 +90,7 @@ def validate_mamt_settings(config) -> None:
     if config.critic_hidden_dim % config.critic_attention_heads:
         _fail("critic_attention_heads", config.critic_attention_heads,
               f"a divisor of critic_hidden_dim={config.critic_hidden_dim}")
-    sizes = config.actor_hidden_sizes
-    if not isinstance(sizes, (list, tuple)) or not all(
-        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
-    ):
-        _fail("actor_hidden_sizes", sizes, "a list of integers >= 1")
+    _hidden_sizes(config, "actor_hidden_sizes")
     if not isinstance(config.standardize_rewards, bool):
         _fail("standardize_rewards", config.standardize_rewards, "True or False")
     if not (isinstance(config.input_normalization, bool) or config.input_normalization == "auto"):

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rllib_mamt.modules.actor import build_input_normalization, pad_logits
+from rllib_mamt.modules.actor import build_input_normalization
 
 
 def masked_softmax(logits: torch.Tensor, excluded: torch.Tensor) -> torch.Tensor:

@@ -1,11 +1,9 @@
 """Checks of ``LOLAConfig`` values: each error names the key, the value and
 what is allowed (shared helpers of :mod:`rllib_mamt.config_validation`)."""
 
-from numbers import Integral
-
 import gymnasium as gym
 
-from rllib_mamt.config_validation import _fail, _number, _validate_joint_sampler
+from rllib_mamt.config_validation import _fail, _hidden_sizes, _number, _validate_joint_sampler
 
 LOLA_NUM_AGENTS = 2
 
@@ -33,14 +31,6 @@ def require_two_agents(env, agents) -> None:
             f"allowed: exactly {LOLA_NUM_AGENTS} (LOLA's lookahead differentiates "
             "through one opponent's learning step; the paper ran it on 2-agent Spread)."
         )
-
-
-def _hidden_sizes(config, key: str) -> None:
-    sizes = getattr(config, key)
-    if not isinstance(sizes, (list, tuple)) or not all(
-        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
-    ):
-        _fail_lola(key, sizes, "a list of integers >= 1 (may be empty)")
 
 
 def validate_lola_settings(config) -> None:

@@ -1,12 +1,11 @@
 """Checks of ``MADDPGConfig`` values: each error names the key, the value and
 what is allowed (shared helpers of :mod:`rllib_mamt.config_validation`)."""
 
-from numbers import Integral
-
 import gymnasium as gym
 
 from rllib_mamt.config_validation import (
     _fail,
+    _hidden_sizes,
     _number,
     _validate_joint_sampler,
     require_one_action_kind,
@@ -45,14 +44,6 @@ def require_maddpg_action_kinds(config, action_spaces) -> None:
         _fail_maddpg("env_runner_cls", runner,
                      "JointEnvRunner (the default) with Box actions: it adds MADDPG's "
                      "Gaussian exploration noise and scales actions to the Box")
-
-
-def _hidden_sizes(config, key: str) -> None:
-    sizes = getattr(config, key)
-    if not isinstance(sizes, (list, tuple)) or not all(
-        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
-    ):
-        _fail_maddpg(key, sizes, "a list of integers >= 1 (may be empty)")
 
 
 def validate_maddpg_settings(config) -> None:

@@ -1,11 +1,9 @@
 """Checks of ``MAPPOConfig`` values: each error names the key, the value and
 what is allowed (shared helpers of :mod:`rllib_mamt.config_validation`)."""
 
-from numbers import Integral
-
 import gymnasium as gym
 
-from rllib_mamt.config_validation import _fail, _number, _validate_joint_sampler
+from rllib_mamt.config_validation import _fail, _hidden_sizes, _number, _validate_joint_sampler
 from rllib_mamt.modules.deterministic_actor import require_bounded_box
 
 
@@ -51,11 +49,7 @@ def validate_mappo_settings(config, clip_param_optional: bool = False) -> None:
     if config.critic_hidden_dim % config.critic_attention_heads:
         _fail_mappo("critic_attention_heads", config.critic_attention_heads,
                     f"a divisor of critic_hidden_dim={config.critic_hidden_dim}")
-    sizes = config.actor_hidden_sizes
-    if not isinstance(sizes, (list, tuple)) or not all(
-        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
-    ):
-        _fail_mappo("actor_hidden_sizes", sizes, "a list of integers >= 1 (may be empty)")
+    _hidden_sizes(config, "actor_hidden_sizes")
     for key in ("feature_normalization", "normalize_rewards", "standardize_advantages",
                 "shuffle_batch_per_epoch"):
         if not isinstance(getattr(config, key), bool):
