@@ -18,7 +18,9 @@ Every (row, seed) run is one subprocess with one torch thread. It checkpoints
 (weights, optimisers and replay buffer: RLlib's exact resume) every
 ``checkpoint_every`` iterations under ``--work-dir`` (git-ignored
 ``benchmarks/results/paper_budget/PLAN/``), atomically together with its
-training curve, and continues from there when started again. A finished run
+training curve and, every ``decomposition_every`` (10) iterations, the
+per-agent δ_i, D_ns,i and C_ij the learner logged (Figs. 3-5), and continues
+from there when started again. A finished run
 writes ``ROW/seed_S.json`` in the run-summary format (``run_summary.py``) to
 ``--out-dir`` (default ``benchmarks/recorded/PLAN/``) and is skipped from then
 on, so rerunning the command is idempotent. Rows whose algorithm is not
@@ -168,6 +170,7 @@ def run_one(plan, row, seed, out_dir, work_dir):
                     "process_seconds": 0.0}
     window = plan.get("episodes_per_iteration", 40)
     every = plan.get("checkpoint_every", 50)
+    decomposition_every = plan.get("decomposition_every", 10)
     started = time.time()
     while progress["episodes"] < plan["episodes"]:
         result = algo.train()
@@ -184,6 +187,10 @@ def run_one(plan, row, seed, out_dir, work_dir):
         progress["iterations"] = int(result["training_iteration"])
         progress["curve"].append((finished, min(finished, window), progress["env_steps"],
                                   float(runners.get("episode_return_mean", 0.0))))
+        if progress["iterations"] % decomposition_every == 0:
+            row_metrics = run_summary.decomposition_row(result)
+            if row_metrics:
+                progress.setdefault("decomposition", []).append(row_metrics)
         if progress["iterations"] % every == 0:
             progress["process_seconds"] += time.time() - started
             started = time.time()
@@ -219,6 +226,8 @@ def write_summary(plan, row, seed, progress, evaluation, out_dir):
         "training_iterations": progress["iterations"],
         "process_seconds": progress["process_seconds"],
     }
+    if progress.get("decomposition"):
+        summary["decomposition"] = progress["decomposition"]
     path = summary_path(out_dir, row, seed)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path + ".tmp", "w") as handle:

@@ -21,16 +21,27 @@ report (``table10_report.py``) reads nothing else. Keys:
   (``explore=False``) evaluation after training.
 - ``episodes``, ``env_steps``, ``training_iterations``, ``process_seconds``
   (wall seconds of the training process, summed over resumed sessions).
+- ``decomposition`` (optional; rows that learn a trust-region decomposition):
+  the per-agent learner metrics behind the paper's Figs. 3-5, one row every
+  few training iterations, each ``{"num_env_steps_sampled_lifetime": steps,
+  "episodes": episodes, "learners": {agent: {"trust_region_delta": delta_i,
+  "non_stationarity": D_ns,i, "kl_to_old_policy": ..., "predicted_kl": ...,
+  "coordination": {other: C_ij}}}}`` (whichever of these the learner logged),
+  the layout of RLlib's result dict, so ``rllib_mamt.plotting`` draws them.
 """
 
 import json
 import math
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 FORMAT = "rllib_mamt.run_summary/1"
 REQUIRED_KEYS = ("format", "row", "algorithm", "env", "seed", "n_agents", "curve",
                  "last_1000_episodes_return", "eval", "episodes", "return_unit")
 RETURN_UNIT = "sum over agents of the episode return"
+STEPS = "num_env_steps_sampled_lifetime"
+#: Per-agent learner metrics kept in ``decomposition`` (Figs. 3-4 of the paper).
+DECOMPOSITION_METRICS = ("trust_region_delta", "non_stationarity", "kl_to_old_policy",
+                         "predicted_kl")
 
 
 def last_episodes_mean(curve: Sequence[Tuple[int, int, int, float]], last_episodes: int) -> float:
@@ -83,6 +94,32 @@ def binned_curve(curve: Sequence[Tuple[int, int, int, float]], bin_episodes: int
     return binned
 
 
+def decomposition_row(result: dict) -> Optional[dict]:
+    """The per-agent trust-region metrics of one training result, or None.
+
+    Args:
+        result: An ``Algorithm.train()`` result; its ``learners`` hold one dict
+            per agent module (MAMT logs ``trust_region_delta``, the Eq. 6
+            ``non_stationarity`` and the Eq. 5 ``coordination`` with each other
+            agent there).
+    """
+    learners = {}
+    for agent, values in (result.get("learners") or {}).items():
+        if not isinstance(values, dict):
+            continue
+        kept = {metric: float(values[metric]) for metric in DECOMPOSITION_METRICS
+                if isinstance(values.get(metric), (int, float))}
+        if isinstance(values.get("coordination"), dict):
+            kept["coordination"] = {other: float(c) for other, c in values["coordination"].items()}
+        if kept:
+            learners[agent] = kept
+    if not learners:
+        return None
+    return {STEPS: int(result[STEPS]),
+            "episodes": int(result["env_runners"]["num_episodes_lifetime"]),
+            "learners": learners}
+
+
 def validate(summary: dict, source: str = "summary") -> dict:
     """Returns ``summary`` or raises ``ValueError`` naming the first bad key."""
     missing = [key for key in REQUIRED_KEYS if key not in summary]
@@ -94,6 +131,11 @@ def validate(summary: dict, source: str = "summary") -> dict:
     if not isinstance(metric, (int, float)) or not math.isfinite(metric):
         raise ValueError(f"{source}: key 'last_1000_episodes_return' is {metric!r}; "
                          "allowed: a finite number")
+    decomposition = summary.get("decomposition", [])
+    if not isinstance(decomposition, list) or not all(
+            isinstance(row, dict) and STEPS in row and "learners" in row for row in decomposition):
+        raise ValueError(f"{source}: key 'decomposition' is not a list of rows with "
+                         f"'{STEPS}' and 'learners'; allowed: rows of decomposition_row()")
     return summary
 
 

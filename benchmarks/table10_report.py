@@ -30,6 +30,12 @@ given directories and writes to ``--out``:
   its variant (``spread``, ``spread_paper``, ``rover_tower``).
 - ``fig2_<task>.png``: training return against episodes, mean over seeds with a
   ±1 std band, one line per row, as the paper's Fig. 2.
+- for the rows whose summaries carry ``decomposition`` (MAMT and its variants),
+  drawn by ``rllib_mamt.plotting``: ``fig3_<task>.png``, each agent's KL to its
+  old policy and D_ns,i over training (Fig. 3); ``fig4_<task>.png``, each
+  agent's trust region δ_i over training, mean ± std over seeds (Fig. 4);
+  ``fig5_<task>.png``, the coordination coefficients C_ij averaged over the
+  last half of training, mean ± std over seeds (Fig. 5).
 """
 
 import argparse
@@ -41,6 +47,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import run_summary  # noqa: E402
 
@@ -225,6 +232,26 @@ def plot_curves(task, rows, path):
     plt.close(figure)
 
 
+def plot_decomposition(task, rows, out_dir):
+    """Figs. 3-5 of the rows whose every seed recorded ``decomposition``; the paths written."""
+    from rllib_mamt.plot_runs import Group
+    from rllib_mamt.plotting import coordination_heat_maps, per_agent_figure
+
+    groups = [Group(parts=(row,), trials=[s["decomposition"] for s in rows[row]], legend=row)
+              for row in ordered(rows)
+              if all(s.get("decomposition") for s in rows[row])]
+    if not groups:
+        return []
+    written = [
+        per_agent_figure(groups, ["kl_to_old_policy", "non_stationarity"],
+                         ["KL(pi_i || pi_i_old)", "D_ns,i"], out_dir, f"fig3_{task}.png"),
+        per_agent_figure(groups, ["trust_region_delta"], ["trust region delta_i"], out_dir,
+                         f"fig4_{task}.png", log_when_wide=True),
+        coordination_heat_maps(groups, out_dir, f"fig5_{task}.png"),
+    ]
+    return [path for path in written if path]
+
+
 def report(directories, out_dir, reps=2000, seed=0):
     """Writes table, statistics, marl-eval JSON and figures; returns the statistics."""
     grouped = load_summaries(directories)
@@ -234,6 +261,7 @@ def report(directories, out_dir, reps=2000, seed=0):
         cells, improvement = cell_statistics(rows, reps, seed)
         statistics[task] = {"cells": cells, "probability_of_improvement": improvement}
         plot_curves(task, rows, os.path.join(out_dir, f"fig2_{task}.png"))
+        plot_decomposition(task, rows, out_dir)
     with open(os.path.join(out_dir, "statistics.json"), "w") as handle:
         json.dump(statistics, handle, indent=1)
     with open(os.path.join(out_dir, "marl_eval.json"), "w") as handle:

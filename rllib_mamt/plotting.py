@@ -278,9 +278,10 @@ def coordination_matrix(rows: List[dict]):
     return agents, np.mean(samples, 0)
 
 
-def coordination_heat_maps(groups: List[Group], out) -> Optional[str]:
+def coordination_heat_maps(groups: List[Group], out, name: str = "coordination.png") -> Optional[str]:
     """Fig. 5: a heat map of mean C_ij per group on one colour scale; cells show
-    the value (and +- the std over seeds when a group has several)."""
+    the value (and +- the std over seeds when a group has several); written
+    as ``out/name``."""
     maps = []
     for group in groups:
         found = [f for f in map(coordination_matrix, group.trials) if f is not None]
@@ -314,7 +315,7 @@ def coordination_heat_maps(groups: List[Group], out) -> Optional[str]:
     seeds = "; cells: mean \u00b1 std over seeds" if any(s is not None for *_, s in maps) else ""
     wrapped_title(figure, f"Coordination coefficients C_ij (row i, column j), mean over the last half "
                           f"of training{seeds}\n{common_label([g for g, *_ in maps])}")
-    return save(figure, out, "coordination.png")
+    return save(figure, out, name)
 
 
 def annotate(axis, mean, std, top):

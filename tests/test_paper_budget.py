@@ -102,3 +102,56 @@ def test_binned_curve_bins_by_episodes():
     assert binned["episodes"] == [80, 160, 240, 320, 400, 440]
     assert binned["return_mean"][0] == pytest.approx(-50.5)
     assert binned["return_mean"][-1] == -10.0
+
+
+def test_decomposition_row_keeps_per_agent_trust_region_metrics_only():
+    result = {"num_env_steps_sampled_lifetime": 3000, "env_runners": {"num_episodes_lifetime": 120},
+              "learners": {"__all_modules__": {"num_env_steps_trained": 7},
+                           "mamt_central": {"trd_loss": 0.5},
+                           "agent_0": {"trust_region_delta": 0.3, "actor_loss": 1.0,
+                                       "coordination": {"agent_1": 0.9}},
+                           "agent_1": {"trust_region_delta": 2.0, "non_stationarity": 0.01}}}
+    row = run_summary.decomposition_row(result)
+    assert row == {"num_env_steps_sampled_lifetime": 3000, "episodes": 120, "learners": {
+        "agent_0": {"trust_region_delta": 0.3, "coordination": {"agent_1": 0.9}},
+        "agent_1": {"trust_region_delta": 2.0, "non_stationarity": 0.01}}}
+    maac = {"num_env_steps_sampled_lifetime": 3000, "env_runners": {"num_episodes_lifetime": 120},
+            "learners": {"agent_0": {"actor_loss": 1.0}}}
+    assert run_summary.decomposition_row(maac) is None
+
+
+def test_a_summary_with_a_malformed_decomposition_is_rejected_with_the_key():
+    summary = {"format": run_summary.FORMAT, "row": "MAMT", "algorithm": "MAMT", "env": "spread",
+               "seed": 0, "n_agents": 2, "curve": {}, "last_1000_episodes_return": -50.0,
+               "eval": {}, "episodes": 80, "return_unit": run_summary.RETURN_UNIT,
+               "decomposition": [{"learners": {}}]}
+    with pytest.raises(ValueError, match="'decomposition'"):
+        run_summary.validate(summary)
+
+
+def test_a_mamt_run_records_delta_and_coordination_for_figures_4_and_5(tmp_path):
+    """End to end: one tiny MAMT run of the orchestrator's subprocess command."""
+    import subprocess
+
+    repository = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    plan = {"env": "spread", "episodes": 120, "seeds": [100], "checkpoint_every": 2,
+            "decomposition_every": 1, "bin_episodes": 40, "eval_episodes": 2, "last_episodes": 80,
+            "common": {"train_batch_size_per_learner": 32, "replay_buffer_capacity": 2000,
+                       "actor_hidden_sizes": [16], "critic_hidden_dim": 16,
+                       "num_steps_sampled_before_learning_starts": 100},
+            "rows": {"MAMT": {"algorithm": "MAMT"}}}
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(json.dumps(plan))
+    out_dir, work_dir = str(tmp_path / "out"), str(tmp_path / "work")
+    environment = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=repository)
+    subprocess.run([sys.executable, os.path.join(repository, "benchmarks", "paper_budget.py"),
+                    str(plan_path), "--one", "MAMT", "100", "--out-dir", out_dir,
+                    "--work-dir", work_dir], check=True, env=environment, cwd=repository,
+                   timeout=600)
+    summary = run_summary.load(paper_budget.summary_path(out_dir, "MAMT", 100))
+    rows = summary["decomposition"]
+    assert len(rows) == summary["training_iterations"]
+    last = rows[-1]["learners"]
+    assert sorted(last) == ["agent_0", "agent_1"]
+    assert all(last[agent]["trust_region_delta"] > 0 for agent in last)
+    assert set(last["agent_0"]["coordination"]) == {"agent_1"}

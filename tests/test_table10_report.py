@@ -112,3 +112,28 @@ def test_a_summary_without_the_metric_is_rejected_with_the_key(tmp_path):
         json.dump(summary, handle)
     with pytest.raises(ValueError, match="last_1000_episodes_return"):
         table10_report.report([directory], str(tmp_path / "out"), reps=50)
+
+
+def test_rows_with_a_recorded_decomposition_get_figures_3_to_5(tmp_path):
+    directory = str(tmp_path / "runs")
+    for seed in range(2):
+        write_run(directory, "MAAC", seed, -90.0, env="rover_tower")
+        write_run(directory, "MAMT", seed, -70.0, env="rover_tower")
+        path = os.path.join(directory, "MAMT", f"seed_{seed}.json")
+        with open(path) as handle:
+            summary = json.load(handle)
+        summary["decomposition"] = [
+            {"num_env_steps_sampled_lifetime": 1000 * step, "episodes": 10 * step, "learners": {
+                agent: {"trust_region_delta": 0.1 * (k + 1) * step, "non_stationarity": 0.01,
+                        "kl_to_old_policy": 0.02,
+                        "coordination": {other: 0.5 for other in ("agent_0", "agent_1")
+                                         if other != agent}}
+                for k, agent in enumerate(("agent_0", "agent_1"))}}
+            for step in range(1, 6)]
+        with open(path, "w") as handle:
+            json.dump(summary, handle)
+    out = tmp_path / "out"
+    table10_report.report([directory], str(out), reps=50)
+    for figure in ("fig3_rover_tower.png", "fig4_rover_tower.png", "fig5_rover_tower.png"):
+        assert (out / figure).stat().st_size > 0
+    assert not (out / "fig4_spread.png").exists()
