@@ -17,6 +17,10 @@ given directories and writes to ``--out``:
   ``rliable`` (``library.get_interval_estimates`` with
   ``metrics.aggregate_iqm`` and ``metrics.probability_of_improvement``), one
   task at a time, runs = seeds.
+  Last, per row, how many seeds a two-sided test (α = 0.05, power 0.8) would
+  need to tell it from MAAC, from our pooled seed std, for our gap and for
+  the paper's (``seeds_to_separate``; issue 14 asks for it where 3 seeds do
+  not separate the modes).
 - ``statistics.json``: the same numbers, machine-readable.
 - ``marl_eval.json``: the raw-experiment format ``marl-eval`` reads (written by
   its ``JsonLogger``, BenchMARL and Mava):
@@ -41,6 +45,7 @@ given directories and writes to ``--out``:
 import argparse
 import glob
 import json
+import math
 import os
 import sys
 
@@ -148,6 +153,39 @@ def cell_statistics(rows, reps, seed):
     return cells, improvement
 
 
+def seeds_to_separate(rows, task, reference="MAAC", alpha=0.05, power=0.8):
+    """Seeds per row that a two-sided two-sample test at ``alpha`` needs to
+    tell each row from ``reference`` with probability ``power``, given our
+    pooled seed std: n = 2 (z_(1-alpha/2) + z_power)^2 s^2 / gap^2, for the gap we
+    measured and for the paper's gap (its per-agent gap x n agents, our unit).
+    Returns {row: {...}} for the rows with at least 2 seeds beside a reference
+    with at least 2 seeds, else {}."""
+    from scipy.stats import norm
+
+    if len(rows.get(reference, [])) < 2:
+        return {}
+    paper = PAPER_TABLE10.get(task.split("_paper")[0], {})
+    z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
+    base = np.array([s["last_1000_episodes_return"] for s in rows[reference]])
+    needed = {}
+    for row, summaries in rows.items():
+        values = np.array([s["last_1000_episodes_return"] for s in summaries])
+        if row == reference or len(values) < 2:
+            continue
+        pooled = math.sqrt(((len(values) - 1) * values.var(ddof=1) + (len(base) - 1)
+                            * base.var(ddof=1)) / (len(values) + len(base) - 2))
+        gaps = {"measured": float(values.mean() - base.mean())}
+        if row in paper and reference in paper:
+            gaps["paper"] = (paper[row][0] - paper[reference][0]) * summaries[0]["n_agents"]
+        entry = {"reference": reference, "pooled_std": pooled}
+        for name, gap in gaps.items():
+            entry[f"{name}_gap"] = gap
+            entry[f"seeds_for_{name}_gap"] = (
+                math.ceil(2 * (z * pooled / gap) ** 2) if gap and pooled else None)
+        needed[row] = entry
+    return needed
+
+
 def sample_std(values):
     """Standard deviation over seeds with ddof=1 (0 for a single seed)."""
     return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
@@ -184,6 +222,19 @@ def markdown(statistics):
                                    f"{entry['probability']:.2f} [{entry['ci95'][0]:.2f}, "
                                    f"{entry['ci95'][1]:.2f}]")
                 lines.append(f"| {x} | " + " | ".join(entries) + " |")
+        if result.get("seeds_to_separate"):
+            lines += ["", "Seeds per row a two-sided test (α = 0.05, power 0.8) needs to tell the "
+                      "row from MAAC, from our pooled seed std (our unit):", "",
+                      "| Row | pooled std | gap to MAAC, ours | seeds for it | "
+                      "paper's gap in our unit | seeds for it |", "|---|---|---|---|---|---|"]
+            for row in ordered(result["seeds_to_separate"]):
+                entry = result["seeds_to_separate"][row]
+                paper_gap = entry.get("paper_gap")
+                lines.append(
+                    f"| {row} | {entry['pooled_std']:.2f} | {entry['measured_gap']:+.2f} | "
+                    f"{entry['seeds_for_measured_gap'] or '–'} | "
+                    + ("– | – |" if paper_gap is None else
+                       f"{paper_gap:+.2f} | {entry['seeds_for_paper_gap'] or '–'} |"))
         lines.append("")
     return "\n".join(lines)
 
@@ -259,7 +310,8 @@ def report(directories, out_dir, reps=2000, seed=0):
     statistics = {}
     for task, rows in sorted(grouped.items()):
         cells, improvement = cell_statistics(rows, reps, seed)
-        statistics[task] = {"cells": cells, "probability_of_improvement": improvement}
+        statistics[task] = {"cells": cells, "probability_of_improvement": improvement,
+                            "seeds_to_separate": seeds_to_separate(rows, task)}
         plot_curves(task, rows, os.path.join(out_dir, f"fig2_{task}.png"))
         plot_decomposition(task, rows, out_dir)
     with open(os.path.join(out_dir, "statistics.json"), "w") as handle:

@@ -137,3 +137,16 @@ def test_rows_with_a_recorded_decomposition_get_figures_3_to_5(tmp_path):
     for figure in ("fig3_rover_tower.png", "fig4_rover_tower.png", "fig5_rover_tower.png"):
         assert (out / figure).stat().st_size > 0
     assert not (out / "fig4_spread.png").exists()
+
+
+def test_seeds_needed_to_separate_a_row_from_maac_follow_the_pooled_std(statistics):
+    mamd = statistics["spread"]["seeds_to_separate"]["MAMD"]
+    # MAAC -90..-94 (mean -92, var 2.5), MAMD -85..-93 (mean -89, var 10): pooled std 2.5
+    assert mamd["pooled_std"] == pytest.approx(2.5)
+    assert mamd["measured_gap"] == pytest.approx(3.0)
+    # 2 (1.960 + 0.842)^2 2.5^2 / 3^2 = 10.9
+    assert mamd["seeds_for_measured_gap"] == 11
+    # the paper's MAMD - MAAC gap, 1.06 per agent, is 2.12 in our unit (2 agents)
+    assert mamd["paper_gap"] == pytest.approx(2.12)
+    assert statistics["spread"]["seeds_to_separate"]["MAMT"]["pooled_std"] > 0
+    assert "MAAC" not in statistics["spread"]["seeds_to_separate"]
