@@ -34,6 +34,8 @@ given directories and writes to ``--out``:
   its variant (``spread``, ``spread_paper``, ``rover_tower``).
 - ``fig2_<task>.png``: training return against episodes, mean over seeds with a
   ±1 std band, one line per row, as the paper's Fig. 2.
+- ``fig8_spread3.png``: the Spread-3 dilemma tasks (``spread3_sep``, ``_mix``,
+  ``_ful``) side by side, as the paper's Fig. 8, when their runs are given.
 - for the rows whose summaries carry ``decomposition`` (MAMT and its variants),
   drawn by ``rllib_mamt.plotting``: ``fig3_<task>.png``, each agent's KL to its
   old policy and D_ns,i over training (Fig. 3); ``fig4_<task>.png``, each
@@ -258,14 +260,8 @@ def marl_eval_json(grouped):
     return data
 
 
-def plot_curves(task, rows, path):
-    """Fig. 2 style: training return vs episodes, mean ± std over seeds per row."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(6, 4))
+def draw_curves(axes, task, rows):
+    """Training return vs episodes on ``axes``, mean ± std over seeds per row."""
     for row in ordered(rows):
         summaries = rows[row]
         length = min(len(s["curve"]["episodes"]) for s in summaries)
@@ -278,9 +274,39 @@ def plot_curves(task, rows, path):
     axes.set_ylabel("training return (sum over agents)")
     axes.set_title(task)
     axes.legend(fontsize=8)
+
+
+def plot_curves(task, rows, path):
+    """Fig. 2 style: one task's training curves."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    draw_curves(axes, task, rows)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def plot_dilemma(grouped, path):
+    """Fig. 8 style: the Spread-3 dilemma tasks (Sep, Mix, Ful) side by side, if any."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = [task for task in ("spread3_sep", "spread3_mix", "spread3_ful") if task in grouped]
+    if not tasks:
+        return None
+    figure, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4), squeeze=False)
+    for axis, task in zip(axes[0], tasks):
+        draw_curves(axis, task, grouped[task])
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
 
 
 def plot_decomposition(task, rows, out_dir):
@@ -314,6 +340,7 @@ def report(directories, out_dir, reps=2000, seed=0):
                             "seeds_to_separate": seeds_to_separate(rows, task)}
         plot_curves(task, rows, os.path.join(out_dir, f"fig2_{task}.png"))
         plot_decomposition(task, rows, out_dir)
+    plot_dilemma(grouped, os.path.join(out_dir, "fig8_spread3.png"))
     with open(os.path.join(out_dir, "statistics.json"), "w") as handle:
         json.dump(statistics, handle, indent=1)
     with open(os.path.join(out_dir, "marl_eval.json"), "w") as handle:

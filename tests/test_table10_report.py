@@ -150,3 +150,15 @@ def test_seeds_needed_to_separate_a_row_from_maac_follow_the_pooled_std(statisti
     assert mamd["paper_gap"] == pytest.approx(2.12)
     assert statistics["spread"]["seeds_to_separate"]["MAMT"]["pooled_std"] > 0
     assert "MAAC" not in statistics["spread"]["seeds_to_separate"]
+
+
+def test_the_spread3_dilemma_tasks_share_one_figure_8(tmp_path):
+    directory = str(tmp_path / "runs")
+    for env in ("spread3_sep", "spread3_ful"):
+        for seed in range(2):
+            write_run(directory + env, "MAAC", seed, -90.0, env=env)
+            write_run(directory + env, "MAMT", seed, -80.0, env=env)
+    out = tmp_path / "out"
+    table10_report.report([directory + "spread3_sep", directory + "spread3_ful"], str(out), reps=50)
+    assert (out / "fig8_spread3.png").stat().st_size > 0
+    assert "### spread3_sep" in (out / "table10.md").read_text()
