@@ -62,3 +62,27 @@ def test_the_search_space_is_accepted_by_mamt_config():
     config = MAMTConfig().update_from_dict(resolved)
     config.validate()
     assert config.trust_region_bounds == (0.01, 100.0) and config.coordination_threshold == 0.2
+
+
+def test_summarize_reads_each_trials_results_and_picks_the_best_finished_one(tmp_path):
+    import json
+
+    experiment = tmp_path / search.NAME
+    trials = {"MAMT_a": ((0.01, 1.0), 0.02, [(1000, -150.0), (5000, -120.0), (25000, -80.0)]),
+              "MAMT_b": ((0.01, 100.0), 0.2, [(1000, -140.0), (4200, -110.0), (25000, -90.0)]),
+              "MAMT_c": ((0.01, 0.01), 0.2, [(2000, -130.0), (4500, -125.0)])}
+    for name, (bounds, sigma, history) in trials.items():
+        directory = experiment / name
+        directory.mkdir(parents=True)
+        (directory / "params.json").write_text(json.dumps(
+            {"trust_region_bounds": bounds, "coordination_threshold": sigma, "seed": 100}))
+        lines = [json.dumps({"env_runners": {"num_episodes_lifetime": e, "episode_return_mean": r}})
+                 for e, r in history]
+        (directory / "result.json").write_text("\n".join(lines + lines[-1:]) + "\n")
+    summary = search.summarize(parse("--storage-path", str(tmp_path)))
+    by_clip = {tuple(t["trust_region_bounds"]): t for t in summary["trials"]}
+    assert by_clip[(0.01, 1.0)]["return_at_first_rung"] == -120.0
+    assert by_clip[(0.01, 100.0)]["return_at_first_rung"] == -110.0
+    assert not by_clip[(0.01, 0.01)]["finished_budget"]
+    assert summary["best"]["trust_region_bounds"] == [0.01, 1.0]
+    assert summary["best"]["return_last_1000_episodes"] == -80.0

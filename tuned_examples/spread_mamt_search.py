@@ -3,6 +3,8 @@
     python tuned_examples/spread_mamt_search.py                 # trust-region clip x sigma
     python tuned_examples/spread_mamt_search.py --table9        # all six Table 9 ranges
     python tuned_examples/spread_mamt_search.py --resume        # continue a stopped search
+    python tuned_examples/spread_mamt_search.py --summarize     # the trials so far, as JSON
+    python tuned_examples/spread_mamt_search.py --summarize     # trials so far -> JSON
     python tuned_examples/spread_mamt_search.py --episodes 240 --clip-uppers 0.01 100 \
         --sigmas 0.2 --smoke                                     # a 2-trial check
 
@@ -80,6 +82,57 @@ def successive_halving(args):
         grace_period=args.episodes / args.first_cut, reduction_factor=6, brackets=1)
 
 
+def trial_summary(params, history, budget, first_cut):
+    """One trial as a JSON-able dict: its searched values, the return at the
+    first rung (budget / ``first_cut`` episodes) and at its last iteration.
+
+    Args:
+        params: The trial's config (``params.json``).
+        history: Its (episodes, return over the last 1,000 episodes) rows, by episodes
+            (a resumed trial repeats the iterations after its checkpoint).
+    """
+    rung = budget / first_cut
+    at_rung = next((value for episodes, value in history if episodes >= rung), None)
+    episodes, final = history[-1] if history else (0, None)
+    return {"trust_region_bounds": list(params["trust_region_bounds"]),
+            "coordination_threshold": params["coordination_threshold"],
+            "seed": params["seed"], "episodes": episodes,
+            "return_at_first_rung": at_rung, "return_last_1000_episodes": final,
+            "finished_budget": episodes >= budget}
+
+
+def summarize(args):
+    """The search so far from its trial directories, without training: every
+    trial (``trial_summary``) and the best trial that reached the full budget."""
+    import glob
+
+    path = os.path.join(os.path.abspath(args.storage_path), NAME)
+    trials = []
+    for directory in sorted(glob.glob(os.path.join(path, "MAMT_*"))):
+        results = os.path.join(directory, "result.json")
+        if not os.path.exists(results):
+            continue
+        with open(os.path.join(directory, "params.json")) as handle:
+            params = json.load(handle)
+        history = []
+        with open(results) as handle:
+            for line in handle:
+                runners = json.loads(line).get("env_runners", {}) if line.strip() else {}
+                if "num_episodes_lifetime" in runners and "episode_return_mean" in runners:
+                    history.append((runners["num_episodes_lifetime"], runners["episode_return_mean"]))
+        history.sort()
+        trials.append(trial_summary(params, history, args.episodes, args.first_cut))
+    if not trials:
+        raise SystemExit(f"--summarize: no trial with a result.json under {path}")
+    finished = [t for t in trials if t["finished_budget"]]
+    best = max(finished, key=lambda t: t["return_last_1000_episodes"]) if finished else None
+    return {"search": NAME, "variant": args.variant, "budget_episodes": args.episodes,
+            "first_rung_episodes": args.episodes / args.first_cut, "metric": METRIC,
+            "metric_unit": "sum over agents, mean over the last 1,000 training episodes",
+            "scheduler": "AsyncHyperBandScheduler, one bracket, reduction factor 6",
+            "trials": trials, "best": best}
+
+
 def check_arguments(parser, args):
     """One-line errors naming the option, the value and what is allowed."""
     if args.episodes < 1:
@@ -112,6 +165,8 @@ def build_parser():
     parser.add_argument("--storage-path", default=DEFAULT_STORAGE)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="tiny networks and batches")
+    parser.add_argument("--summarize", metavar="JSON", nargs="?", const="-",
+                        help="write the trials so far as JSON to this path (- : print), no training")
     return parser
 
 
@@ -166,6 +221,14 @@ def main():
     parser = build_parser()
     args = parser.parse_args()
     check_arguments(parser, args)
+    if args.summarize:
+        text = json.dumps(summarize(args), indent=1)
+        if args.summarize == "-":
+            print(text)
+        else:
+            with open(args.summarize, "w") as handle:
+                handle.write(text + "\n")
+        return
     run(args)
 
 
