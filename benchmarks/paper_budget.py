@@ -2,6 +2,7 @@
 
     python benchmarks/paper_budget.py benchmarks/plans/table10_spread.json [--jobs 2] [--rows MAMT MAAC]
     python benchmarks/paper_budget.py PLAN --status
+    python benchmarks/paper_budget.py benchmarks/plans/issue14_campaign.json   # several plans in order
 
 A plan (JSON) names the env (``env``, ``env_config``), the budget in training
 episodes (``episodes``), the ``seeds``, ``common`` training settings, and the
@@ -25,6 +26,11 @@ writes ``ROW/seed_S.json`` in the run-summary format (``run_summary.py``) to
 ``--out-dir`` (default ``benchmarks/recorded/PLAN/``) and is skipped from then
 on, so rerunning the command is idempotent. Rows whose algorithm is not
 registered (baselines still being built) are listed as skipped.
+
+A campaign file (``{"campaign": [{"plan": ..., "rows": [...]}, ...]}``, e.g.
+``benchmarks/plans/issue14_campaign.json``) runs several plans in its order
+with the same skip-and-resume rules, so one command carries a whole
+reproduction across sessions.
 """
 
 import argparse
@@ -235,45 +241,86 @@ def write_summary(plan, row, seed, progress, evaluation, out_dir):
     os.replace(path + ".tmp", path)
 
 
-def orchestrate(args, plan, out_dir):
-    """Runs every pending (row, seed), ``args.jobs`` subprocesses at a time."""
-    rows, skipped = registered_rows(plan, args.rows or list(plan["rows"]))
-    for row in skipped:
-        print(f"skipped row {row}: algorithm '{plan['rows'][row]['algorithm']}' is not registered",
-              flush=True)
-    queue = pending_runs(plan, out_dir, rows)
-    print(f"{len(queue)} runs to do, {args.jobs} at a time", flush=True)
+class Stage:
+    """One plan of a run: its file, contents, rows and output/checkpoint dirs."""
+
+    def __init__(self, plan_path, rows=None, out_dir=None, work_dir=None):
+        self.plan_path = os.path.abspath(plan_path)
+        self.plan = load_plan(self.plan_path)
+        name = os.path.splitext(os.path.basename(self.plan_path))[0]
+        self.out_dir = os.path.abspath(out_dir or os.path.join(HERE, "recorded", name))
+        self.work_dir = os.path.abspath(
+            work_dir or os.path.join(HERE, "results", "paper_budget", name))
+        unknown = [row for row in rows or [] if row not in self.plan["rows"]]
+        if unknown:
+            raise SystemExit(f"{self.plan_path}: rows {unknown} are not in the plan; "
+                             f"allowed: {list(self.plan['rows'])}")
+        self.rows = list(rows or self.plan["rows"])
+
+
+def load_campaign(path):
+    """The stages of a campaign file: ``{"campaign": [{"plan": path relative to
+    the repository, "rows": [...] (optional)}, ...]}``, run in order."""
+    with open(path) as handle:
+        campaign = json.load(handle)
+    stages = campaign.get("campaign")
+    if not isinstance(stages, list) or not all(isinstance(s, dict) and "plan" in s for s in stages):
+        raise SystemExit(f"{path}: key 'campaign' is {stages!r}; allowed: a list of "
+                         "{'plan': path, 'rows': [...]} dicts")
+    return [Stage(os.path.join(REPOSITORY, stage["plan"]), stage.get("rows")) for stage in stages]
+
+
+def pending_queue(stages):
+    """(stage, row, seed) of every run without a summary, stage by stage, row-major."""
+    queue = []
+    for stage in stages:
+        rows, skipped = registered_rows(stage.plan, stage.rows)
+        for row in skipped:
+            print(f"skipped row {row}: algorithm '{stage.plan['rows'][row]['algorithm']}' "
+                  "is not registered", flush=True)
+        queue += [(stage, row, seed) for row, seed in pending_runs(stage.plan, stage.out_dir, rows)]
+    return queue
+
+
+def orchestrate(stages, jobs, poll_seconds=5.0):
+    """Runs every pending (row, seed) of the stages in order, ``jobs``
+    subprocesses at a time (the next stage's runs fill a core as soon as it is free)."""
+    queue = pending_queue(stages)
+    print(f"{len(queue)} runs to do, {jobs} at a time", flush=True)
     running, failures = [], 0
     while queue or running:
-        while queue and len(running) < args.jobs:
-            row, seed = queue.pop(0)
+        while queue and len(running) < jobs:
+            stage, row, seed = queue.pop(0)
             environment = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                                PYTHONPATH=REPOSITORY)
-            command = [sys.executable, os.path.abspath(__file__), args.plan, "--one", row,
-                       str(seed), "--out-dir", out_dir, "--work-dir", args.work_dir]
-            os.makedirs(os.path.join(args.work_dir, row), exist_ok=True)
-            log = open(run_dir(args.work_dir, row, seed) + ".log", "a")
-            running.append((row, seed, subprocess.Popen(
+            command = [sys.executable, os.path.abspath(__file__), stage.plan_path, "--one", row,
+                       str(seed), "--out-dir", stage.out_dir, "--work-dir", stage.work_dir]
+            os.makedirs(os.path.join(stage.work_dir, row), exist_ok=True)
+            log = open(run_dir(stage.work_dir, row, seed) + ".log", "a")
+            running.append((stage, row, seed, subprocess.Popen(
                 command, env=environment, stdout=log, stderr=subprocess.STDOUT, cwd=REPOSITORY)))
-            print(f"started {row} seed {seed}", flush=True)
-        time.sleep(args.poll_seconds)
+            print(f"started {os.path.basename(stage.plan_path)} {row} seed {seed}", flush=True)
+        time.sleep(poll_seconds)
         for entry in list(running):
-            row, seed, process = entry
+            stage, row, seed, process = entry
             if process.poll() is not None:
                 running.remove(entry)
                 failures += process.returncode != 0
-                print(f"finished {row} seed {seed}: exit {process.returncode}", flush=True)
+                print(f"finished {os.path.basename(stage.plan_path)} {row} seed {seed}: "
+                      f"exit {process.returncode}", flush=True)
     return failures
 
 
-def status(plan, out_dir, work_dir):
+def status(stage):
     """Prints each run's state: done, resumable at N episodes, or not started."""
-    for row in plan["rows"]:
-        for seed in plan["seeds"]:
-            if os.path.exists(summary_path(out_dir, row, seed)):
+    print(f"== {os.path.relpath(stage.plan_path, REPOSITORY)}")
+    for row in stage.rows:
+        for seed in stage.plan["seeds"]:
+            if os.path.exists(summary_path(stage.out_dir, row, seed)):
                 state = "done"
             else:
-                progress = os.path.join(run_dir(work_dir, row, seed), "checkpoint", "progress.json")
+                progress = os.path.join(run_dir(stage.work_dir, row, seed), "checkpoint",
+                                        "progress.json")
                 if os.path.exists(progress):
                     with open(progress) as handle:
                         state = f"resumable at {json.load(handle)['episodes']} episodes"
@@ -283,32 +330,34 @@ def status(plan, out_dir, work_dir):
 
 
 def main():
-    """Command line: orchestrate a plan, run one (row, seed), or print the status."""
+    """Command line: orchestrate a plan or a campaign, run one (row, seed), or print the status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("plan")
+    parser.add_argument("plan", help="a plan, or a campaign file (key 'campaign')")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--rows", nargs="*", help="only these rows")
+    parser.add_argument("--rows", nargs="*", help="only these rows (a plan only)")
     parser.add_argument("--out-dir", help="default: benchmarks/recorded/<plan name>")
     parser.add_argument("--work-dir", help="default: benchmarks/results/paper_budget/<plan name>")
     parser.add_argument("--status", action="store_true")
     parser.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
     parser.add_argument("--one", nargs=2, metavar=("ROW", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    args.plan = os.path.abspath(args.plan)
-    plan = load_plan(args.plan)
-    name = os.path.splitext(os.path.basename(args.plan))[0]
-    out_dir = os.path.abspath(args.out_dir or os.path.join(HERE, "recorded", name))
-    args.work_dir = os.path.abspath(
-        args.work_dir or os.path.join(HERE, "results", "paper_budget", name))
-    unknown = [row for row in args.rows or [] if row not in plan["rows"]]
-    if unknown:
-        raise SystemExit(f"--rows: unknown row(s) {unknown}; allowed: {list(plan['rows'])}")
-    if args.one:
-        run_one(plan, args.one[0], int(args.one[1]), out_dir, args.work_dir)
-    elif args.status:
-        status(plan, out_dir, args.work_dir)
+    with open(args.plan) as handle:
+        is_campaign = "campaign" in json.load(handle)
+    if is_campaign:
+        if args.rows or args.one or args.out_dir or args.work_dir:
+            raise SystemExit(f"{args.plan} is a campaign; --rows, --out-dir and --work-dir "
+                             "are set per stage in it (allowed with a campaign: --jobs, --status)")
+        stages = load_campaign(args.plan)
     else:
-        sys.exit(1 if orchestrate(args, plan, out_dir) else 0)
+        stages = [Stage(args.plan, args.rows, args.out_dir, args.work_dir)]
+    if args.one:
+        stage = stages[0]
+        run_one(stage.plan, args.one[0], int(args.one[1]), stage.out_dir, stage.work_dir)
+    elif args.status:
+        for stage in stages:
+            status(stage)
+    else:
+        sys.exit(1 if orchestrate(stages, args.jobs, args.poll_seconds) else 0)
 
 
 if __name__ == "__main__":

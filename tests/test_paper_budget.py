@@ -155,3 +155,38 @@ def test_a_mamt_run_records_delta_and_coordination_for_figures_4_and_5(tmp_path)
     assert sorted(last) == ["agent_0", "agent_1"]
     assert all(last[agent]["trust_region_delta"] > 0 for agent in last)
     assert set(last["agent_0"]["coordination"]) == {"agent_1"}
+
+
+def test_a_campaign_queues_its_plans_in_order_and_skips_finished_runs(tmp_path):
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(json.dumps(PLAN))
+    other_path = tmp_path / "other.json"
+    other_path.write_text(json.dumps(dict(PLAN, seeds=[7])))
+    first = paper_budget.Stage(str(plan_path), ["MAMT-Fixed"], out_dir=str(tmp_path / "a"))
+    second = paper_budget.Stage(str(other_path), ["MAAC", "MA-PPO"], out_dir=str(tmp_path / "b"))
+    done = paper_budget.summary_path(first.out_dir, "MAMT-Fixed", 0)
+    os.makedirs(os.path.dirname(done))
+    open(done, "w").close()
+    queue = [(stage.plan_path, row, seed)
+             for stage, row, seed in paper_budget.pending_queue([first, second])]
+    assert queue == [(str(plan_path), "MAMT-Fixed", 1), (str(other_path), "MAAC", 7)]
+
+
+def test_a_campaign_names_a_bad_stage(tmp_path):
+    path = tmp_path / "campaign.json"
+    path.write_text(json.dumps({"campaign": [{"rows": ["MAAC"]}]}))
+    with pytest.raises(SystemExit, match="key 'campaign'"):
+        paper_budget.load_campaign(str(path))
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(json.dumps(PLAN))
+    with pytest.raises(SystemExit, match=r"rows \['MAMD'\] are not in the plan"):
+        paper_budget.Stage(str(plan_path), ["MAMD"])
+
+
+def test_the_issue14_campaign_names_existing_plans_and_rows():
+    repository = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    stages = paper_budget.load_campaign(
+        os.path.join(repository, "benchmarks", "plans", "issue14_campaign.json"))
+    assert stages[0].rows == ["MAAC", "MAMD", "MAMT"]
+    assert {os.path.basename(stage.plan_path) for stage in stages} >= {
+        "table10_spread_paper_variant.json", "table10_rover_tower.json", "fig8_spread3_mix.json"}
