@@ -26,7 +26,9 @@ clip" {0.01, 1, 100}) and sigma (``coordination_threshold``, "delta in
 coordination coefficient" {0.002, 0.02, 0.2}); ``--table9`` adds num epochs per
 step {1, 4, 8}, Adam lr {3e-4, 1e-3}, soft reward scale {10, 100} and the
 mirror-descent delay {100, 1000}. Seeds default to 100 (the reported runs use
-0-4). Two trials run at a time, one CPU and one torch thread each; results and
+0-4). With the clip at 0.01 (= the lower clip) delta is fixed, so sigma
+changes nothing and that clip's three trials are the same run (measured:
+identical returns); they are kept so that the grid is the paper's. Two trials run at a time, one CPU and one torch thread each; results and
 checkpoints go to the git-ignored ``benchmarks/results/spread_mamt_search``.
 """
 
