@@ -5,8 +5,9 @@ A learner update allocates and frees the same few hundred tensors of
 0.5-4 MB every time (batch 1,024 x agents x hidden). glibc serves blocks above
 its mmap threshold (128 KB to 32 MB, adapted at run time) with a fresh
 ``mmap`` and unmaps them on free, so every update touches those pages anew:
-on Rover-Tower ~90,000 page faults per MAAC update, ~9 % of its CPU time
-(``benchmarks/learner_update.py``; BENCHMARKS.md, issue 15). Raising the mmap
+on Rover-Tower ~7,800 page faults (~30 MB) per MAAC update, ~8 % of its CPU
+time, 131 with this setting (``benchmarks/learner_memory.py``; BENCHMARKS.md,
+issue 15). Raising the mmap
 threshold above the learner's tensors and the trim threshold above its peak
 makes glibc reuse the freed blocks from its heap. Numerics are unchanged.
 
