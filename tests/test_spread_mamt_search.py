@@ -31,15 +31,19 @@ def test_asha_keeps_the_best_sixth_at_the_papers_fractions(first_cut, rungs):
     assert scheduler._max_t == 25000
 
 
-def test_search_space_grids_clip_sigma_and_seed_and_scores_the_last_1000_episodes():
+def test_search_points_are_the_papers_grid_without_the_idle_sigmas():
+    points = search.search_points(parse())
+    pairs = [(p["trust_region_bounds"], p["coordination_threshold"], p["seed"]) for p in points]
+    assert pairs == [([0.01, 0.01], 0.002, 100)] + [
+        ([0.01, upper], sigma, 100) for upper in (1.0, 100.0) for sigma in (0.002, 0.02, 0.2)]
     space = search.search_space(parse())
-    assert space["trust_region_bounds"] == tune.grid_search([(0.01, 0.01), (0.01, 1.0), (0.01, 100.0)])
-    assert space["coordination_threshold"] == tune.grid_search([0.002, 0.02, 0.2])
-    assert space["seed"] == tune.grid_search([100])
     assert space["metrics_num_episodes_for_smoothing"] == 1000
-    table9 = search.search_space(parse("--table9"))
-    assert table9["num_updates_per_round"] == tune.grid_search([1, 4, 8])
-    assert table9["mirror_descent_lag"] == tune.grid_search([100, 1000])
+    assert space["trust_region_bounds"][0] == 0.01
+    assert space["trust_region_bounds"][1].categories == [0.01, 1.0, 100.0]
+    table9 = search.search_points(parse("--table9", "--clip-uppers", "1", "--sigmas", "0.2"))
+    assert len(table9) == 3 * 2 * 2 * 2
+    assert {p["num_updates_per_round"] for p in table9} == {1, 4, 8}
+    assert all(p["critic_lr"] == p["actor_lr"] for p in table9)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -56,18 +60,20 @@ def test_bad_options_name_the_option_and_value(argv, message, capsys):
 def test_the_search_space_is_accepted_by_mamt_config():
     from rllib_mamt import MAMTConfig
 
-    space = search.search_space(parse("--smoke"))
-    resolved = {key: value["grid_search"][-1] if isinstance(value, dict) and "grid_search" in value
-                else value for key, value in space.items()}
+    args = parse("--smoke")
+    resolved = {key: value for key, value in search.search_space(args).items()
+                if not hasattr(value, "categories") and key != "trust_region_bounds"}
+    resolved.update(search.search_points(args)[-1])
     config = MAMTConfig().update_from_dict(resolved)
     config.validate()
-    assert config.trust_region_bounds == (0.01, 100.0) and config.coordination_threshold == 0.2
+    assert list(config.trust_region_bounds) == [0.01, 100.0]
+    assert config.coordination_threshold == 0.2
 
 
 def test_summarize_reads_each_trials_results_and_picks_the_best_finished_one(tmp_path):
     import json
 
-    experiment = tmp_path / search.NAME
+    experiment = tmp_path / (search.NAME + "_mpe2")
     trials = {"MAMT_a": ((0.01, 1.0), 0.02, [(1000, -150.0), (5000, -120.0), (25000, -80.0)]),
               "MAMT_b": ((0.01, 100.0), 0.2, [(1000, -140.0), (4200, -110.0), (25000, -90.0)]),
               "MAMT_c": ((0.01, 0.01), 0.2, [(2000, -130.0), (4500, -125.0)])}
@@ -78,7 +84,7 @@ def test_summarize_reads_each_trials_results_and_picks_the_best_finished_one(tmp
             {"trust_region_bounds": bounds, "coordination_threshold": sigma, "seed": 100}))
         lines = [json.dumps({"env_runners": {"num_episodes_lifetime": e, "episode_return_mean": r}})
                  for e, r in history]
-        (directory / "result.json").write_text("\n".join(lines + lines[-1:]) + "\n")
+        (directory / "result.json").write_text("\n".join(lines + lines[-1:]) + "\n{\"env_r")
     summary = search.summarize(parse("--storage-path", str(tmp_path)))
     by_clip = {tuple(t["trust_region_bounds"]): t for t in summary["trials"]}
     assert by_clip[(0.01, 1.0)]["return_at_first_rung"] == -120.0

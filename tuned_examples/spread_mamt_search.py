@@ -4,19 +4,21 @@
     python tuned_examples/spread_mamt_search.py --table9        # all six Table 9 ranges
     python tuned_examples/spread_mamt_search.py --resume        # continue a stopped search
     python tuned_examples/spread_mamt_search.py --summarize     # the trials so far, as JSON
-    python tuned_examples/spread_mamt_search.py --summarize     # trials so far -> JSON
     python tuned_examples/spread_mamt_search.py --episodes 240 --clip-uppers 0.01 100 \
         --sigmas 0.2 --smoke                                     # a 2-trial check
 
 The paper (Appendix G.2) trains every combination to 1/6 of the episode budget,
 keeps the best sixth, continues them to 1/3, keeps the best sixth, and trains
-those to the full budget. Here Ray Tune's own ``AsyncHyperBandScheduler``
-(ASHA, one bracket, reduction factor 6) does the halving on training episodes:
-its rungs are geometric, ``grace_period x 6^k``, so with the grace period at
-1/6 of the budget the only cut is at 1/6 (the best sixth continues straight to
-the full budget; the paper's second cut at 1/3 has no geometric counterpart);
-``--first-cut 36`` instead cuts at 1/36 and 1/6. ASHA is asynchronous: a trial
-passes a rung if it is in the best sixth of the trials that reached it so far.
+those to the full budget. Here Ray Tune's asynchronous successive halving
+(ASHA, one bracket, reduction factor 6; ``ResumableAsyncHyperBandScheduler``,
+Tune's ``AsyncHyperBandScheduler`` with rung records that survive ``--resume``)
+does the halving on training episodes: its rungs are geometric,
+``grace_period x 6^k``, so with the grace period at 1/6 of the budget the only
+cut is at 1/6 (the best sixth continues straight to the full budget; the
+paper's second cut at 1/3 has no geometric counterpart); ``--first-cut 36``
+instead cuts at 1/36 and 1/6. ASHA is asynchronous: a trial passes a rung if
+it is in the best sixth of the trials that reached it so far, so the first
+trial to reach it always passes.
 
 Selection metric: ``env_runners/episode_return_mean`` with a smoothing window
 of 1,000 episodes, i.e. the paper's Table 10 metric (mean training return over
@@ -25,11 +27,16 @@ trust-region clip (``trust_region_bounds`` = (0.01, upper), "trust-region
 clip" {0.01, 1, 100}) and sigma (``coordination_threshold``, "delta in
 coordination coefficient" {0.002, 0.02, 0.2}); ``--table9`` adds num epochs per
 step {1, 4, 8}, Adam lr {3e-4, 1e-3}, soft reward scale {10, 100} and the
-mirror-descent delay {100, 1000}. Seeds default to 100 (the reported runs use
-0-4). With the clip at 0.01 (= the lower clip) delta is fixed, so sigma
-changes nothing and that clip's three trials are the same run (measured:
-identical returns); they are kept so that the grid is the paper's. Two trials run at a time, one CPU and one torch thread each; results and
-checkpoints go to the git-ignored ``benchmarks/results/spread_mamt_search``.
+mirror-descent delay {100, 1000}. With the clip at 0.01 (= the lower clip)
+delta is fixed and sigma changes nothing (measured: three such trials gave
+identical returns), so that clip is tried with one sigma: 7 combinations, not
+9, each a point of Tune's ``BasicVariantGenerator``. Seeds default to 100 (the
+reported runs use 0-4). Two trials run at a time, one CPU and one torch
+thread each; results and checkpoints go to the git-ignored
+``benchmarks/results/spread_mamt_search_<variant>``, and the summary (every
+trial's return at the first rung and at its end, and the best trial that
+reached the full budget) to ``benchmarks/recorded/spread_mamt_search/<variant>.json``,
+where the paper-budget plans read the selected values.
 """
 
 import argparse
@@ -42,12 +49,45 @@ DEFAULT_STORAGE = os.path.join(REPOSITORY, "benchmarks", "results")
 NAME = "spread_mamt_search"
 EPISODE_LENGTH = 25
 LAST_EPISODES = 1000
+LOWER_CLIP = 0.01
+#: The other Table 9 ranges (``--table9``); the critic takes the actor's lr.
+TABLE9 = {"num_updates_per_round": [1, 4, 8], "actor_lr": [3e-4, 1e-3],
+          "reward_scale": [10.0, 100.0], "mirror_descent_lag": [100, 1000]}
 EPISODES = "env_runners/num_episodes_lifetime"
 METRIC = "env_runners/episode_return_mean"
 
 
+def search_points(args):
+    """The combinations to train, one dict each (Tune ``points_to_evaluate``).
+
+    The product of the searched values and the seeds, with a single sigma where
+    the clip leaves delta fixed (upper clip = lower clip 0.01).
+    """
+    import itertools
+
+    grids = {"trust_region_bounds": [[LOWER_CLIP, upper] for upper in args.clip_uppers],
+             "coordination_threshold": list(args.sigmas)}
+    if args.table9:
+        grids.update(TABLE9)
+    grids["seed"] = list(args.seeds)
+    points, seen = [], set()
+    for values in itertools.product(*grids.values()):
+        point = dict(zip(grids, values))
+        if point["trust_region_bounds"][1] <= LOWER_CLIP:
+            point["coordination_threshold"] = args.sigmas[0]
+        key = tuple(sorted((k, str(v)) for k, v in point.items()))
+        if key not in seen:
+            seen.add(key)
+            points.append(point)
+    for point in points:
+        if "actor_lr" in point:
+            point["critic_lr"] = point["actor_lr"]
+    return points
+
+
 def search_space(args):
-    """Tune param_space: Table 3 defaults plus a grid over the searched keys."""
+    """Tune param_space: Table 3 defaults, the fixed settings, and a choice
+    over each searched key (every trial takes its values from a search point)."""
     from ray import tune
 
     space = {
@@ -57,18 +97,17 @@ def search_space(args):
         "num_env_runners": 0,
         "learner_torch_threads": 1,
         "metrics_num_episodes_for_smoothing": LAST_EPISODES,
-        "trust_region_bounds": tune.grid_search([(0.01, upper) for upper in args.clip_uppers]),
-        "coordination_threshold": tune.grid_search(args.sigmas),
-        "seed": tune.grid_search(args.seeds),
     }
-    if args.table9:
-        space.update({
-            "num_updates_per_round": tune.grid_search([1, 4, 8]),
-            "actor_lr": tune.grid_search([3e-4, 1e-3]),
-            "critic_lr": tune.sample_from(lambda spec: spec.config.actor_lr),
-            "reward_scale": tune.grid_search([10.0, 100.0]),
-            "mirror_descent_lag": tune.grid_search([100, 1000]),
-        })
+    points = search_points(args)
+    for key in points[0]:
+        values = []
+        for point in points:
+            if point[key] not in values:
+                values.append(point[key])
+        space[key] = tune.choice(values)
+    # Tune flattens a list-valued point into one path per element, so the
+    # bounds are a list whose upper element is the choice.
+    space["trust_region_bounds"] = [LOWER_CLIP, tune.choice(list(args.clip_uppers))]
     if args.smoke:
         space.update({"train_batch_size_per_learner": 32, "replay_buffer_capacity": 5000,
                       "actor_hidden_sizes": [32], "critic_hidden_dim": 32})
@@ -77,11 +116,16 @@ def search_space(args):
 
 def successive_halving(args):
     """ASHA on training episodes, one bracket, keeping the best sixth at each rung."""
-    from ray.tune.schedulers import AsyncHyperBandScheduler
+    from rllib_mamt.tune_schedulers import ResumableAsyncHyperBandScheduler
 
-    return AsyncHyperBandScheduler(
+    return ResumableAsyncHyperBandScheduler(
         time_attr=EPISODES, metric=METRIC, mode="max", max_t=args.episodes,
         grace_period=args.episodes / args.first_cut, reduction_factor=6, brackets=1)
+
+
+def experiment_path(args):
+    """Where the search keeps its trials (one experiment per Spread variant)."""
+    return os.path.join(os.path.abspath(args.storage_path), f"{NAME}_{args.variant}")
 
 
 def trial_summary(params, history, budget, first_cut):
@@ -108,7 +152,7 @@ def summarize(args):
     trial (``trial_summary``) and the best trial that reached the full budget."""
     import glob
 
-    path = os.path.join(os.path.abspath(args.storage_path), NAME)
+    path = experiment_path(args)
     trials = []
     for directory in sorted(glob.glob(os.path.join(path, "MAMT_*"))):
         results = os.path.join(directory, "result.json")
@@ -119,7 +163,10 @@ def summarize(args):
         history = []
         with open(results) as handle:
             for line in handle:
-                runners = json.loads(line).get("env_runners", {}) if line.strip() else {}
+                try:
+                    runners = json.loads(line).get("env_runners", {})
+                except json.JSONDecodeError:  # blank, or a running trial's line being written
+                    continue
                 if "num_episodes_lifetime" in runners and "episode_return_mean" in runners:
                     history.append((runners["num_episodes_lifetime"], runners["episode_return_mean"]))
         history.sort()
@@ -128,10 +175,11 @@ def summarize(args):
         raise SystemExit(f"--summarize: no trial with a result.json under {path}")
     finished = [t for t in trials if t["finished_budget"]]
     best = max(finished, key=lambda t: t["return_last_1000_episodes"]) if finished else None
-    return {"search": NAME, "variant": args.variant, "budget_episodes": args.episodes,
+    return {"search": os.path.basename(path), "variant": args.variant, "budget_episodes": args.episodes,
             "first_rung_episodes": args.episodes / args.first_cut, "metric": METRIC,
             "metric_unit": "sum over agents, mean over the last 1,000 training episodes",
-            "scheduler": "AsyncHyperBandScheduler, one bracket, reduction factor 6",
+            "scheduler": "ResumableAsyncHyperBandScheduler (Tune's ASHA), one bracket, "
+                         f"reduction factor 6, first rung at budget / {args.first_cut}",
             "trials": trials, "best": best}
 
 
@@ -173,7 +221,8 @@ def build_parser():
 
 
 def run(args):
-    """Runs or resumes the search; prints and returns the best trial's config."""
+    """Runs or resumes the search, writes its summary (:func:`summary_path`) and
+    returns the best trial that reached the full budget."""
     os.environ["OMP_NUM_THREADS"] = "1"
     import ray
     from ray import tune
@@ -182,40 +231,51 @@ def run(args):
     import rllib_mamt  # noqa: F401  (registers MAMT and the environments)
 
     ray.init(num_cpus=args.max_concurrent, include_dashboard=False, log_to_driver=False)
-    path = os.path.join(os.path.abspath(args.storage_path), NAME)
+    path = experiment_path(args)
     if args.resume:
         tuner = tune.Tuner.restore(path, trainable="MAMT", resume_unfinished=True)
     else:
+        from ray.tune.search import BasicVariantGenerator
+
+        points = search_points(args)
         tuner = tune.Tuner(
             "MAMT",
             param_space=search_space(args),
-            tune_config=tune.TuneConfig(scheduler=successive_halving(args),
-                                        max_concurrent_trials=args.max_concurrent),
+            tune_config=tune.TuneConfig(
+                search_alg=BasicVariantGenerator(points_to_evaluate=points),
+                num_samples=len(points), scheduler=successive_halving(args),
+                max_concurrent_trials=args.max_concurrent),
             run_config=tune.RunConfig(
-                name=NAME, storage_path=os.path.abspath(args.storage_path),
+                name=os.path.basename(path), storage_path=os.path.dirname(path),
                 stop={EPISODES: args.episodes}, verbose=1,
                 checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=25,
                                                         checkpoint_at_end=True, num_to_keep=1)))
-    results = tuner.fit()
-    rows = []
-    for result in results:
-        metrics = result.metrics or {}
-        runners = metrics.get("env_runners", {})
-        rows.append({"trust_region_bounds": result.config["trust_region_bounds"],
-                     "coordination_threshold": result.config["coordination_threshold"],
-                     "seed": result.config["seed"],
-                     "episodes": runners.get("num_episodes_lifetime"),
-                     "return_last_1000_episodes": runners.get("episode_return_mean"),
-                     "error": None if result.error is None else str(result.error).splitlines()[0]})
-    for row in sorted(rows, key=lambda r: -(r["return_last_1000_episodes"] or -1e9)):
-        print(json.dumps(row))
-    best = results.get_best_result(metric=METRIC, mode="max", scope="last")
-    print(f"best: trust_region_bounds {best.config['trust_region_bounds']}, "
-          f"coordination_threshold {best.config['coordination_threshold']}, "
-          f"{METRIC} {best.metrics['env_runners']['episode_return_mean']:.2f} "
-          f"after {best.metrics['env_runners']['num_episodes_lifetime']} episodes")
+    tuner.fit()
     ray.shutdown()
-    return best.config
+    summary = write_summary(args)
+    for trial in summary["trials"]:
+        print(json.dumps(trial))
+    print(f"best finished trial: {json.dumps(summary['best'])}; summary: {summary_path(args)}")
+    return summary["best"]
+
+
+def summary_path(args):
+    """The JSON summary of the search: committed under ``benchmarks/recorded``
+    (where the paper-budget plans read its best) for the default storage,
+    beside the experiment for any other ``--storage-path``."""
+    if os.path.abspath(args.storage_path) == os.path.abspath(DEFAULT_STORAGE):
+        return os.path.join(REPOSITORY, "benchmarks", "recorded", NAME, f"{args.variant}.json")
+    return experiment_path(args) + "_summary.json"
+
+
+def write_summary(args, path=None):
+    """Writes :func:`summarize` to ``path`` (default :func:`summary_path`); returns it."""
+    summary = summarize(args)
+    path = path or summary_path(args)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        handle.write(json.dumps(summary, indent=1) + "\n")
+    return summary
 
 
 def main():
@@ -223,13 +283,11 @@ def main():
     parser = build_parser()
     args = parser.parse_args()
     check_arguments(parser, args)
+    if args.summarize == "-":
+        print(json.dumps(summarize(args), indent=1))
+        return
     if args.summarize:
-        text = json.dumps(summarize(args), indent=1)
-        if args.summarize == "-":
-            print(text)
-        else:
-            with open(args.summarize, "w") as handle:
-                handle.write(text + "\n")
+        write_summary(args, args.summarize)
         return
     run(args)
 
