@@ -8,7 +8,8 @@ A plan (JSON) names the env (``env``, ``env_config``), the budget in training
 episodes (``episodes``), the ``seeds``, ``common`` training settings, and the
 ``rows``: each ``{"algorithm": registered name, "training": {...}}`` (plus
 ``"use_common": false`` for baselines whose config does not take the common
-settings). ``episodes_per_iteration`` (default 40 = 1,000 env steps per training
+settings, and ``"search": path`` for rows that take the searched values of a
+hyper-parameter search's best trial; they wait until its summary exists). ``episodes_per_iteration`` (default 40 = 1,000 env steps per training
 iteration, ``min_sample_timesteps_per_iteration``, / 25-step episodes) is the
 smoothing window that makes RLlib's ``episode_return_mean`` the mean of
 exactly one iteration's episodes (of its last ``episodes_per_iteration`` if
@@ -75,10 +76,36 @@ def run_dir(work_dir, row, seed):
     return os.path.join(work_dir, row, f"seed_{seed}")
 
 
+#: The settings a row with ``"search"`` takes from the search's best trial.
+SEARCHED_KEYS = ("trust_region_bounds", "coordination_threshold", "num_updates_per_round",
+                 "actor_lr", "critic_lr", "reward_scale", "mirror_descent_lag")
+
+
+def searched_settings(spec):
+    """The best finished trial's searched values of the row's ``"search"``
+    summary (a path relative to the repository, written by
+    ``tuned_examples/spread_mamt_search.py``), None while it has none."""
+    path = os.path.join(REPOSITORY, spec["search"])
+    if not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        best = json.load(handle).get("best")
+    if not best:
+        return None
+    return {key: best[key] for key in SEARCHED_KEYS if key in best}
+
+
 def training_settings(plan, row):
-    """``common`` (unless the row opts out) updated by the row's ``training``."""
+    """``common`` (unless the row opts out), then the searched values (rows
+    with ``"search"``), then the row's ``training``."""
     spec = plan["rows"][row]
     settings = dict(plan.get("common", {})) if spec.get("use_common", True) else {}
+    if "search" in spec:
+        searched = searched_settings(spec)
+        if searched is None:
+            raise SystemExit(f"row '{row}' takes its settings from the search summary "
+                             f"{spec['search']}, which has no finished best trial yet")
+        settings.update(searched)
     settings.update(spec.get("training", {}))
     return settings
 
@@ -271,13 +298,20 @@ def load_campaign(path):
 
 
 def pending_queue(stages):
-    """(stage, row, seed) of every run without a summary, stage by stage, row-major."""
+    """(stage, row, seed) of every run without a summary, stage by stage,
+    row-major; rows waiting for their search summary are left out, with a line."""
     queue = []
     for stage in stages:
         rows, skipped = registered_rows(stage.plan, stage.rows)
         for row in skipped:
             print(f"skipped row {row}: algorithm '{stage.plan['rows'][row]['algorithm']}' "
                   "is not registered", flush=True)
+        waiting = [row for row in rows if "search" in stage.plan["rows"][row]
+                   and searched_settings(stage.plan["rows"][row]) is None]
+        for row in waiting:
+            print(f"skipped row {row}: waiting for the search summary "
+                  f"{stage.plan['rows'][row]['search']} (run the search first)", flush=True)
+        rows = [row for row in rows if row not in waiting]
         queue += [(stage, row, seed) for row, seed in pending_runs(stage.plan, stage.out_dir, rows)]
     return queue
 

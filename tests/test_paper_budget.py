@@ -190,3 +190,23 @@ def test_the_issue14_campaign_names_existing_plans_and_rows():
     assert stages[0].rows == ["MAAC", "MAMD", "MAMT"]
     assert {os.path.basename(stage.plan_path) for stage in stages} >= {
         "table10_spread_paper_variant.json", "table10_rover_tower.json", "fig8_spread3_mix.json"}
+
+
+def test_rows_with_a_search_wait_for_its_summary_then_take_the_best_values(tmp_path, monkeypatch):
+    monkeypatch.setattr(paper_budget, "REPOSITORY", str(tmp_path))
+    plan = dict(PLAN, rows={"MAAC": {"algorithm": "MAAC"},
+                            "MAMT": {"algorithm": "MAMT", "search": "search.json",
+                                     "training": {"trust_region_mode": "learned"}}})
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(json.dumps(plan))
+    stage = paper_budget.Stage(str(plan_path), out_dir=str(tmp_path / "out"))
+    assert [row for _, row, _ in paper_budget.pending_queue([stage])] == ["MAAC", "MAAC"]
+    with pytest.raises(SystemExit, match="search.json"):
+        paper_budget.training_settings(plan, "MAMT")
+    (tmp_path / "search.json").write_text(json.dumps({"best": {
+        "trust_region_bounds": [0.01, 100.0], "coordination_threshold": 0.02, "seed": 100,
+        "return_last_1000_episodes": -70.0}}))
+    assert [row for _, row, _ in paper_budget.pending_queue([stage])] == ["MAAC"] * 2 + ["MAMT"] * 2
+    assert paper_budget.training_settings(plan, "MAMT") == {
+        "train_batch_size_per_learner": 64, "trust_region_bounds": [0.01, 100.0],
+        "coordination_threshold": 0.02, "trust_region_mode": "learned"}
