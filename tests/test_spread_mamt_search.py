@@ -34,8 +34,10 @@ def test_asha_keeps_the_best_sixth_at_the_papers_fractions(first_cut, rungs):
 def test_search_points_are_the_papers_grid_without_the_idle_sigmas():
     points = search.search_points(parse())
     pairs = [(p["trust_region_bounds"], p["coordination_threshold"], p["seed"]) for p in points]
-    assert pairs == [([0.01, 0.01], 0.002, 100)] + [
-        ([0.01, upper], sigma, 100) for upper in (1.0, 100.0) for sigma in (0.002, 0.02, 0.2)]
+    # MAMT's defaults (clip 100, sigma 0.2) first: ASHA lets the first trial at a rung pass
+    assert pairs == [([0.01, 100.0], 0.2, 100), ([0.01, 0.01], 0.002, 100)] + [
+        ([0.01, 1.0], sigma, 100) for sigma in (0.002, 0.02, 0.2)] + [
+        ([0.01, 100.0], sigma, 100) for sigma in (0.002, 0.02)]
     space = search.search_space(parse())
     assert space["metrics_num_episodes_for_smoothing"] == 1000
     assert space["trust_region_bounds"][0] == 0.01
@@ -63,7 +65,7 @@ def test_the_search_space_is_accepted_by_mamt_config():
     args = parse("--smoke")
     resolved = {key: value for key, value in search.search_space(args).items()
                 if not hasattr(value, "categories") and key != "trust_region_bounds"}
-    resolved.update(search.search_points(args)[-1])
+    resolved.update(search.search_points(args)[0])
     config = MAMTConfig().update_from_dict(resolved)
     config.validate()
     assert list(config.trust_region_bounds) == [0.01, 100.0]

@@ -18,7 +18,9 @@ cut is at 1/6 (the best sixth continues straight to the full budget; the
 paper's second cut at 1/3 has no geometric counterpart); ``--first-cut 36``
 instead cuts at 1/36 and 1/6. ASHA is asynchronous: a trial passes a rung if
 it is in the best sixth of the trials that reached it so far, so the first
-trial to reach it always passes.
+trial to reach it always passes: the combination of MAMT's defaults (Table 3)
+is trained first, so that this free pass goes to the prior, not to an
+arbitrary grid corner.
 
 Selection metric: ``env_runners/episode_return_mean`` with a smoothing window
 of 1,000 episodes, i.e. the paper's Table 10 metric (mean training return over
@@ -82,7 +84,18 @@ def search_points(args):
     for point in points:
         if "actor_lr" in point:
             point["critic_lr"] = point["actor_lr"]
+    points.sort(key=lambda point: not is_default(point))
     return points
+
+
+def is_default(point):
+    """True for the combination of MAMT's defaults (Table 3: clip 100, sigma 0.2, ...)."""
+    from rllib_mamt import MAMTConfig
+
+    defaults = MAMTConfig()
+    return all(list(value) == list(getattr(defaults, key)) if key == "trust_region_bounds"
+               else value == getattr(defaults, key)
+               for key, value in point.items() if key != "seed")
 
 
 def search_space(args):
