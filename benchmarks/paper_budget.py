@@ -271,13 +271,13 @@ def write_summary(plan, row, seed, progress, evaluation, out_dir):
 class Stage:
     """One plan of a run: its file, contents, rows and output/checkpoint dirs."""
 
-    def __init__(self, plan_path, rows=None, out_dir=None, work_dir=None):
+    def __init__(self, plan_path, rows=None, out_dir=None, work_dir=None, root=HERE):
         self.plan_path = os.path.abspath(plan_path)
         self.plan = load_plan(self.plan_path)
         name = os.path.splitext(os.path.basename(self.plan_path))[0]
-        self.out_dir = os.path.abspath(out_dir or os.path.join(HERE, "recorded", name))
+        self.out_dir = os.path.abspath(out_dir or os.path.join(root, "recorded", name))
         self.work_dir = os.path.abspath(
-            work_dir or os.path.join(HERE, "results", "paper_budget", name))
+            work_dir or os.path.join(root, "results", "paper_budget", name))
         unknown = [row for row in rows or [] if row not in self.plan["rows"]]
         if unknown:
             raise SystemExit(f"{self.plan_path}: rows {unknown} are not in the plan; "
@@ -285,16 +285,18 @@ class Stage:
         self.rows = list(rows or self.plan["rows"])
 
 
-def load_campaign(path):
+def load_campaign(path, root=HERE):
     """The stages of a campaign file: ``{"campaign": [{"plan": path relative to
-    the repository, "rows": [...] (optional)}, ...]}``, run in order."""
+    the repository, "rows": [...] (optional)}, ...]}``, run in order; their
+    summaries and checkpoints go under ``root`` (``recorded/``, ``results/``)."""
     with open(path) as handle:
         campaign = json.load(handle)
     stages = campaign.get("campaign")
     if not isinstance(stages, list) or not all(isinstance(s, dict) and "plan" in s for s in stages):
         raise SystemExit(f"{path}: key 'campaign' is {stages!r}; allowed: a list of "
                          "{'plan': path, 'rows': [...]} dicts")
-    return [Stage(os.path.join(REPOSITORY, stage["plan"]), stage.get("rows")) for stage in stages]
+    return [Stage(os.path.join(REPOSITORY, stage["plan"]), stage.get("rows"), root=root)
+            for stage in stages]
 
 
 def pending_queue(stages):
@@ -371,6 +373,9 @@ def main():
     parser.add_argument("--rows", nargs="*", help="only these rows (a plan only)")
     parser.add_argument("--out-dir", help="default: benchmarks/recorded/<plan name>")
     parser.add_argument("--work-dir", help="default: benchmarks/results/paper_budget/<plan name>")
+    parser.add_argument("--root", default=HERE,
+                        help="where recorded/ and results/ go (default: this checkout's "
+                             "benchmarks/; e.g. the main checkout's when running a snapshot)")
     parser.add_argument("--status", action="store_true")
     parser.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
     parser.add_argument("--one", nargs=2, metavar=("ROW", "SEED"), help=argparse.SUPPRESS)
@@ -381,9 +386,10 @@ def main():
         if args.rows or args.one or args.out_dir or args.work_dir:
             raise SystemExit(f"{args.plan} is a campaign; --rows, --out-dir and --work-dir "
                              "are set per stage in it (allowed with a campaign: --jobs, --status)")
-        stages = load_campaign(args.plan)
+        stages = load_campaign(args.plan, os.path.abspath(args.root))
     else:
-        stages = [Stage(args.plan, args.rows, args.out_dir, args.work_dir)]
+        stages = [Stage(args.plan, args.rows, args.out_dir, args.work_dir,
+                        os.path.abspath(args.root))]
     if args.one:
         stage = stages[0]
         run_one(stage.plan, args.one[0], int(args.one[1]), stage.out_dir, stage.work_dir)

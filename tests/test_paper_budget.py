@@ -210,3 +210,12 @@ def test_rows_with_a_search_wait_for_its_summary_then_take_the_best_values(tmp_p
     assert paper_budget.training_settings(plan, "MAMT") == {
         "train_batch_size_per_learner": 64, "trust_region_bounds": [0.01, 100.0],
         "coordination_threshold": 0.02, "trust_region_mode": "learned"}
+
+
+def test_root_puts_a_campaigns_summaries_and_checkpoints_elsewhere(tmp_path):
+    path = tmp_path / "campaign.json"
+    path.write_text(json.dumps({"campaign": [
+        {"plan": "benchmarks/plans/tiny_smoke.json", "rows": ["MAAC"]}]}))
+    stage = paper_budget.load_campaign(str(path), root=str(tmp_path / "main"))[0]
+    assert stage.out_dir == str(tmp_path / "main" / "recorded" / "tiny_smoke")
+    assert stage.work_dir == str(tmp_path / "main" / "results" / "paper_budget" / "tiny_smoke")
