@@ -76,13 +76,8 @@ def run_dir(work_dir, row, seed):
     return os.path.join(work_dir, row, f"seed_{seed}")
 
 
-#: The settings a row with ``"search"`` takes from the search's best trial.
-SEARCHED_KEYS = ("trust_region_bounds", "coordination_threshold", "num_updates_per_round",
-                 "actor_lr", "critic_lr", "reward_scale", "mirror_descent_lag")
-
-
 def searched_settings(spec):
-    """The best finished trial's searched values of the row's ``"search"``
+    """The best finished trial's searched values (``settings``) of the row's ``"search"``
     summary (a path relative to the repository, written by
     ``tuned_examples/spread_mamt_search.py``), None while it has none."""
     path = os.path.join(REPOSITORY, spec["search"])
@@ -92,7 +87,7 @@ def searched_settings(spec):
         best = json.load(handle).get("best")
     if not best:
         return None
-    return {key: best[key] for key in SEARCHED_KEYS if key in best}
+    return dict(best["settings"])
 
 
 def training_settings(plan, row):

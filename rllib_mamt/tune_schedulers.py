@@ -45,6 +45,11 @@ def metric_history(trial, time_attr: str, metric: str) -> List[Tuple[float, floa
             text = stream.read().decode()
     except (FileNotFoundError, OSError):
         return []
+    return history_from_results(text, time_attr, metric)
+
+
+def history_from_results(text: str, time_attr: str, metric: str) -> List[Tuple[float, float]]:
+    """(time_attr, metric) of every result in the text of a ``result.json``, by time_attr."""
     history = []
     for line in text.splitlines():
         try:

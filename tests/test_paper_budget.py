@@ -204,8 +204,8 @@ def test_rows_with_a_search_wait_for_its_summary_then_take_the_best_values(tmp_p
     with pytest.raises(SystemExit, match="search.json"):
         paper_budget.training_settings(plan, "MAMT")
     (tmp_path / "search.json").write_text(json.dumps({"best": {
-        "trust_region_bounds": [0.01, 100.0], "coordination_threshold": 0.02, "seed": 100,
-        "return_last_1000_episodes": -70.0}}))
+        "settings": {"trust_region_bounds": [0.01, 100.0], "coordination_threshold": 0.02},
+        "seed": 100, "return_last_1000_episodes": -70.0}}))
     assert [row for _, row, _ in paper_budget.pending_queue([stage])] == ["MAAC"] * 2 + ["MAMT"] * 2
     assert paper_budget.training_settings(plan, "MAMT") == {
         "train_batch_size_per_learner": 64, "trust_region_bounds": [0.01, 100.0],

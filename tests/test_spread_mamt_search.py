@@ -94,3 +94,5 @@ def test_summarize_reads_each_trials_results_and_picks_the_best_finished_one(tmp
     assert not by_clip[(0.01, 0.01)]["finished_budget"]
     assert summary["best"]["trust_region_bounds"] == [0.01, 1.0]
     assert summary["best"]["return_last_1000_episodes"] == -80.0
+    assert summary["best"]["settings"] == {"trust_region_bounds": [0.01, 1.0],
+                                           "coordination_threshold": 0.02}

@@ -55,6 +55,8 @@ LOWER_CLIP = 0.01
 #: The other Table 9 ranges (``--table9``); the critic takes the actor's lr.
 TABLE9 = {"num_updates_per_round": [1, 4, 8], "actor_lr": [3e-4, 1e-3],
           "reward_scale": [10.0, 100.0], "mirror_descent_lag": [100, 1000]}
+#: The config keys the search varies; a trial's values of them are its ``settings``.
+SEARCHED_KEYS = ("trust_region_bounds", "coordination_threshold", *TABLE9, "critic_lr")
 EPISODES = "env_runners/num_episodes_lifetime"
 METRIC = "env_runners/episode_return_mean"
 
@@ -142,8 +144,8 @@ def experiment_path(args):
 
 
 def trial_summary(params, history, budget, first_cut):
-    """One trial as a JSON-able dict: its searched values, the return at the
-    first rung (budget / ``first_cut`` episodes) and at its last iteration.
+    """One trial as a JSON-able dict: its searched values (``settings``, what
+    the paper-budget plans take from the best trial), the return at the first rung (budget / ``first_cut`` episodes) and at its last iteration.
 
     Args:
         params: The trial's config (``params.json``).
@@ -153,9 +155,11 @@ def trial_summary(params, history, budget, first_cut):
     rung = budget / first_cut
     at_rung = next((value for episodes, value in history if episodes >= rung), None)
     episodes, final = history[-1] if history else (0, None)
-    return {"trust_region_bounds": list(params["trust_region_bounds"]),
-            "coordination_threshold": params["coordination_threshold"],
-            "seed": params["seed"], "episodes": episodes,
+    settings = {key: params[key] for key in SEARCHED_KEYS if key in params}
+    settings["trust_region_bounds"] = list(settings["trust_region_bounds"])
+    return {"trust_region_bounds": settings["trust_region_bounds"],
+            "coordination_threshold": settings["coordination_threshold"],
+            "settings": settings, "seed": params["seed"], "episodes": episodes,
             "return_at_first_rung": at_rung, "return_last_1000_episodes": final,
             "finished_budget": episodes >= budget}
 
@@ -165,6 +169,8 @@ def summarize(args):
     trial (``trial_summary``) and the best trial that reached the full budget."""
     import glob
 
+    from rllib_mamt.tune_schedulers import history_from_results
+
     path = experiment_path(args)
     trials = []
     for directory in sorted(glob.glob(os.path.join(path, "MAMT_*"))):
@@ -173,16 +179,8 @@ def summarize(args):
             continue
         with open(os.path.join(directory, "params.json")) as handle:
             params = json.load(handle)
-        history = []
         with open(results) as handle:
-            for line in handle:
-                try:
-                    runners = json.loads(line).get("env_runners", {})
-                except json.JSONDecodeError:  # blank, or a running trial's line being written
-                    continue
-                if "num_episodes_lifetime" in runners and "episode_return_mean" in runners:
-                    history.append((runners["num_episodes_lifetime"], runners["episode_return_mean"]))
-        history.sort()
+            history = history_from_results(handle.read(), EPISODES, METRIC)
         trials.append(trial_summary(params, history, args.episodes, args.first_cut))
     if not trials:
         raise SystemExit(f"--summarize: no trial with a result.json under {path}")
