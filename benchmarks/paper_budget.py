@@ -49,20 +49,57 @@ sys.path.insert(0, HERE)
 import run_summary  # noqa: E402
 
 PLAN_KEYS = ("env", "episodes", "seeds", "rows")
+# Optional plan keys with their defaults; every count must be an int >= 1.
+PLAN_COUNTS = {"episodes_per_iteration": 40, "checkpoint_every": 50, "decomposition_every": 10,
+               "eval_episodes": 10, "last_episodes": 1000, "bin_episodes": 50}
+PLAN_MAPPINGS = ("env_config", "common")
+ROW_KEYS = ("algorithm", "training", "use_common", "search")
+
+
+def is_count(value):
+    """An int >= 1 (and not a bool, which Python counts as an int)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def plan_count(plan, key):
+    """The plan's count ``key``, or its default (``PLAN_COUNTS``)."""
+    return plan.get(key, PLAN_COUNTS[key])
 
 
 def load_plan(path):
-    """Reads a plan and raises ``SystemExit`` with the key for a bad one."""
+    """Reads a plan and raises ``SystemExit`` with the key for a bad one: a
+    missing or unknown key, a count that is not an int >= 1, seeds that are not
+    distinct ints >= 0, or a row that is not ``{"algorithm": ..., ...}``."""
     with open(path) as handle:
         plan = json.load(handle)
     for key in PLAN_KEYS:
         if key not in plan:
             raise SystemExit(f"{path}: missing key '{key}'; required: {list(PLAN_KEYS)}")
-    if not isinstance(plan["episodes"], int) or plan["episodes"] < 1:
-        raise SystemExit(f"{path}: key 'episodes' is {plan['episodes']!r}; allowed: an int >= 1")
+    allowed = PLAN_KEYS + tuple(PLAN_COUNTS) + PLAN_MAPPINGS + ("description",)
+    for key in plan:
+        if key not in allowed:
+            raise SystemExit(f"{path}: unknown key '{key}'; allowed: {list(allowed)}")
+    for key in ("episodes",) + tuple(PLAN_COUNTS):
+        if key in plan and not is_count(plan[key]):
+            raise SystemExit(f"{path}: key '{key}' is {plan[key]!r}; allowed: an int >= 1")
+    seeds = plan["seeds"]
+    if (not isinstance(seeds, list) or not seeds or len(set(map(repr, seeds))) != len(seeds)
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise SystemExit(f"{path}: key 'seeds' is {seeds!r}; allowed: a non-empty list of "
+                         "distinct ints >= 0")
+    for key in PLAN_MAPPINGS:
+        if not isinstance(plan.get(key, {}), dict):
+            raise SystemExit(f"{path}: key '{key}' is {plan[key]!r}; allowed: a dict")
+    if not isinstance(plan["rows"], dict) or not plan["rows"]:
+        raise SystemExit(f"{path}: key 'rows' is {plan['rows']!r}; allowed: a non-empty dict "
+                         "of row name to {'algorithm': ...}")
     for row, spec in plan["rows"].items():
         if not isinstance(spec, dict) or "algorithm" not in spec:
             raise SystemExit(f"{path}: row '{row}' is {spec!r}; allowed: a dict with 'algorithm'")
+        unknown = [key for key in spec if key not in ROW_KEYS]
+        if unknown:
+            raise SystemExit(f"{path}: row '{row}' has unknown key '{unknown[0]}'; "
+                             f"allowed: {list(ROW_KEYS)}")
     return plan
 
 
@@ -156,8 +193,8 @@ def build_algorithm(plan, row, seed):
     """A fresh algorithm for (row, seed) on one CPU, evaluation deterministic."""
     from ray.tune.registry import get_trainable_cls
 
-    window = plan.get("episodes_per_iteration", 40)
-    eval_episodes = plan.get("eval_episodes", 10)
+    window = plan_count(plan, "episodes_per_iteration")
+    eval_episodes = plan_count(plan, "eval_episodes")
     config = (
         get_trainable_cls(plan["rows"][row]["algorithm"]).get_default_config()
         .environment(plan["env"], env_config=plan.get("env_config", {}))
@@ -196,9 +233,9 @@ def run_one(plan, row, seed, out_dir, work_dir):
         algo = build_algorithm(plan, row, seed)
         progress = {"curve": [], "episodes": 0, "env_steps": 0, "iterations": 0,
                     "process_seconds": 0.0}
-    window = plan.get("episodes_per_iteration", 40)
-    every = plan.get("checkpoint_every", 50)
-    decomposition_every = plan.get("decomposition_every", 10)
+    window = plan_count(plan, "episodes_per_iteration")
+    every = plan_count(plan, "checkpoint_every")
+    decomposition_every = plan_count(plan, "decomposition_every")
     started = time.time()
     while progress["episodes"] < plan["episodes"]:
         result = algo.train()
@@ -233,7 +270,7 @@ def write_summary(plan, row, seed, progress, evaluation, out_dir):
     """Writes the run-summary JSON of a finished run (``run_summary`` format)."""
     from rllib_mamt.envs.registry import make_rllib_env
 
-    last = plan.get("last_episodes", 1000)
+    last = plan_count(plan, "last_episodes")
     summary = {
         "format": run_summary.FORMAT,
         "row": row,
@@ -244,10 +281,10 @@ def write_summary(plan, row, seed, progress, evaluation, out_dir):
         "n_agents": len(make_rllib_env(plan["env"], plan.get("env_config", {})).possible_agents),
         "seed": seed,
         "return_unit": run_summary.RETURN_UNIT,
-        "curve": run_summary.binned_curve(progress["curve"], plan.get("bin_episodes", 50)),
+        "curve": run_summary.binned_curve(progress["curve"], plan_count(plan, "bin_episodes")),
         "last_episodes": last,
         "last_1000_episodes_return": run_summary.last_episodes_mean(progress["curve"], last),
-        "eval": {"episodes": plan.get("eval_episodes", 10),
+        "eval": {"episodes": plan_count(plan, "eval_episodes"),
                  "return_mean": float(evaluation["episode_return_mean"])},
         "episodes": progress["episodes"],
         "env_steps": progress["env_steps"],

@@ -1,10 +1,13 @@
 """Table 10 from committed run summaries: table, rliable statistics, marl-eval JSON, Fig. 2.
 
+    python benchmarks/table10_report.py benchmarks/plans/issue14_campaign.json
     python benchmarks/table10_report.py benchmarks/recorded/table10_spread \
         benchmarks/recorded/table10_rover_tower --out benchmarks/figures/table10
 
 Reads every ``*/seed_*.json`` run summary (format: ``run_summary.py``) under the
-given directories and writes to ``--out``:
+given directories, or under the summary directories of the given plan or
+campaign files (``paper_budget.py``'s; a plan without finished runs yet is
+passed over with a line), and writes to ``--out``:
 
 - ``table10.md``: per task and row, the paper's Table 10 value beside ours:
   mean ± std over seeds (std with ddof=1) of the paper's metric (mean training
@@ -56,6 +59,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import paper_budget  # noqa: E402
 import run_summary  # noqa: E402
 
 # Paper, Appendix H, Table 10: mean (std) over 5 seeds (3 for the revision's
@@ -96,6 +100,31 @@ def paper_unit(summary, value):
     if summary["env"] == "spread" and summary.get("env_config", {}).get("variant", "mpe2") == "mpe2":
         per_agent -= SELF_COLLISION_PER_STEP * summary.get("env_config", {}).get("max_cycles", 25)
     return per_agent
+
+
+def summary_directories(sources, root=paper_budget.HERE):
+    """The run-summary directories of ``sources``: directories as given; for a
+    plan or campaign file, each of its plans' ``root/recorded/<plan>`` directory that
+    holds a summary, in order, without repeats (the others are named on stdout)."""
+    directories, seen = [], set()
+    for source in sources:
+        if os.path.isdir(source) or not source.endswith(".json"):
+            candidates, required = [source], True
+        else:
+            with open(source) as handle:
+                is_campaign = "campaign" in json.load(handle)
+            stages = (paper_budget.load_campaign(source, root) if is_campaign
+                      else [paper_budget.Stage(source, root=root)])
+            candidates, required = [stage.out_dir for stage in stages], False
+        for directory in candidates:
+            if directory in seen:
+                continue
+            seen.add(directory)
+            if required or glob.glob(os.path.join(directory, "*", "seed_*.json")):
+                directories.append(directory)
+            else:
+                print(f"{os.path.relpath(directory)}: no finished runs yet, passed over")
+    return directories
 
 
 def load_summaries(directories):
@@ -353,13 +382,17 @@ def report(directories, out_dir, reps=2000, seed=0):
 def main():
     """Command line: run-summary directories in, report files out."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("directories", nargs="+", help="directories holding ROW/seed_S.json")
+    parser.add_argument("sources", nargs="+", help="directories holding ROW/seed_S.json, or "
+                        "plan / campaign files (their benchmarks/recorded/<plan> directories)")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                       "figures", "table10"))
+    parser.add_argument("--root", default=paper_budget.HERE,
+                        help="for plan / campaign files: the benchmarks/ directory whose "
+                             "recorded/ holds their summaries (default: this checkout's)")
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap replications")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap random seed")
     args = parser.parse_args()
-    report(args.directories, args.out, args.reps, args.seed)
+    report(summary_directories(args.sources, os.path.abspath(args.root)), args.out, args.reps, args.seed)
     with open(os.path.join(args.out, "table10.md")) as handle:
         print(handle.read())
 

@@ -82,6 +82,32 @@ def test_bad_plan_names_the_key(tmp_path):
         paper_budget.load_plan(str(path))
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"checkpoint_every": 0}, "key 'checkpoint_every' is 0; allowed: an int >= 1"),
+    ({"episodes_per_iteration": 2.5}, "key 'episodes_per_iteration' is 2.5"),
+    ({"last_episodes": True}, "key 'last_episodes' is True"),
+    ({"seeds": [0, 0]}, "key 'seeds' is \\[0, 0\\]; allowed: a non-empty list of distinct"),
+    ({"seeds": [-1]}, "key 'seeds' is \\[-1\\]"),
+    ({"seeds": []}, "key 'seeds' is \\[\\]"),
+    ({"episode": 100}, "unknown key 'episode'"),
+    ({"common": [1]}, "key 'common' is \\[1\\]; allowed: a dict"),
+    ({"rows": {"MAAC": {"algorithm": "MAAC", "trainig": {}}}}, "row 'MAAC' has unknown key 'trainig'"),
+])
+def test_every_plan_key_is_checked_before_anything_runs(tmp_path, change, message):
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(dict(PLAN, **change)))
+    with pytest.raises(SystemExit, match=message):
+        paper_budget.load_plan(str(path))
+
+
+def test_the_shipped_plans_pass_the_check():
+    plans = os.path.join(os.path.dirname(paper_budget.HERE), "benchmarks", "plans")
+    for name in os.listdir(plans):
+        with open(os.path.join(plans, name)) as handle:
+            if "campaign" not in json.load(handle):
+                paper_budget.load_plan(os.path.join(plans, name))
+
+
 CURVE = [(40, 40, 1000, -100.0)] + [(40, 40, 1000 * (i + 1), -float(i)) for i in range(1, 11)]
 
 

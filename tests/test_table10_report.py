@@ -162,3 +162,24 @@ def test_the_spread3_dilemma_tasks_share_one_figure_8(tmp_path):
     table10_report.report([directory + "spread3_sep", directory + "spread3_ful"], str(out), reps=50)
     assert (out / "fig8_spread3.png").stat().st_size > 0
     assert "### spread3_sep" in (out / "table10.md").read_text()
+
+
+def test_a_campaign_reports_the_plans_with_finished_runs_and_names_the_others(
+        spread_runs, tmp_path, capsys):
+    plans, recorded = tmp_path / "plans", tmp_path / "root" / "recorded"
+    plans.mkdir()
+    for name in ("done", "not_started"):
+        (plans / f"{name}.json").write_text(json.dumps(
+            {"env": "spread", "episodes": 80, "seeds": [0], "rows": {"MAAC": {"algorithm": "MAAC"}}}))
+    os.makedirs(recorded)
+    os.rename(spread_runs, recorded / "done")
+    campaign = tmp_path / "campaign.json"
+    campaign.write_text(json.dumps({"campaign": [{"plan": str(plans / "done.json")},
+                                                 {"plan": str(plans / "not_started.json")},
+                                                 {"plan": str(plans / "not_started.json")},
+                                                 {"plan": str(plans / "done.json")}]}))
+    directories = table10_report.summary_directories([str(campaign)], str(tmp_path / "root"))
+    assert directories == [str(recorded / "done")]
+    assert capsys.readouterr().out.count("not_started: no finished runs yet, passed over") == 1
+    with pytest.raises(SystemExit, match="no run summaries"):
+        table10_report.load_summaries([str(recorded / "not_started")])
