@@ -70,6 +70,20 @@ class ResumableAsyncHyperBandScheduler(AsyncHyperBandScheduler):
     arguments as Tune's ASHA; the trials' storage must be readable from the
     driver (a local path or any filesystem Tune's storage supports)."""
 
+    # Tune's ASHA keeps the rung records in private attributes; checked once at
+    # construction, so a Ray version that renamed them fails before any trial runs.
+    ASHA_INTERNALS = ("_time_attr", "_metric", "_metric_op", "_trial_info", "_brackets")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        missing = [name for name in self.ASHA_INTERNALS if not hasattr(self, name)]
+        if not missing and not all(hasattr(bracket, "_rungs") for bracket in self._brackets):
+            missing = ["_brackets[i]._rungs"]
+        if missing:
+            raise RuntimeError(f"ResumableAsyncHyperBandScheduler needs Tune's ASHA attributes "
+                               f"{missing}, which this Ray version does not have; allowed: the "
+                               "Ray version in setup.py")
+
     def on_trial_add(self, tune_controller, trial) -> None:
         super().on_trial_add(tune_controller, trial)
         history = metric_history(trial, self._time_attr, self._metric)

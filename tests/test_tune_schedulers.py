@@ -66,3 +66,15 @@ def test_metric_history_skips_a_line_being_written_and_sorts(tmp_path):
             raise RuntimeError("Should not access `trial_fs_path` without setting `trial_dir_name`")
 
     assert metric_history(SimpleNamespace(trial_id="y", storage=Unnamed()), TIME, METRIC) == []
+
+
+def test_a_ray_without_ashas_rung_records_fails_at_construction(monkeypatch):
+    original = AsyncHyperBandScheduler.__init__
+
+    def renamed(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self._rung_records = self.__dict__.pop("_trial_info")
+
+    monkeypatch.setattr(AsyncHyperBandScheduler, "__init__", renamed)
+    with pytest.raises(RuntimeError, match=r"attributes \['_trial_info'\]"):
+        scheduler(ResumableAsyncHyperBandScheduler)
