@@ -20,7 +20,8 @@ passed over with a line), and writes to ``--out``:
   ``rliable`` (``library.get_interval_estimates`` with
   ``metrics.aggregate_iqm`` and ``metrics.probability_of_improvement``), one
   task at a time, runs = seeds.
-  Last, per row, how many seeds a two-sided test (α = 0.05, power 0.8) would
+  Each task also states its cost: runs and process-hours (the sum of the
+  runs' ``process_seconds``). Last, per row, how many seeds a two-sided test (α = 0.05, power 0.8) would
   need to tell it from MAAC, from our pooled seed std, for our gap and for
   the paper's (``seeds_to_separate``; issue 14 asks for it where 3 seeds do
   not separate the modes).
@@ -217,6 +218,13 @@ def seeds_to_separate(rows, task, reference="MAAC", alpha=0.05, power=0.8):
     return needed
 
 
+def cost(rows):
+    """Runs and process-hours (sum of the runs' ``process_seconds``: one-thread
+    processes, training and checkpointing, from the start of each resumed piece)."""
+    seconds = [s["process_seconds"] for summaries in rows.values() for s in summaries]
+    return {"runs": len(seconds), "process_hours": sum(seconds) / 3600.0}
+
+
 def sample_std(values):
     """Standard deviation over seeds with ddof=1 (0 for a single seed)."""
     return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
@@ -228,6 +236,8 @@ def markdown(statistics):
     for task, result in statistics.items():
         paper = PAPER_TABLE10.get(task.split("_paper")[0], {})
         lines += [f"### {task}", "",
+                  f"{result['cost']['runs']} runs, {result['cost']['process_hours']:.1f} "
+                  "process-hours (one torch thread each).", "",
                   "| Row | Paper (per agent) | Ours, last 1,000 ep. (sum over agents) | "
                   "Ours, paper's unit | IQM [95 % CI] | Deterministic eval | Seeds |",
                   "|---|---|---|---|---|---|---|"]
@@ -366,7 +376,8 @@ def report(directories, out_dir, reps=2000, seed=0):
     for task, rows in sorted(grouped.items()):
         cells, improvement = cell_statistics(rows, reps, seed)
         statistics[task] = {"cells": cells, "probability_of_improvement": improvement,
-                            "seeds_to_separate": seeds_to_separate(rows, task)}
+                            "seeds_to_separate": seeds_to_separate(rows, task),
+                            "cost": cost(rows)}
         plot_curves(task, rows, os.path.join(out_dir, f"fig2_{task}.png"))
         plot_decomposition(task, rows, out_dir)
     plot_dilemma(grouped, os.path.join(out_dir, "fig8_spread3.png"))

@@ -99,6 +99,8 @@ def test_table_sets_the_papers_number_beside_ours_and_draws_the_figure(statistic
     mamt = next(line for line in table.splitlines() if line.startswith("| MAMT |"))
     assert "-38.06 ± 0.69" in mamt and "-70.00 ± 0.00" in mamt
     assert (tmp_path / "out" / "fig2_spread.png").stat().st_size > 0
+    assert "15 runs, 0.1 process-hours" in table  # 15 runs x 36 s
+    assert statistics["spread"]["cost"] == {"runs": 15, "process_hours": pytest.approx(0.15)}
 
 
 def test_a_summary_without_the_metric_is_rejected_with_the_key(tmp_path):
