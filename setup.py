@@ -6,7 +6,8 @@ from setuptools import find_packages, setup
 # Statistics of benchmarks/table10_report.py. rliable 1.2 requires arch < 8
 # (arch 8 dropped the random_state argument rliable passes), and arch 7 does
 # not import under pandas 3 (pandas changed deprecate_kwarg), hence pandas < 3.
-BENCH_REQUIREMENTS = ["rliable>=1.2", "arch<8", "pandas<3"]
+# statsmodels: the t-test power behind the report's seeds-to-separate table.
+BENCH_REQUIREMENTS = ["rliable>=1.2", "arch<8", "pandas<3", "statsmodels>=0.13"]
 
 setup(
     name="rllib_mamt",

@@ -21,10 +21,11 @@ passed over with a line), and writes to ``--out``:
   ``metrics.aggregate_iqm`` and ``metrics.probability_of_improvement``), one
   task at a time, runs = seeds.
   Each task also states its cost: runs and process-hours (the sum of the
-  runs' ``process_seconds``). Last, per row, how many seeds a two-sided test (α = 0.05, power 0.8) would
-  need to tell it from MAAC, from our pooled seed std, for our gap and for
-  the paper's (``seeds_to_separate``; issue 14 asks for it where 3 seeds do
-  not separate the modes).
+  runs' ``process_seconds``). Last, per row, how many seeds a two-sided
+  two-sample t-test (α = 0.05, power 0.8; statsmodels' exact power) would need
+  to tell it from MAAC, from our pooled seed std, for our gap and for the
+  paper's (``seeds_to_separate``; issue 14 asks for it where 3 seeds do not
+  separate the modes).
 - ``statistics.json``: the same numbers, machine-readable.
 - ``marl_eval.json``: the raw-experiment format ``marl-eval`` reads (written by
   its ``JsonLogger``, BenchMARL and Mava):
@@ -185,19 +186,38 @@ def cell_statistics(rows, reps, seed):
     return cells, improvement
 
 
-def seeds_to_separate(rows, task, reference="MAAC", alpha=0.05, power=0.8):
-    """Seeds per row that a two-sided two-sample test at ``alpha`` needs to
-    tell each row from ``reference`` with probability ``power``, given our
-    pooled seed std: n = 2 (z_(1-alpha/2) + z_power)^2 s^2 / gap^2, for the gap we
-    measured and for the paper's gap (its per-agent gap x n agents, our unit).
-    Returns {row: {...}} for the rows with at least 2 seeds beside a reference
-    with at least 2 seeds, else {}."""
-    from scipy.stats import norm
+def seeds_for_power(effect_size, alpha=0.05, power=0.8):
+    """The smallest seeds per row n >= 2 at which a two-sided two-sample t-test
+    at ``alpha`` (equal n, pooled variance) detects a standardised gap
+    ``effect_size`` with probability ``power``: statsmodels' exact noncentral-t
+    power (``TTestIndPower.power``), searched over integers (its ``solve_power``
+    does not converge for large effects, where n is 2 or 3)."""
+    from statsmodels.stats.power import TTestIndPower
 
+    def enough(n):
+        return TTestIndPower().power(abs(effect_size), n, alpha, ratio=1.0,
+                                     alternative="two-sided") >= power
+
+    high = 2
+    while not enough(high):
+        high *= 2
+    low = high // 2 if high > 2 else 1
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if enough(middle) else (middle, high)
+    return high
+
+
+def seeds_to_separate(rows, task, reference="MAAC", alpha=0.05, power=0.8):
+    """Seeds per row that a two-sided two-sample t-test at ``alpha`` needs to
+    tell each row from ``reference`` with probability ``power``, given our
+    pooled seed std (``seeds_for_power``), for the gap we measured and for the
+    paper's gap (its per-agent gap x n agents, our unit). Returns {row: {...}}
+    for the rows with at least 2 seeds beside a reference with at least 2
+    seeds, else {}."""
     if len(rows.get(reference, [])) < 2:
         return {}
     paper = PAPER_TABLE10.get(task.split("_paper")[0], {})
-    z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
     base = np.array([s["last_1000_episodes_return"] for s in rows[reference]])
     needed = {}
     for row, summaries in rows.items():
@@ -213,7 +233,7 @@ def seeds_to_separate(rows, task, reference="MAAC", alpha=0.05, power=0.8):
         for name, gap in gaps.items():
             entry[f"{name}_gap"] = gap
             entry[f"seeds_for_{name}_gap"] = (
-                math.ceil(2 * (z * pooled / gap) ** 2) if gap and pooled else None)
+                seeds_for_power(gap / pooled, alpha, power) if gap and pooled else None)
         needed[row] = entry
     return needed
 
@@ -264,8 +284,8 @@ def markdown(statistics):
                                    f"{entry['ci95'][1]:.2f}]")
                 lines.append(f"| {x} | " + " | ".join(entries) + " |")
         if result.get("seeds_to_separate"):
-            lines += ["", "Seeds per row a two-sided test (α = 0.05, power 0.8) needs to tell the "
-                      "row from MAAC, from our pooled seed std (our unit):", "",
+            lines += ["", "Seeds per row a two-sided two-sample t-test (α = 0.05, power 0.8) "
+                      "needs to tell the row from MAAC, from our pooled seed std (our unit):", "",
                       "| Row | pooled std | gap to MAAC, ours | seeds for it | "
                       "paper's gap in our unit | seeds for it |", "|---|---|---|---|---|---|"]
             for row in ordered(result["seeds_to_separate"]):

@@ -146,12 +146,24 @@ def test_seeds_needed_to_separate_a_row_from_maac_follow_the_pooled_std(statisti
     # MAAC -90..-94 (mean -92, var 2.5), MAMD -85..-93 (mean -89, var 10): pooled std 2.5
     assert mamd["pooled_std"] == pytest.approx(2.5)
     assert mamd["measured_gap"] == pytest.approx(3.0)
-    # 2 (1.960 + 0.842)^2 2.5^2 / 3^2 = 10.9
-    assert mamd["seeds_for_measured_gap"] == 11
+    # t-test power at effect size 3 / 2.5 = 1.2: 0.763 with 11 seeds, 0.802 with 12
+    # (the normal approximation 2 (1.960 + 0.842)^2 / 1.2^2 = 10.9 says 11)
+    assert mamd["seeds_for_measured_gap"] == 12
     # the paper's MAMD - MAAC gap, 1.06 per agent, is 2.12 in our unit (2 agents)
     assert mamd["paper_gap"] == pytest.approx(2.12)
     assert statistics["spread"]["seeds_to_separate"]["MAMT"]["pooled_std"] > 0
     assert "MAAC" not in statistics["spread"]["seeds_to_separate"]
+
+
+@pytest.mark.parametrize("effect_size, seeds", [(5.3, 3), (2.0, 6), (1.0, 17), (-1.0, 17)])
+def test_seeds_for_power_is_the_smallest_n_a_t_test_needs(effect_size, seeds):
+    from statsmodels.stats.power import TTestIndPower
+
+    # a t-test with 2 seeds per row has 2 degrees of freedom: even a gap of 5.3
+    # stds needs 3 (the normal approximation says 1)
+    assert table10_report.seeds_for_power(effect_size) == seeds
+    power = TTestIndPower().power
+    assert power(abs(effect_size), seeds, 0.05) >= 0.8 > power(abs(effect_size), seeds - 1, 0.05)
 
 
 def test_the_spread3_dilemma_tasks_share_one_figure_8(tmp_path):
