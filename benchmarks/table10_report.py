@@ -404,7 +404,7 @@ def report(directories, out_dir, reps=2000, seed=0):
     with open(os.path.join(out_dir, "statistics.json"), "w") as handle:
         json.dump(statistics, handle, indent=1)
     with open(os.path.join(out_dir, "marl_eval.json"), "w") as handle:
-        json.dump(marl_eval_json(grouped), handle, indent=1)
+        json.dump(marl_eval_json(grouped), handle, separators=(",", ":"))
     with open(os.path.join(out_dir, "table10.md"), "w") as handle:
         handle.write(markdown(statistics))
     return statistics
