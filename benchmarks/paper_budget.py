@@ -56,9 +56,9 @@ PLAN_MAPPINGS = ("env_config", "common")
 ROW_KEYS = ("algorithm", "training", "use_common", "search")
 
 
-def is_count(value):
-    """An int >= 1 (and not a bool, which Python counts as an int)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+def is_count(value, minimum=1):
+    """An int >= ``minimum`` (and not a bool, which Python counts as an int)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
 def plan_count(plan, key):
@@ -83,8 +83,8 @@ def load_plan(path):
         if key in plan and not is_count(plan[key]):
             raise SystemExit(f"{path}: key '{key}' is {plan[key]!r}; allowed: an int >= 1")
     seeds = plan["seeds"]
-    if (not isinstance(seeds, list) or not seeds or len(set(map(repr, seeds))) != len(seeds)
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+    if (not isinstance(seeds, list) or not seeds or not all(is_count(s, 0) for s in seeds)
+            or len(set(seeds)) != len(seeds)):
         raise SystemExit(f"{path}: key 'seeds' is {seeds!r}; allowed: a non-empty list of "
                          "distinct ints >= 0")
     for key in PLAN_MAPPINGS:
@@ -331,6 +331,17 @@ def load_campaign(path, root=HERE):
             for stage in stages]
 
 
+def is_campaign_file(path):
+    """Whether the JSON file at ``path`` is a campaign (key ``campaign``), not a plan."""
+    with open(path) as handle:
+        return "campaign" in json.load(handle)
+
+
+def load_stages(path, root=HERE):
+    """The stages of a plan file (one) or of a campaign file."""
+    return load_campaign(path, root) if is_campaign_file(path) else [Stage(path, root=root)]
+
+
 def pending_queue(stages):
     """(stage, row, seed) of every run without a summary, stage by stage,
     row-major; rows waiting for their search summary are left out, with a line."""
@@ -412,9 +423,7 @@ def main():
     parser.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
     parser.add_argument("--one", nargs=2, metavar=("ROW", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    with open(args.plan) as handle:
-        is_campaign = "campaign" in json.load(handle)
-    if is_campaign:
+    if is_campaign_file(args.plan):
         if args.rows or args.one or args.out_dir or args.work_dir:
             raise SystemExit(f"{args.plan} is a campaign; --rows, --out-dir and --work-dir "
                              "are set per stage in it (allowed with a campaign: --jobs, --status)")
