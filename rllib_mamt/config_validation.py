@@ -14,7 +14,10 @@ from ray.rllib.env.multi_agent_env import MultiAgentEnv
 from rllib_mamt.algorithms.mamt.coordination import COORDINATION_NORMALIZATIONS
 from rllib_mamt.algorithms.mamt.delta_allocation import BUDGET_CONSTRAINTS
 from rllib_mamt.algorithms.mamt.mamt_config import TRUST_REGION_MODES
-from rllib_mamt.algorithms.mamt.trust_region_learning import TRUST_REGION_UPDATES
+from rllib_mamt.algorithms.mamt.trust_region_learning import (
+    LEARNED_TRUST_REGION_MODES,
+    TRUST_REGION_UPDATES,
+)
 from rllib_mamt.learner_precision import LEARNER_PRECISIONS
 from rllib_mamt.modules.actor import require_discrete
 from rllib_mamt.observation_flattening import require_flattenable
@@ -221,6 +224,53 @@ def _validate_trust_region(config) -> None:
               "None unless trust_region_mode='manual'")
 
 
+def pinned_trust_region(bounds, budget: float, n_agents: int, constraint: str):
+    """The delta every agent is held at when the bounds, the joint budget and
+    its constraint leave learned delta_i (Eq. 8) no freedom; None if they move.
+
+    ``"equality"`` keeps sum_i delta_i = budget with each delta_i in
+    [delta_min, delta_max]: a budget of n * delta_max or more puts every
+    delta_i at delta_max (the TRD-Net and the delta update then change nothing,
+    and MAMT runs as MAMD with delta_i = delta_max), one of n * delta_min or less
+    at delta_min. ``"upper_bound"`` only caps the sum, so only a budget of
+    n * delta_min or less pins delta. Equal bounds pin delta either way.
+    """
+    low, high = bounds
+    if low == high or budget <= n_agents * low:
+        return float(low)
+    if constraint == "equality" and budget >= n_agents * high:
+        return float(high)
+    return None
+
+
+def validate_learnable_deltas(config) -> None:
+    """For the learned trust-region modes (MAMT, its ablations, MAMT-PPO):
+    rejects a budget that cannot hold every delta_min, and bounds, budget and
+    constraint that pin every delta_i (:func:`pinned_trust_region`). Needs the
+    agents (after they are read from the env)."""
+    if config.trust_region_mode not in LEARNED_TRUST_REGION_MODES:
+        return
+    n = len(config.agent_ids())
+    owner = type(config).__name__
+    low, high = config.trust_region_bounds
+    given = config.trust_region_budget
+    budget = float(n) if given is None else float(given)
+    if given is not None and budget < n * low:
+        _fail("trust_region_budget", given,
+              f">= n_agents * delta_min = {n * low} so every delta_i fits its bounds", owner)
+    pinned = pinned_trust_region((low, high), budget, n, config.trust_region_budget_constraint)
+    if pinned is not None:
+        budget_text = f"{budget:g}" + (" (n_agents)" if given is None else "")
+        _fail("trust_region_bounds", tuple(config.trust_region_bounds),
+              f"bounds that leave learned delta_i room to move: with {n} agents, "
+              f"trust_region_budget={budget_text} and trust_region_budget_constraint="
+              f"{config.trust_region_budget_constraint!r} every delta_i is held at {pinned:g} "
+              f"(that is MAMD: trust_region_mode='equal', trust_region_budget={n * pinned:g}); "
+              f"learned delta needs n_agents * delta_min < budget"
+              + (" < n_agents * delta_max" if config.trust_region_budget_constraint == "equality"
+                 else "") + " and delta_min < delta_max", owner)
+
+
 def agent_spaces(env, agent) -> Tuple[gym.Space, gym.Space]:
     """One agent's (observation, action) spaces, read the way RLlib reads them.
 
@@ -323,16 +373,10 @@ def probe_agents(config) -> Dict[str, Tuple[gym.Space, gym.Space]]:
 
     Raises:
         ValueError: As :func:`probe_joint_agents` (action spaces must be
-            Discrete), or if 'manual' trust regions name an unknown agent or
-            the budget cannot hold every delta_min.
+            Discrete), or if 'manual' trust regions name an unknown agent.
     """
     spaces = probe_joint_agents(config)
     agents = sorted(spaces)
-    if config.learns_trust_regions() and config.trust_region_budget is not None:
-        minimum = len(agents) * config.trust_region_bounds[0]
-        if config.trust_region_budget < minimum:
-            _fail("trust_region_budget", config.trust_region_budget,
-                  f">= n_agents * delta_min = {minimum} so every delta_i fits its bounds")
     if config.trust_region_mode == "manual":
         unknown = sorted(set(config.trust_region_deltas) - set(agents))
         if unknown:

@@ -196,11 +196,15 @@ def test_every_tuned_example_parses_and_builds_its_config(path):
         assert param_space["env"] == spec["env"]
 
 
-def test_rover_tower_grid_has_the_table_9_grid():
+def test_rover_tower_grid_has_table_9s_sigmas_and_clips_that_leave_delta_free():
     spec = load_experiments(os.path.join(ROOT, "tuned_examples", "rover_tower_mamt_grid.yaml"))
     config = next(iter(spec.values()))["config"]
     assert config["coordination_threshold"]["grid_search"] == [0.002, 0.02, 0.2]
-    assert [b[1] for b in config["trust_region_bounds"]["grid_search"]] == [0.01, 1.0, 100.0]
+    assert [b[1] for b in config["trust_region_bounds"]["grid_search"]] == [2.0, 4.0, 100.0]
+    from rllib_mamt import MAMTConfig
+
+    for bounds in config["trust_region_bounds"]["grid_search"]:
+        MAMTConfig().environment("rover_tower").training(trust_region_bounds=tuple(bounds)).validate()
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import pytest
 
 from rllib_mamt import MAMTConfig
 from rllib_mamt.algorithms.mamt.mamt import MAAC, MAMD
+from rllib_mamt.config_validation import pinned_trust_region
 
 
 def test_defaults_follow_table_3_of_the_paper():
@@ -107,3 +108,61 @@ def test_unknown_env_config_key_is_named():
     config = MAMTConfig().environment("spread", env_config={"n_agentz": 2})
     with pytest.raises(ValueError, match="unknown key\\(s\\) \\['n_agentz'\\]"):
         config.validate()
+
+
+@pytest.mark.parametrize(
+    "mode, settings, held_at",
+    [
+        # Table 9's clip 1 on 2-agent Spread: the budget n = 2 on the equality
+        # constraint puts both delta_i at the upper clip (the selected setting
+        # of the first Spread search, which ran MAMT as MAMD with delta = 1).
+        ("learned", {"trust_region_bounds": (0.01, 1.0)}, "1"),
+        ("fixed_coef", {"trust_region_bounds": (0.01, 1.0)}, "1"),
+        ("learned", {"trust_region_bounds": (0.01, 0.01)}, "0.01"),
+        ("learned", {"trust_region_bounds": (0.01, 100.0), "trust_region_budget": 200.0}, "100"),
+        ("learned", {"trust_region_bounds": (0.5, 100.0), "trust_region_budget": 1.0,
+                     "trust_region_budget_constraint": "upper_bound"}, "0.5"),
+    ],
+)
+def test_learned_deltas_that_cannot_move_are_rejected(mode, settings, held_at):
+    config = MAMTConfig().environment("spread").training(trust_region_mode=mode, **settings)
+    with pytest.raises(ValueError) as error:
+        config.validate()
+    message = str(error.value)
+    assert message.startswith("MAMTConfig: 'trust_region_bounds' = ")
+    assert f"every delta_i is held at {held_at} " in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "mode, settings",
+    [
+        ("learned", {}),
+        ("learned", {"trust_region_bounds": (0.01, 1.0), "trust_region_budget": 1.5}),
+        ("learned", {"trust_region_bounds": (0.01, 1.0),
+                     "trust_region_budget_constraint": "upper_bound"}),
+        ("equal", {"trust_region_bounds": (0.01, 1.0)}),
+        ("none", {"trust_region_bounds": (0.01, 0.01)}),
+    ],
+)
+def test_deltas_that_can_move_or_are_not_learned_pass(mode, settings):
+    MAMTConfig().environment("spread").training(trust_region_mode=mode, **settings).validate()
+
+
+def test_pinned_trust_region_follows_the_projection():
+    """The values the projection (``project_log_deltas_``) would hold delta at."""
+    import torch
+
+    from rllib_mamt.algorithms.mamt.delta_allocation import project_log_deltas_
+
+    for bounds, budget, constraint in [((0.01, 1.0), 2.0, "equality"),
+                                       ((0.01, 1.0), 3.0, "equality"),
+                                       ((0.2, 5.0), 0.4, "upper_bound"),
+                                       ((0.2, 5.0), 0.4, "equality")]:
+        pinned = pinned_trust_region(bounds, budget, 2, constraint)
+        for start in ([-3.0, 1.5], [0.7, -0.2]):
+            log_deltas = torch.tensor(start)
+            project_log_deltas_(log_deltas, *bounds, budget, constraint)
+            assert log_deltas.exp().tolist() == pytest.approx([pinned, pinned], rel=1e-4)
+    assert pinned_trust_region((0.01, 1.0), 1.5, 2, "equality") is None
+    assert pinned_trust_region((0.01, 1.0), 2.0, 2, "upper_bound") is None

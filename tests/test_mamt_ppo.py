@@ -389,6 +389,8 @@ def test_slope_terms_are_computed_on_the_coordination_rows():
         ({"trust_region_update": "literal"}, "trust_region_update"),
         ({"trust_region_bounds": (0.0, 1.0)}, "trust_region_bounds"),
         ({"trust_region_budget": -1.0}, "trust_region_budget"),
+        ({"trust_region_budget": 0.01}, "trust_region_budget"),
+        ({"trust_region_bounds": (0.01, 1.0)}, "trust_region_bounds"),
         ({"trust_region_budget_constraint": "sometimes"}, "trust_region_budget_constraint"),
         ({"coordination_threshold": 1.5}, "coordination_threshold"),
         ({"delta_lr": 0.0}, "delta_lr"),

@@ -31,18 +31,18 @@ def test_asha_keeps_the_best_sixth_at_the_papers_fractions(first_cut, rungs):
     assert scheduler._max_t == 25000
 
 
-def test_search_points_are_the_papers_grid_without_the_idle_sigmas():
+def test_search_points_are_clips_that_leave_delta_free_times_the_papers_sigmas():
     points = search.search_points(parse())
     pairs = [(p["trust_region_bounds"], p["coordination_threshold"], p["seed"]) for p in points]
     # MAMT's defaults (clip 100, sigma 0.2) first: ASHA lets the first trial at a rung pass
-    assert pairs == [([0.01, 100.0], 0.2, 100), ([0.01, 0.01], 0.002, 100)] + [
-        ([0.01, 1.0], sigma, 100) for sigma in (0.002, 0.02, 0.2)] + [
+    assert pairs == [([0.01, 100.0], 0.2, 100)] + [
+        ([0.01, 1.5], sigma, 100) for sigma in (0.002, 0.02, 0.2)] + [
         ([0.01, 100.0], sigma, 100) for sigma in (0.002, 0.02)]
     space = search.search_space(parse())
     assert space["metrics_num_episodes_for_smoothing"] == 1000
     assert space["trust_region_bounds"][0] == 0.01
-    assert space["trust_region_bounds"][1].categories == [0.01, 1.0, 100.0]
-    table9 = search.search_points(parse("--table9", "--clip-uppers", "1", "--sigmas", "0.2"))
+    assert space["trust_region_bounds"][1].categories == [1.5, 100.0]
+    table9 = search.search_points(parse("--table9", "--clip-uppers", "1.5", "--sigmas", "0.2"))
     assert len(table9) == 3 * 2 * 2 * 2
     assert {p["num_updates_per_round"] for p in table9} == {1, 4, 8}
     assert all(p["critic_lr"] == p["actor_lr"] for p in table9)
@@ -52,6 +52,9 @@ def test_search_points_are_the_papers_grid_without_the_idle_sigmas():
     (["--seeds", "3", "100"], "--seeds has [3]"),
     (["--first-cut", "4"], "--first-cut is 4"),
     (["--sigmas", "1.5"], "--sigmas has 1.5"),
+    # Table 9's clips 0.01 and 1 hold both Spread agents' delta at the clip
+    (["--clip-uppers", "1", "100"], "--clip-uppers has 1.0; allowed: values above"),
+    (["--clip-uppers", "0.01"], "--clip-uppers has 0.01; allowed: values above"),
 ])
 def test_bad_options_name_the_option_and_value(argv, message, capsys):
     with pytest.raises(SystemExit):
@@ -72,13 +75,15 @@ def test_the_search_space_is_accepted_by_mamt_config():
     assert config.coordination_threshold == 0.2
 
 
-def test_summarize_reads_each_trials_results_and_picks_the_best_finished_one(tmp_path):
+def test_summarize_picks_the_best_finished_trial_whose_delta_could_move(tmp_path):
     import json
 
     experiment = tmp_path / (search.NAME + "_mpe2")
-    trials = {"MAMT_a": ((0.01, 1.0), 0.02, [(1000, -150.0), (5000, -120.0), (25000, -80.0)]),
+    trials = {"MAMT_a": ((0.01, 1.5), 0.02, [(1000, -150.0), (5000, -120.0), (25000, -80.0)]),
               "MAMT_b": ((0.01, 100.0), 0.2, [(1000, -140.0), (4200, -110.0), (25000, -90.0)]),
-              "MAMT_c": ((0.01, 0.01), 0.2, [(2000, -130.0), (4500, -125.0)])}
+              "MAMT_c": ((0.01, 0.01), 0.2, [(2000, -130.0), (4500, -125.0)]),
+              # finished with the best return, but its bounds held delta at 1: MAMD
+              "MAMT_d": ((0.01, 1.0), 0.2, [(1000, -150.0), (5000, -100.0), (25000, -70.0)])}
     for name, (bounds, sigma, history) in trials.items():
         directory = experiment / name
         directory.mkdir(parents=True)
@@ -89,10 +94,11 @@ def test_summarize_reads_each_trials_results_and_picks_the_best_finished_one(tmp
         (directory / "result.json").write_text("\n".join(lines + lines[-1:]) + "\n{\"env_r")
     summary = search.summarize(parse("--storage-path", str(tmp_path)))
     by_clip = {tuple(t["trust_region_bounds"]): t for t in summary["trials"]}
-    assert by_clip[(0.01, 1.0)]["return_at_first_rung"] == -120.0
+    assert by_clip[(0.01, 1.5)]["return_at_first_rung"] == -120.0
     assert by_clip[(0.01, 100.0)]["return_at_first_rung"] == -110.0
     assert not by_clip[(0.01, 0.01)]["finished_budget"]
-    assert summary["best"]["trust_region_bounds"] == [0.01, 1.0]
+    assert [by_clip[clip]["delta_pinned_at"] for clip in sorted(by_clip)] == [0.01, 1.0, None, None]
+    assert summary["best"]["trust_region_bounds"] == [0.01, 1.5]
     assert summary["best"]["return_last_1000_episodes"] == -80.0
-    assert summary["best"]["settings"] == {"trust_region_bounds": [0.01, 1.0],
+    assert summary["best"]["settings"] == {"trust_region_bounds": [0.01, 1.5],
                                            "coordination_threshold": 0.02}

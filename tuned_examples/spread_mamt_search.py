@@ -4,7 +4,7 @@
     python tuned_examples/spread_mamt_search.py --table9        # all six Table 9 ranges
     python tuned_examples/spread_mamt_search.py --resume        # continue a stopped search
     python tuned_examples/spread_mamt_search.py --summarize     # the trials so far, as JSON
-    python tuned_examples/spread_mamt_search.py --episodes 240 --clip-uppers 0.01 100 \
+    python tuned_examples/spread_mamt_search.py --episodes 240 --clip-uppers 1.5 100 \
         --sigmas 0.2 --smoke                                     # a 2-trial check
 
 The paper (Appendix G.2) trains every combination to 1/6 of the episode budget,
@@ -25,15 +25,21 @@ arbitrary grid corner.
 Selection metric: ``env_runners/episode_return_mean`` with a smoothing window
 of 1,000 episodes, i.e. the paper's Table 10 metric (mean training return over
 the last 1,000 episodes, our unit: sum over agents). Searched: the upper
-trust-region clip (``trust_region_bounds`` = (0.01, upper), "trust-region
-clip" {0.01, 1, 100}) and sigma (``coordination_threshold``, "delta in
-coordination coefficient" {0.002, 0.02, 0.2}); ``--table9`` adds num epochs per
-step {1, 4, 8}, Adam lr {3e-4, 1e-3}, soft reward scale {10, 100} and the
-mirror-descent delay {100, 1000}. With the clip at 0.01 (= the lower clip)
-delta is fixed and sigma changes nothing (measured: three such trials gave
-identical returns), so that clip is tried with one sigma: 7 combinations, not
-9, each a point of Tune's ``BasicVariantGenerator``. Seeds default to 100 (the
-reported runs use 0-4). Two trials run at a time, one CPU and one torch
+trust-region clip (``trust_region_bounds`` = (0.01, upper)) and sigma
+(``coordination_threshold``, "delta in coordination coefficient" {0.002, 0.02,
+0.2}); ``--table9`` adds num epochs per step {1, 4, 8}, Adam lr {3e-4, 1e-3},
+soft reward scale {10, 100} and the mirror-descent delay {100, 1000}.
+
+The clip values are {1.5, 100}, not Table 9's {0.01, 1, 100}. MAMT's learned
+delta_i keep sum_i delta_i on the budget (n_agents: delta_i = 1 on average),
+so an upper clip of 1 or less holds every delta_i at the clip: the TRD-Net and
+the delta update change nothing and the trial is MAMD (MAMTConfig rejects such
+bounds, and so does ``--clip-uppers`` here). The first search on the paper's
+variant had clips 0.01 and 1 in its grid; its three clip-1 trials gave the same
+return for all three sigmas, and one of them was selected. On 2-agent Spread
+no delta_i can exceed 2, so 100 does not bind; 1.5 caps how much of the joint
+region one agent may take. 6 combinations, each a point of Tune's
+``BasicVariantGenerator``. Seeds default to 100 (the reported runs use 0-4). Two trials run at a time, one CPU and one torch
 thread each; results and checkpoints go to the git-ignored
 ``benchmarks/results/spread_mamt_search_<variant>``, and the summary (every
 trial's return at the first rung and at its end, and the best trial that
@@ -62,11 +68,8 @@ METRIC = "env_runners/episode_return_mean"
 
 
 def search_points(args):
-    """The combinations to train, one dict each (Tune ``points_to_evaluate``).
-
-    The product of the searched values and the seeds, with a single sigma where
-    the clip leaves delta fixed (upper clip = lower clip 0.01).
-    """
+    """The combinations to train, one dict each (Tune ``points_to_evaluate``):
+    the product of the searched values and the seeds, MAMT's defaults first."""
     import itertools
 
     grids = {"trust_region_bounds": [[LOWER_CLIP, upper] for upper in args.clip_uppers],
@@ -74,15 +77,7 @@ def search_points(args):
     if args.table9:
         grids.update(TABLE9)
     grids["seed"] = list(args.seeds)
-    points, seen = [], set()
-    for values in itertools.product(*grids.values()):
-        point = dict(zip(grids, values))
-        if point["trust_region_bounds"][1] <= LOWER_CLIP:
-            point["coordination_threshold"] = args.sigmas[0]
-        key = tuple(sorted((k, str(v)) for k, v in point.items()))
-        if key not in seen:
-            seen.add(key)
-            points.append(point)
+    points = [dict(zip(grids, values)) for values in itertools.product(*grids.values())]
     for point in points:
         if "actor_lr" in point:
             point["critic_lr"] = point["actor_lr"]
@@ -138,12 +133,32 @@ def successive_halving(args):
         grace_period=args.episodes / args.first_cut, reduction_factor=6, brackets=1)
 
 
+def spread_agents(variant):
+    """Spread's agent count (its default env config) for ``variant``."""
+    from rllib_mamt import MAMTConfig
+
+    config = MAMTConfig().environment("spread", env_config={"variant": variant})
+    return len(config.probe_agents())
+
+
+def pinned_delta(bounds, n_agents):
+    """The delta every agent is held at under MAMT's default budget (n_agents)
+    and constraint with these bounds, None if learned delta can move."""
+    from rllib_mamt import MAMTConfig
+    from rllib_mamt.config_validation import pinned_trust_region
+
+    defaults = MAMTConfig()
+    budget = defaults.trust_region_budget if defaults.trust_region_budget is not None else n_agents
+    return pinned_trust_region(tuple(bounds), float(budget), n_agents,
+                               defaults.trust_region_budget_constraint)
+
+
 def experiment_path(args):
     """Where the search keeps its trials (one experiment per Spread variant)."""
     return os.path.join(os.path.abspath(args.storage_path), f"{NAME}_{args.variant}")
 
 
-def trial_summary(params, history, budget, first_cut):
+def trial_summary(params, history, budget, first_cut, n_agents=2):
     """One trial as a JSON-able dict: its searched values (``settings``, what
     the paper-budget plans take from the best trial), the return at the first rung (budget / ``first_cut`` episodes) and at its last iteration.
 
@@ -151,6 +166,8 @@ def trial_summary(params, history, budget, first_cut):
         params: The trial's config (``params.json``).
         history: Its (episodes, return over the last 1,000 episodes) rows, by episodes
             (a resumed trial repeats the iterations after its checkpoint).
+        n_agents: Spread's agent count, for ``delta_pinned_at`` (the delta
+            the trial's bounds held every agent at, None if delta could move).
     """
     rung = budget / first_cut
     at_rung = next((value for episodes, value in history if episodes >= rung), None)
@@ -161,17 +178,21 @@ def trial_summary(params, history, budget, first_cut):
             "coordination_threshold": settings["coordination_threshold"],
             "settings": settings, "seed": params["seed"], "episodes": episodes,
             "return_at_first_rung": at_rung, "return_last_1000_episodes": final,
-            "finished_budget": episodes >= budget}
+            "finished_budget": episodes >= budget,
+            "delta_pinned_at": pinned_delta(settings["trust_region_bounds"], n_agents)}
 
 
 def summarize(args):
     """The search so far from its trial directories, without training: every
-    trial (``trial_summary``) and the best trial that reached the full budget."""
+    trial (``trial_summary``) and the best trial that reached the full budget
+    with a delta that could move (a trial whose bounds held delta at the clip
+    ran MAMD, so it is listed but never selected)."""
     import glob
 
     from rllib_mamt.tune_schedulers import history_from_results
 
     path = experiment_path(args)
+    n_agents = spread_agents(args.variant)
     trials = []
     for directory in sorted(glob.glob(os.path.join(path, "MAMT_*"))):
         results = os.path.join(directory, "result.json")
@@ -181,10 +202,10 @@ def summarize(args):
             params = json.load(handle)
         with open(results) as handle:
             history = history_from_results(handle.read(), EPISODES, METRIC)
-        trials.append(trial_summary(params, history, args.episodes, args.first_cut))
+        trials.append(trial_summary(params, history, args.episodes, args.first_cut, n_agents))
     if not trials:
         raise SystemExit(f"--summarize: no trial with a result.json under {path}")
-    finished = [t for t in trials if t["finished_budget"]]
+    finished = [t for t in trials if t["finished_budget"] and t["delta_pinned_at"] is None]
     best = max(finished, key=lambda t: t["return_last_1000_episodes"]) if finished else None
     return {"search": os.path.basename(path), "variant": args.variant, "budget_episodes": args.episodes,
             "first_rung_episodes": args.episodes / args.first_cut, "metric": METRIC,
@@ -200,9 +221,13 @@ def check_arguments(parser, args):
         parser.error(f"--episodes is {args.episodes}; allowed: an int >= 1")
     if args.first_cut not in (6, 36):
         parser.error(f"--first-cut is {args.first_cut}; allowed: 6 or 36")
+    n_agents = spread_agents(args.variant)
     for upper in args.clip_uppers:
-        if upper < 0.01:
-            parser.error(f"--clip-uppers has {upper}; allowed: values >= 0.01 (the lower clip)")
+        pinned = pinned_delta((LOWER_CLIP, upper), n_agents)
+        if upper < LOWER_CLIP or pinned is not None:
+            parser.error(f"--clip-uppers has {upper}; allowed: values above budget / n_agents = 1 "
+                         f"(with a lower clip of {LOWER_CLIP} and {n_agents} agents on the "
+                         "budget, a smaller one holds every delta_i at the clip: MAMD)")
     for sigma in args.sigmas:
         if not 0.0 <= sigma < 1.0:
             parser.error(f"--sigmas has {sigma}; allowed: values in [0, 1)")
@@ -217,7 +242,7 @@ def build_parser():
     parser.add_argument("--episodes", type=int, default=25000, help="full budget (paper: 25,000)")
     parser.add_argument("--first-cut", type=int, default=6,
                         help="first rung at budget / this (6: as the paper; 36: cuts at 1/36, 1/6)")
-    parser.add_argument("--clip-uppers", type=float, nargs="+", default=[0.01, 1.0, 100.0])
+    parser.add_argument("--clip-uppers", type=float, nargs="+", default=[1.5, 100.0])
     parser.add_argument("--sigmas", type=float, nargs="+", default=[0.002, 0.02, 0.2])
     parser.add_argument("--seeds", type=int, nargs="+", default=[100])
     parser.add_argument("--variant", choices=["mpe2", "paper"], default="mpe2")

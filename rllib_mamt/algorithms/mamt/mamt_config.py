@@ -306,7 +306,10 @@ class MAMTConfig(JointOffPolicyConfig):
         return probe_agents(self)
 
     def validate_agents(self) -> None:
+        from rllib_mamt.config_validation import validate_learnable_deltas
+
         self.require_batch_for_normalization()
+        validate_learnable_deltas(self)
 
     def resolved_trust_region_deltas(self) -> List[float]:
         """delta_i per agent for the configured mode (``inf`` = unconstrained)."""

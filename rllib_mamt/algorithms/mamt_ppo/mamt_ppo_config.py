@@ -148,6 +148,15 @@ class MAMTPPOConfig(MAPPOConfig):
 
         return probe_joint_agents(self, "MAMT_PPO", require_discrete)
 
+    @override(MAPPOConfig)
+    def validate_agents(self) -> None:
+        """MA-PPO's agent checks, then that learned delta_i can move
+        (:func:`rllib_mamt.config_validation.validate_learnable_deltas`)."""
+        from rllib_mamt.config_validation import validate_learnable_deltas
+
+        super().validate_agents()
+        validate_learnable_deltas(self)
+
     def resolved_trust_region_budget(self) -> float:
         """The joint budget: ``trust_region_budget`` or n_agents."""
         if self.trust_region_budget is not None:
