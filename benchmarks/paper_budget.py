@@ -142,6 +142,21 @@ def training_settings(plan, row):
     return settings
 
 
+def settings_conflict(plan, row, recorded, what):
+    """A one-line message if the ``recorded`` training settings (of a finished
+    run's summary or of a checkpoint) differ from those the plan now gives
+    ``row`` (a changed search selection or plan), else None."""
+    wanted = json.loads(json.dumps(training_settings(plan, row)))
+    recorded = json.loads(json.dumps(recorded))
+    if recorded == wanted:
+        return None
+    key = sorted(k for k in set(wanted) | set(recorded) if wanted.get(k) != recorded.get(k)
+                 or (k in wanted) != (k in recorded))[0]
+    return (f"{what} was trained with {key}={recorded.get(key, '<unset>')!r}, but the plan now "
+            f"gives row '{row}' {key}={wanted.get(key, '<unset>')!r}; allowed: the plan's settings "
+            "(move the summary and the checkpoint aside to rerun the run)")
+
+
 def registered_rows(plan, rows):
     """Splits ``rows`` into those whose algorithm is registered and the rest."""
     import rllib_mamt  # noqa: F401  (registers the algorithms)
@@ -159,9 +174,24 @@ def registered_rows(plan, rows):
 
 
 def pending_runs(plan, out_dir, rows):
-    """(row, seed) pairs without a summary yet, in row-major order."""
-    return [(row, seed) for row in rows for seed in plan["seeds"]
-            if not os.path.exists(summary_path(out_dir, row, seed))]
+    """(row, seed) pairs without a summary yet, in row-major order.
+
+    Raises:
+        SystemExit: If a finished run's summary was trained with other settings
+            than the plan now gives its row (:func:`settings_conflict`).
+    """
+    pending = []
+    for row in rows:
+        for seed in plan["seeds"]:
+            path = summary_path(out_dir, row, seed)
+            if not os.path.exists(path):
+                pending.append((row, seed))
+                continue
+            with open(path) as handle:
+                conflict = settings_conflict(plan, row, json.load(handle)["training"], path)
+            if conflict:
+                raise SystemExit(conflict)
+    return pending
 
 
 def recover_checkpoint(directory):
@@ -225,14 +255,21 @@ def run_one(plan, row, seed, out_dir, work_dir):
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     checkpoint = recover_checkpoint(directory)
     if checkpoint:
-        algo = Algorithm.from_checkpoint(checkpoint)
         with open(os.path.join(checkpoint, "progress.json")) as handle:
             progress = json.load(handle)
+        if "training" in progress:
+            conflict = settings_conflict(plan, row, progress["training"], checkpoint)
+            if conflict:
+                raise SystemExit(conflict)
+        else:
+            progress["training"] = training_settings(plan, row)
+            print(f"{checkpoint} predates recorded settings; taking the plan's", flush=True)
+        algo = Algorithm.from_checkpoint(checkpoint)
         print(f"resumed {row} seed {seed} at {progress['episodes']} episodes", flush=True)
     else:
         algo = build_algorithm(plan, row, seed)
         progress = {"curve": [], "episodes": 0, "env_steps": 0, "iterations": 0,
-                    "process_seconds": 0.0}
+                    "process_seconds": 0.0, "training": training_settings(plan, row)}
     window = plan_count(plan, "episodes_per_iteration")
     every = plan_count(plan, "checkpoint_every")
     decomposition_every = plan_count(plan, "decomposition_every")

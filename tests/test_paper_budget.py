@@ -36,9 +36,24 @@ class FakeAlgorithm:
 def test_finished_runs_are_skipped(tmp_path):
     done = paper_budget.summary_path(str(tmp_path), "MAAC", 1)
     os.makedirs(os.path.dirname(done))
-    open(done, "w").close()
+    with open(done, "w") as handle:
+        json.dump({"training": {"train_batch_size_per_learner": 64}}, handle)
     pending = paper_budget.pending_runs(PLAN, str(tmp_path), ["MAAC", "MAMT-Fixed"])
     assert pending == [("MAAC", 0), ("MAMT-Fixed", 0), ("MAMT-Fixed", 1)]
+
+
+def test_a_finished_run_trained_with_other_settings_stops_the_queue(tmp_path):
+    """A summary from before a change of the plan or of its search's selection
+    (the Spread MAMT seeds trained with the first search's pinned clip) must
+    not count as done for the changed row."""
+    done = paper_budget.summary_path(str(tmp_path), "MAMT-Fixed", 0)
+    os.makedirs(os.path.dirname(done))
+    with open(done, "w") as handle:
+        json.dump({"training": {"train_batch_size_per_learner": 64, "trust_region_mode": "fixed_coef",
+                                "trust_region_bounds": [0.01, 1.0]}}, handle)
+    with pytest.raises(SystemExit, match=r"trained with trust_region_bounds=\[0.01, 1.0\], but the "
+                                         r"plan now gives row 'MAMT-Fixed' trust_region_bounds='<unset>'"):
+        paper_budget.pending_runs(PLAN, str(tmp_path), ["MAMT-Fixed"])
 
 
 def test_unregistered_baselines_are_listed_as_skipped():
@@ -192,7 +207,8 @@ def test_a_campaign_queues_its_plans_in_order_and_skips_finished_runs(tmp_path):
     second = paper_budget.Stage(str(other_path), ["MAAC", "MA-PPO"], out_dir=str(tmp_path / "b"))
     done = paper_budget.summary_path(first.out_dir, "MAMT-Fixed", 0)
     os.makedirs(os.path.dirname(done))
-    open(done, "w").close()
+    with open(done, "w") as handle:
+        json.dump({"training": paper_budget.training_settings(PLAN, "MAMT-Fixed")}, handle)
     queue = [(stage.plan_path, row, seed)
              for stage, row, seed in paper_budget.pending_queue([first, second])]
     assert queue == [(str(plan_path), "MAMT-Fixed", 1), (str(other_path), "MAAC", 7)]
@@ -245,3 +261,17 @@ def test_root_puts_a_campaigns_summaries_and_checkpoints_elsewhere(tmp_path):
     stage = paper_budget.load_campaign(str(path), root=str(tmp_path / "main"))[0]
     assert stage.out_dir == str(tmp_path / "main" / "recorded" / "tiny_smoke")
     assert stage.work_dir == str(tmp_path / "main" / "results" / "paper_budget" / "tiny_smoke")
+
+
+def test_a_checkpoint_trained_with_other_settings_is_not_resumed(tmp_path, monkeypatch):
+    import ray
+
+    monkeypatch.setattr(ray, "init", lambda **kwargs: None)
+    directory = paper_budget.run_dir(str(tmp_path / "work"), "MAMT-Fixed", 0)
+    os.makedirs(directory)
+    stale = dict(paper_budget.training_settings(PLAN, "MAMT-Fixed"), coordination_threshold=0.02)
+    paper_budget.save_checkpoint(FakeAlgorithm("state"), {"episodes": 40, "training": stale},
+                                 directory)
+    with pytest.raises(SystemExit, match=r"trained with coordination_threshold=0.02, but the plan "
+                                         r"now gives row 'MAMT-Fixed' coordination_threshold='<unset>'"):
+        paper_budget.run_one(PLAN, "MAMT-Fixed", 0, str(tmp_path / "out"), str(tmp_path / "work"))
