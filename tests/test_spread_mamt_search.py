@@ -102,3 +102,17 @@ def test_summarize_picks_the_best_finished_trial_whose_delta_could_move(tmp_path
     assert summary["best"]["return_last_1000_episodes"] == -80.0
     assert summary["best"]["settings"] == {"trust_region_bounds": [0.01, 1.5],
                                            "coordination_threshold": 0.02}
+
+
+def test_the_summary_is_written_after_ray_shuts_down():
+    """``run`` summarises after ``ray.shutdown()``, when Tune's env registry is
+    gone: the agent count must not be read through it (the search of session 8
+    trained all its trials, then failed writing its summary)."""
+    import ray
+
+    import rllib_mamt  # noqa: F401  (registers the environments with Tune)
+
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    ray.shutdown()
+    assert search.spread_agents("paper") == 2
+    assert search.pinned_delta([0.01, 1.0], search.spread_agents("mpe2")) == 1.0

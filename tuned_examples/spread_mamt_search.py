@@ -134,11 +134,12 @@ def successive_halving(args):
 
 
 def spread_agents(variant):
-    """Spread's agent count (its default env config) for ``variant``."""
-    from rllib_mamt import MAMTConfig
+    """Spread's agent count (its default env config) for ``variant``, read from
+    the env itself (not through Tune's registry, which is gone after
+    ``ray.shutdown()``)."""
+    from rllib_mamt.envs.registry import make_rllib_env
 
-    config = MAMTConfig().environment("spread", env_config={"variant": variant})
-    return len(config.probe_agents())
+    return len(make_rllib_env("spread", {"variant": variant}).possible_agents)
 
 
 def pinned_delta(bounds, n_agents):
