@@ -107,12 +107,19 @@ def test_summarize_picks_the_best_finished_trial_whose_delta_could_move(tmp_path
 def test_the_summary_is_written_after_ray_shuts_down():
     """``run`` summarises after ``ray.shutdown()``, when Tune's env registry is
     gone: the agent count must not be read through it (the search of session 8
-    trained all its trials, then failed writing its summary)."""
-    import ray
+    trained all its trials, then failed writing its summary). In a subprocess,
+    so that the test session's shared Ray instance is left alone."""
+    import subprocess
+    import sys
 
-    import rllib_mamt  # noqa: F401  (registers the environments with Tune)
-
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
-    ray.shutdown()
-    assert search.spread_agents("paper") == 2
-    assert search.pinned_delta([0.01, 1.0], search.spread_agents("mpe2")) == 1.0
+    script = (
+        "import importlib.util, ray, rllib_mamt\n"
+        f"spec = importlib.util.spec_from_file_location('search', {PATH!r})\n"
+        "search = importlib.util.module_from_spec(spec); spec.loader.exec_module(search)\n"
+        "ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False); ray.shutdown()\n"
+        "print(search.spread_agents('paper'), search.pinned_delta([0.01, 1.0], 2))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["2", "1.0"]
