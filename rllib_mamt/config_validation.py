@@ -243,6 +243,15 @@ def pinned_trust_region(bounds, budget: float, n_agents: int, constraint: str):
     return None
 
 
+def pinned_learned_delta(config, n_agents: int):
+    """:func:`pinned_trust_region` for a config's bounds, budget (None:
+    n_agents) and constraint with ``n_agents`` agents."""
+    budget = float(n_agents) if config.trust_region_budget is None else float(
+        config.trust_region_budget)
+    return pinned_trust_region(tuple(config.trust_region_bounds), budget, n_agents,
+                               config.trust_region_budget_constraint)
+
+
 def validate_learnable_deltas(config) -> None:
     """For the learned trust-region modes (MAMT, its ablations, MAMT-PPO):
     rejects a budget that cannot hold every delta_min, and bounds, budget and
@@ -252,15 +261,14 @@ def validate_learnable_deltas(config) -> None:
         return
     n = len(config.agent_ids())
     owner = type(config).__name__
-    low, high = config.trust_region_bounds
+    low = config.trust_region_bounds[0]
     given = config.trust_region_budget
-    budget = float(n) if given is None else float(given)
-    if given is not None and budget < n * low:
+    if given is not None and given < n * low:
         _fail("trust_region_budget", given,
               f">= n_agents * delta_min = {n * low} so every delta_i fits its bounds", owner)
-    pinned = pinned_trust_region((low, high), budget, n, config.trust_region_budget_constraint)
+    pinned = pinned_learned_delta(config, n)
     if pinned is not None:
-        budget_text = f"{budget:g}" + (" (n_agents)" if given is None else "")
+        budget_text = f"{n:g} (n_agents)" if given is None else f"{given:g}"
         _fail("trust_region_bounds", tuple(config.trust_region_bounds),
               f"bounds that leave learned delta_i room to move: with {n} agents, "
               f"trust_region_budget={budget_text} and trust_region_budget_constraint="

@@ -39,8 +39,9 @@ variant had clips 0.01 and 1 in its grid; its three clip-1 trials gave the same
 return for all three sigmas, and one of them was selected. On 2-agent Spread
 no delta_i can exceed 2, so 100 does not bind; 1.5 caps how much of the joint
 region one agent may take. 6 combinations, each a point of Tune's
-``BasicVariantGenerator``. Seeds default to 100 (the reported runs use 0-4). Two trials run at a time, one CPU and one torch
-thread each; results and checkpoints go to the git-ignored
+``BasicVariantGenerator``. Seeds default to 100 (the reported runs use 0-4).
+Two trials run at a time, one CPU and one torch thread each; results and
+checkpoints go to the git-ignored
 ``benchmarks/results/spread_mamt_search_<variant>``, and the summary (every
 trial's return at the first rung and at its end, and the best trial that
 reached the full budget) to ``benchmarks/recorded/spread_mamt_search/<variant>.json``,
@@ -143,15 +144,13 @@ def spread_agents(variant):
 
 
 def pinned_delta(bounds, n_agents):
-    """The delta every agent is held at under MAMT's default budget (n_agents)
-    and constraint with these bounds, None if learned delta can move."""
+    """The delta every agent is held at under MAMT's default budget and
+    constraint with these bounds, None if learned delta can move."""
     from rllib_mamt import MAMTConfig
-    from rllib_mamt.config_validation import pinned_trust_region
+    from rllib_mamt.config_validation import pinned_learned_delta
 
-    defaults = MAMTConfig()
-    budget = defaults.trust_region_budget if defaults.trust_region_budget is not None else n_agents
-    return pinned_trust_region(tuple(bounds), float(budget), n_agents,
-                               defaults.trust_region_budget_constraint)
+    return pinned_learned_delta(MAMTConfig().training(trust_region_bounds=tuple(bounds)),
+                                n_agents)
 
 
 def experiment_path(args):
