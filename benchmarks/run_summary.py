@@ -41,7 +41,7 @@ RETURN_UNIT = "sum over agents of the episode return"
 STEPS = "num_env_steps_sampled_lifetime"
 #: Per-agent learner metrics kept in ``decomposition`` (Figs. 3-4 of the paper).
 DECOMPOSITION_METRICS = ("trust_region_delta", "non_stationarity", "kl_to_old_policy",
-                         "predicted_kl")
+                         "predicted_kl", "delta_value_slope", "delta_drift_slope")
 
 
 def last_episodes_mean(curve: Sequence[Tuple[int, int, int, float]], last_episodes: int) -> float:

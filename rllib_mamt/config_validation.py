@@ -12,7 +12,7 @@ import gymnasium as gym
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
 from rllib_mamt.algorithms.mamt.coordination import COORDINATION_NORMALIZATIONS
-from rllib_mamt.algorithms.mamt.delta_allocation import BUDGET_CONSTRAINTS
+from rllib_mamt.algorithms.mamt.delta_allocation import BUDGET_CONSTRAINTS, TRUST_REGION_STEPS
 from rllib_mamt.algorithms.mamt.mamt_config import TRUST_REGION_MODES
 from rllib_mamt.algorithms.mamt.trust_region_learning import (
     LEARNED_TRUST_REGION_MODES,
@@ -180,6 +180,7 @@ def validate_trust_region_decomposition(config) -> None:
     _number(config, "trd_message_passing_layers", low=0, integer=True)
     _number(config, "trd_updates_per_delta_update", low=1, integer=True)
     _one_of(config, "trust_region_budget_constraint", BUDGET_CONSTRAINTS)
+    _one_of(config, "trust_region_step", TRUST_REGION_STEPS)
     _one_of(config, "coordination_normalization", COORDINATION_NORMALIZATIONS)
     projection = config.non_stationarity_range
     if (

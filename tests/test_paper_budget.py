@@ -151,11 +151,13 @@ def test_decomposition_row_keeps_per_agent_trust_region_metrics_only():
                            "mamt_central": {"trd_loss": 0.5},
                            "agent_0": {"trust_region_delta": 0.3, "actor_loss": 1.0,
                                        "coordination": {"agent_1": 0.9}},
-                           "agent_1": {"trust_region_delta": 2.0, "non_stationarity": 0.01}}}
+                           "agent_1": {"trust_region_delta": 2.0, "non_stationarity": 0.01,
+                                       "delta_value_slope": 3e-6, "delta_drift_slope": 1e-6}}}
     row = run_summary.decomposition_row(result)
     assert row == {"num_env_steps_sampled_lifetime": 3000, "episodes": 120, "learners": {
         "agent_0": {"trust_region_delta": 0.3, "coordination": {"agent_1": 0.9}},
-        "agent_1": {"trust_region_delta": 2.0, "non_stationarity": 0.01}}}
+        "agent_1": {"trust_region_delta": 2.0, "non_stationarity": 0.01,
+                    "delta_value_slope": 3e-6, "delta_drift_slope": 1e-6}}}
     maac = {"num_env_steps_sampled_lifetime": 3000, "env_runners": {"num_episodes_lifetime": 120},
             "learners": {"agent_0": {"actor_loss": 1.0}}}
     assert run_summary.decomposition_row(maac) is None

@@ -6,6 +6,7 @@ Each key is documented in ``MAMTConfig.training``."""
 TRUST_REGION_DECOMPOSITION_DEFAULTS = {
     "trust_region_mode": "learned",
     "trust_region_update": "hypergradient",
+    "trust_region_step": "mirror_descent",
     "trust_region_budget": None,
     "trust_region_bounds": (0.01, 100.0),
     "trust_region_budget_constraint": "equality",

@@ -12,8 +12,8 @@ dψ_j'/d log δ_j = η ∇_ψ D_q,j / δ_j, hence (η is absorbed into the δ st
   policy moves (∂D_ns,i/∂δ_j ≈ C_ij ∂KL_j/∂δ_j).
 
 The functions here are pure tensor code: the slopes from per-agent gradients,
-the TRD-Net's training targets on rows whose log δ is perturbed, the δ
-optimiser and the projection onto the budget.
+the gradient that steps log δ, the TRD-Net's training targets on rows whose
+log δ is perturbed, the δ optimiser and the projection onto the budget.
 """
 
 from typing import List, Sequence, Tuple
@@ -64,6 +64,43 @@ def one_step_slopes(policy_gradient_grads: Sequence[torch.Tensor],
     drift = torch.stack([g @ d for g, d in zip(non_stationarity_grads, divergence_grads)])
     deltas = deltas.detach()
     return value / deltas, drift / deltas
+
+
+TRUST_REGION_STEPS = ("mirror_descent", "log_space")
+"""How log δ is stepped along F (``trust_region_step``); see :func:`log_delta_gradient`."""
+
+
+def log_delta_gradient(value_slope: torch.Tensor, drift_slope: torch.Tensor,
+                       deltas: torch.Tensor, bounds: tuple, step: str) -> torch.Tensor:
+    """(n,) gradient of −F(δ) that the δ optimiser applies to log δ.
+
+    The slopes are derivatives per unit log δ_j, so F is read as
+    Σ_j s_j log δ_j near the current δ, with s_j = value slope − drift slope.
+
+    * ``"mirror_descent"``: the exponentiated-gradient step on the budget
+      simplex, log δ_j ← log δ_j + α ∂F/∂δ_j = log δ_j + α s_j/δ_j, followed by
+      the common-factor projection. This is mirror descent with the entropy
+      map, the geometry in which that projection is exact, so its fixed point
+      is the budget's KKT point ∂F/∂δ_j = λ: δ_j ∝ s_j for agents with s_j > 0,
+      the lower bound for the others, and the even split when all s_j are
+      equal. Coordinates held at a bound whose gradient pushes them further out
+      get 0, so they do not inflate the optimiser's shared scale.
+    * ``"log_space"`` (issue 10 to session 8): log δ_j ← log δ_j + α s_j. The
+      common-factor projection is not the projection of that geometry: every
+      point of the budget is stationary when all s_j are equal (δ random-walks),
+      and any lasting difference between the s_j drives δ to a corner of
+      ``trust_region_bounds``.
+    """
+    net = (drift_slope - value_slope).detach()
+    if step == "log_space":
+        return net
+    deltas = deltas.detach()
+    gradient = net / deltas
+    low, high = bounds
+    pushed_out = ((deltas <= low * (1 + 1e-4)) & (gradient > 0)) | (
+        (deltas >= high * (1 - 1e-4)) & (gradient < 0)
+    )
+    return gradient.masked_fill(pushed_out, 0.0)
 
 
 def perturbed_targets(non_stationarity_total: torch.Tensor, drift_slope: torch.Tensor,

@@ -131,6 +131,7 @@ class MAMTConfig(JointOffPolicyConfig):
         mirror_descent_entropy: Optional[bool] = NotProvided,
         update_order: Optional[str] = NotProvided,
         trust_region_update: Optional[str] = NotProvided,
+        trust_region_step: Optional[str] = NotProvided,
         learner_precision: Optional[str] = NotProvided,
         **kwargs,
     ) -> Self:
@@ -259,6 +260,17 @@ class MAMTConfig(JointOffPolicyConfig):
                 projected exactly onto the budget. "literal": the reading used
                 before issue 10 (constant delta input, D_q/delta^2 as the value
                 gradient, per-coordinate Adam, ReLU budget term).
+            trust_region_step: The geometry of the "hypergradient" reading's
+                step of log delta along F(delta) of Eq. 8
+                (rllib_mamt.algorithms.mamt.delta_allocation.log_delta_gradient).
+                "mirror_descent" (default): log delta_j moves along
+                dF/d delta_j, the exponentiated-gradient step on the budget
+                simplex, whose fixed point is delta_j proportional to agent j's
+                net slope (value minus drift) and the even split between
+                agents with equal slopes. "log_space": log delta_j moves along
+                dF/d log delta_j (the default up to session 8); with the budget
+                projection, equal slopes leave delta random-walking and unequal
+                ones drive it to a corner of trust_region_bounds.
             learner_precision: Arithmetic of the learner's forward passes
                 (rllib_mamt.learner_precision). "float32" (default): fp32
                 throughout. "bfloat16": forward passes under torch.autocast
@@ -288,7 +300,8 @@ class MAMTConfig(JointOffPolicyConfig):
             "trd_updates_per_delta_update", "delta_lr",
             "trust_region_budget_penalty", "learner_torch_threads",
             "critic_weight_decay", "critic_target_entropy", "mirror_descent_entropy",
-            "update_order", "trust_region_update", "trust_region_budget_constraint",
+            "update_order", "trust_region_update", "trust_region_step",
+            "trust_region_budget_constraint",
             "learner_precision",
         ):
             if given[name] is not NotProvided:

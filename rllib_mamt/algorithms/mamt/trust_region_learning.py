@@ -21,7 +21,10 @@ on the first ``coordination_batch_size`` rows:
 3. θ is fitted (Eq. 7) on rows whose log δ is perturbed by ε ~ N(0, 0.3²) per
    agent, against Σ_i D_ns,i + Σ_j drift slope_j · ε_j, so the TRD-Net sees δ
    vary and its KL̂ is consistent with the slopes;
-4. log δ takes a step along −∇F = drift slope − value slope with
+4. log δ takes a step along −∂F/∂δ = (drift slope − value slope)/δ
+   (``trust_region_step="mirror_descent"``, the exponentiated-gradient step on
+   the budget simplex, whose fixed point is δ_j ∝ net slope_j;
+   :func:`~rllib_mamt.algorithms.mamt.delta_allocation.log_delta_gradient`) with
    :class:`~rllib_mamt.algorithms.mamt.delta_allocation.SharedScaleAdam` (one shared
    second-moment scale, so δ moves in proportion to the gradients' sizes,
    in both directions); the actors' proximity terms use δ detached. The
@@ -89,6 +92,7 @@ from rllib_mamt.algorithms.mamt.coordination import (
 )
 from rllib_mamt.algorithms.mamt.delta_allocation import (
     SharedScaleAdam,
+    log_delta_gradient,
     one_step_slopes,
     per_agent_gradient_sets,
     perturbed_targets,
@@ -254,7 +258,11 @@ class TrustRegionLearning:
         ).float()
         deltas = log_deltas.exp()
         if hypergradient:
-            losses[DELTA_OPTIMIZER] = ((drift_slope - value_slope).detach() * log_deltas).sum()
+            gradient = log_delta_gradient(
+                value_slope, drift_slope, deltas, tuple(config.trust_region_bounds),
+                config.trust_region_step,
+            )
+            losses[DELTA_OPTIMIZER] = (gradient * log_deltas).sum()
         else:
             budget_excess = torch.relu(deltas.sum() - self._trust_region_budget())
             losses[DELTA_OPTIMIZER] = (

@@ -31,7 +31,7 @@ reading has no counterpart here."""
 MAMT_PPO_TRUST_REGION_UPDATES = ("hypergradient",)
 
 DECOMPOSITION_KEYS = (
-    "trust_region_mode", "trust_region_update", "trust_region_budget",
+    "trust_region_mode", "trust_region_update", "trust_region_step", "trust_region_budget",
     "trust_region_bounds", "trust_region_budget_constraint", "coordination_threshold",
     "coordination_normalization", "coordination_batch_size", "non_stationarity_range",
     "opponent_model_lr", "opponent_model_logit_regularization", "opponent_model_grad_clip",
@@ -70,6 +70,7 @@ class MAMTPPOConfig(MAPPOConfig):
         *,
         trust_region_mode: Optional[str] = NotProvided,
         trust_region_update: Optional[str] = NotProvided,
+        trust_region_step: Optional[str] = NotProvided,
         trust_region_budget: Optional[float] = NotProvided,
         trust_region_bounds: Optional[tuple] = NotProvided,
         trust_region_budget_constraint: Optional[str] = NotProvided,
@@ -103,6 +104,8 @@ class MAMTPPOConfig(MAPPOConfig):
             trust_region_update: "hypergradient" only (the one-step
                 hypergradients of rllib_mamt.algorithms.mamt.trust_region_learning; the
                 "literal" reading needs mirror-descent's D_q / delta^2).
+            trust_region_step: "mirror_descent" (default) or "log_space", the
+                geometry of the log delta step (MAMTConfig.training).
             trust_region_budget: Joint budget sum_i delta_i; None: n_agents,
                 so delta_i starts at 1 = PPO's initial KL coefficient beta.
             trust_region_bounds: (delta_min, delta_max) (0.01, 100).
