@@ -231,7 +231,9 @@ def test_the_issue14_campaign_names_existing_plans_and_rows():
     repository = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     stages = paper_budget.load_campaign(
         os.path.join(repository, "benchmarks", "plans", "issue14_campaign.json"))
-    assert stages[0].rows == ["MAAC", "MAMD", "MAMT"]
+    assert stages[0].rows == ["MAAC", "MAMD", "MAMT-LogStep"]
+    assert stages[2].rows == ["MAMT"]
+    assert stages[2].plan["rows"]["MAMT"]["training"]["trust_region_step"] == "mirror_descent"
     assert {os.path.basename(stage.plan_path) for stage in stages} >= {
         "table10_spread_paper_variant.json", "table10_rover_tower.json", "fig8_spread3_mix.json"}
 
