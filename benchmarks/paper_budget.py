@@ -427,22 +427,38 @@ def orchestrate(stages, jobs, poll_seconds=5.0):
     return failures
 
 
+def run_state(stage, row, seed):
+    """One run's state: "done", "resumable at N episodes" or "not started",
+    with the :func:`settings_conflict` message appended where the summary or
+    checkpoint was trained with other settings than the plan now gives ``row``
+    (the orchestrator stops on those)."""
+    summary = summary_path(stage.out_dir, row, seed)
+    progress = os.path.join(run_dir(stage.work_dir, row, seed), "checkpoint", "progress.json")
+    if os.path.exists(summary):
+        state, source = "done", summary
+    elif os.path.exists(progress):
+        source = progress
+    else:
+        return "not started"
+    with open(source) as handle:
+        recorded = json.load(handle)
+    if source == progress:
+        state = f"resumable at {recorded['episodes']} episodes"
+    if "training" not in recorded:
+        return state
+    try:
+        conflict = settings_conflict(stage.plan, row, recorded["training"], source)
+    except SystemExit as error:
+        return f"{state}; its settings cannot be checked: {error}"
+    return f"{state}; CONFLICT: {conflict}" if conflict else state
+
+
 def status(stage):
-    """Prints each run's state: done, resumable at N episodes, or not started."""
+    """Prints each run's state (:func:`run_state`)."""
     print(f"== {os.path.relpath(stage.plan_path, REPOSITORY)}")
     for row in stage.rows:
         for seed in stage.plan["seeds"]:
-            if os.path.exists(summary_path(stage.out_dir, row, seed)):
-                state = "done"
-            else:
-                progress = os.path.join(run_dir(stage.work_dir, row, seed), "checkpoint",
-                                        "progress.json")
-                if os.path.exists(progress):
-                    with open(progress) as handle:
-                        state = f"resumable at {json.load(handle)['episodes']} episodes"
-                else:
-                    state = "not started"
-            print(f"{row:<14} seed {seed:<4} {state}")
+            print(f"{row:<14} seed {seed:<4} {run_state(stage, row, seed)}")
 
 
 def main():

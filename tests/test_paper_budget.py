@@ -56,6 +56,30 @@ def test_a_finished_run_trained_with_other_settings_stops_the_queue(tmp_path):
         paper_budget.pending_runs(PLAN, str(tmp_path), ["MAMT-Fixed"])
 
 
+def test_status_flags_a_run_trained_with_other_settings(tmp_path):
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(json.dumps(PLAN))
+    stage = paper_budget.Stage(str(plan_path), rows=["MAAC", "MAMT-Fixed"],
+                               out_dir=str(tmp_path / "out"), work_dir=str(tmp_path / "work"))
+    for row, training in (("MAAC", {"train_batch_size_per_learner": 64}),
+                          ("MAMT-Fixed", {"train_batch_size_per_learner": 64,
+                                          "trust_region_mode": "learned"})):
+        done = paper_budget.summary_path(stage.out_dir, row, 0)
+        os.makedirs(os.path.dirname(done))
+        with open(done, "w") as handle:
+            json.dump({"training": training}, handle)
+    checkpoint = os.path.join(paper_budget.run_dir(stage.work_dir, "MAMT-Fixed", 1), "checkpoint")
+    os.makedirs(checkpoint)
+    with open(os.path.join(checkpoint, "progress.json"), "w") as handle:
+        json.dump({"episodes": 40, "training": paper_budget.training_settings(PLAN, "MAMT-Fixed")},
+                  handle)
+    assert paper_budget.run_state(stage, "MAAC", 0) == "done"
+    assert paper_budget.run_state(stage, "MAAC", 1) == "not started"
+    assert paper_budget.run_state(stage, "MAMT-Fixed", 1) == "resumable at 40 episodes"
+    flagged = paper_budget.run_state(stage, "MAMT-Fixed", 0)
+    assert flagged.startswith("done; CONFLICT: ") and "trust_region_mode='learned'" in flagged
+
+
 def test_unregistered_baselines_are_listed_as_skipped():
     ready, skipped = paper_budget.registered_rows(PLAN, list(PLAN["rows"]))
     assert ready == ["MAAC", "MAMT-Fixed"] and skipped == ["MA-PPO"]
