@@ -187,9 +187,13 @@ def test_no_clip_param_gives_ppos_unclipped_kl_penalty_surrogate():
 # nobody and nobody on it. D_ns is MAMT-WS's (consecutive policies), so the
 # drift slope of agent j is ~ (sum_i C_ij / n) |grad D_j|^2 / delta_j: second
 # order in the distance to pi_old, against the first-order value slope, so it
-# grows over an iteration's steps. With 15 steps per batch (MAPPO's epochs)
-# agent 3's delta ends 2.3-2.9x the coupled agents' mean (seeds 0-2, 1000
-# steps); with 25 steps 3.5-5.9x, the margin asserted below.
+# grows over an iteration's steps. With the log-space delta step (up to
+# session 9) and 25 steps per batch, agent 3's delta ended 3.5-5.9x the
+# coupled agents' mean (seeds 0-2, 1000 steps); that step drives delta toward
+# a corner. With the mirror-descent step (the default), which settles where
+# delta is proportional to the net slopes, agent 3 has the largest delta in
+# seeds 0-2 at 1.52-1.92x the coupled mean, against 1.02-1.26x (and never the
+# largest) without coupling: the margin asserted below is 1.4x.
 N, A, OBS, ROWS = 4, 5, 3, 128
 EPOCHS, SWITCH, ACTOR_LR, ADVANTAGE = 25, 100, 1.0, 0.05
 
@@ -213,7 +217,8 @@ class _PPOWorld(MAMTPPOTorchLearner):
             coordination_batch_size=ROWS // 2, coordination_threshold=0.2,
             non_stationarity_range=(0.0, 10.0), trd_updates_per_delta_update=2,
             trust_region_budget=None, trust_region_bounds=(0.01, 100.0),
-            trust_region_budget_constraint="equality", clip_param=None, entropy_coeff=0.0,
+            trust_region_budget_constraint="equality", trust_region_step="mirror_descent",
+            clip_param=None, entropy_coeff=0.0,
         )
         self.agent_ids = [f"agent_{i}" for i in range(N)]
         self.metrics = _Metrics()
@@ -308,19 +313,20 @@ def test_agent_nobody_depends_on_gets_the_loosest_region_under_ppo_slopes():
         world.step()
     deltas = world.deltas()
     assert float(deltas.sum()) == pytest.approx(N, rel=1e-4), deltas
-    assert deltas[3] >= 3.0 * deltas[:3].mean(), deltas
+    assert int(deltas.argmax()) == 3, deltas
+    assert deltas[3] >= 1.4 * deltas[:3].mean(), deltas
 
 
 def test_without_coupling_no_agent_is_singled_out():
     """The control: the same world with nobody depending on anybody. The
-    value slopes alone spread delta (max/min up to 2.5 over seeds 0-2), but
+    value slopes alone spread delta (max/min up to 2.1 over seeds 0-2), but
     agent 3 is not set apart."""
     world = _PPOWorld(torch.zeros(N, N).fill_diagonal_(3.0), seed=0)
     for _ in range(1000):
         world.step()
     deltas = world.deltas()
     assert float(deltas.sum()) == pytest.approx(N, rel=1e-4), deltas
-    assert not deltas[3] >= 3.0 * deltas[:3].mean(), deltas
+    assert not deltas[3] >= 1.4 * deltas[:3].mean(), deltas
 
 
 def test_no_delta_step_where_the_policy_is_the_sampling_policy():
