@@ -12,6 +12,7 @@ import gymnasium as gym
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
 from rllib_mamt.algorithms.mamt.coordination import COORDINATION_NORMALIZATIONS
+from rllib_mamt.algorithms.mamt.decomposition_defaults import joint_trust_region_budget
 from rllib_mamt.algorithms.mamt.delta_allocation import BUDGET_CONSTRAINTS, TRUST_REGION_STEPS
 from rllib_mamt.algorithms.mamt.mamt_config import TRUST_REGION_MODES
 from rllib_mamt.algorithms.mamt.trust_region_learning import (
@@ -247,8 +248,7 @@ def pinned_trust_region(bounds, budget: float, n_agents: int, constraint: str):
 def pinned_learned_delta(config, n_agents: int):
     """:func:`pinned_trust_region` for a config's bounds, budget (None:
     n_agents) and constraint with ``n_agents`` agents."""
-    budget = float(n_agents) if config.trust_region_budget is None else float(
-        config.trust_region_budget)
+    budget = joint_trust_region_budget(config.trust_region_budget, n_agents)
     return pinned_trust_region(tuple(config.trust_region_bounds), budget, n_agents,
                                config.trust_region_budget_constraint)
 

@@ -1,7 +1,8 @@
 """Defaults of the trust-region decomposition's settings (paper Table 3; the
 readings chosen in issue 10), shared by :class:`MAMTConfig` and
-:class:`MAMTPPOConfig` so that both algorithms start from the same values.
-Each key is documented in ``MAMTConfig.training``."""
+:class:`MAMTPPOConfig` so that both algorithms start from the same values,
+and the joint budget those defaults imply. Each key is documented in
+``MAMTConfig.training``."""
 
 TRUST_REGION_DECOMPOSITION_DEFAULTS = {
     "trust_region_mode": "learned",
@@ -24,3 +25,11 @@ TRUST_REGION_DECOMPOSITION_DEFAULTS = {
     "trd_updates_per_delta_update": 2,
     "delta_lr": 1e-3,
 }
+
+
+def joint_trust_region_budget(trust_region_budget, n_agents: int) -> float:
+    """The joint trust region δ of Eq. 1-2 that the δ_i share:
+    ``trust_region_budget``, or n_agents when it is None (δ_i = 1 on average)."""
+    if trust_region_budget is not None:
+        return float(trust_region_budget)
+    return float(n_agents)

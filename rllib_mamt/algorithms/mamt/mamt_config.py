@@ -22,7 +22,10 @@ from ray.rllib.utils.annotations import override
 
 from rllib_mamt.modules.actor import MAMTActorModule
 from rllib_mamt.algorithms.mamt.central_module import MAMTCentralModule
-from rllib_mamt.algorithms.mamt.decomposition_defaults import TRUST_REGION_DECOMPOSITION_DEFAULTS
+from rllib_mamt.algorithms.mamt.decomposition_defaults import (
+    TRUST_REGION_DECOMPOSITION_DEFAULTS,
+    joint_trust_region_budget,
+)
 from rllib_mamt.central_module_spec import add_central_module
 from rllib_mamt.joint_config import JointOffPolicyConfig
 from rllib_mamt.algorithms.mamt.trust_region_learning import LEARNED_TRUST_REGION_MODES
@@ -328,7 +331,7 @@ class MAMTConfig(JointOffPolicyConfig):
         """delta_i per agent for the configured mode (``inf`` = unconstrained)."""
         agents = self.agent_ids()
         n = len(agents)
-        budget = self.trust_region_budget if self.trust_region_budget is not None else float(n)
+        budget = joint_trust_region_budget(self.trust_region_budget, n)
         if self.trust_region_mode == "none":
             return [math.inf] * n
         if self.trust_region_mode == "equal":

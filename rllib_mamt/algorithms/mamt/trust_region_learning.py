@@ -90,6 +90,7 @@ from rllib_mamt.algorithms.mamt.coordination import (
     non_stationarity,
     random_coefficients,
 )
+from rllib_mamt.algorithms.mamt.decomposition_defaults import joint_trust_region_budget
 from rllib_mamt.algorithms.mamt.delta_allocation import (
     SharedScaleAdam,
     log_delta_gradient,
@@ -300,10 +301,7 @@ class TrustRegionLearning:
         return losses
 
     def _trust_region_budget(self) -> float:
-        config = self.config
-        if config.trust_region_budget is not None:
-            return float(config.trust_region_budget)
-        return float(len(self.agent_ids))
+        return joint_trust_region_budget(self.config.trust_region_budget, len(self.agent_ids))
 
     def _one_step_slopes(self, coefficients, predicted, policy_log_probs, target, scale,
                          actor_terms, deltas, sub_log_probs, max_actions):

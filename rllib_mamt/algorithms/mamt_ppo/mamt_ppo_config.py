@@ -17,7 +17,10 @@ from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.utils.annotations import override
 
-from rllib_mamt.algorithms.mamt.decomposition_defaults import TRUST_REGION_DECOMPOSITION_DEFAULTS
+from rllib_mamt.algorithms.mamt.decomposition_defaults import (
+    TRUST_REGION_DECOMPOSITION_DEFAULTS,
+    joint_trust_region_budget,
+)
 from rllib_mamt.algorithms.mamt_ppo.modules import MAMTPPOCentralModule
 from rllib_mamt.algorithms.mappo.mappo_config import MAPPOConfig
 from rllib_mamt.central_module_spec import add_central_module
@@ -162,9 +165,7 @@ class MAMTPPOConfig(MAPPOConfig):
 
     def resolved_trust_region_budget(self) -> float:
         """The joint budget: ``trust_region_budget`` or n_agents."""
-        if self.trust_region_budget is not None:
-            return float(self.trust_region_budget)
-        return float(len(self.agent_ids()))
+        return joint_trust_region_budget(self.trust_region_budget, len(self.agent_ids()))
 
     def initial_trust_region_deltas(self) -> List[float]:
         """delta_i = budget / n for every agent, within the bounds."""
