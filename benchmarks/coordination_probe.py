@@ -1,0 +1,127 @@
+"""Does a trained critic's C (Eq. 5) show who depends on whom?
+
+    python benchmarks/coordination_probe.py CHECKPOINT [--rows 4096] [--seed 0]
+        [--out probe.json]
+
+Restores a checkpoint of any algorithm of the MAMT family (MAAC's critic is the
+same attention critic), draws ``--rows`` replayed rows, and computes on them
+the counterfactual influence and C exactly as the learner does
+(``coordination_threshold``, ``coordination_normalization`` of the checkpoint's
+config), with the restored policies. Prints the mean C matrix (row i: how much
+Q_i depends on agent j).
+
+On Rover-Tower the pairs are drawn at random every episode (a rover's
+observation starts with the one-hot of its tower, a tower's with that of its
+rover), so the mean matrix cannot show them: a rover's mean C toward each
+tower is the same whatever the critic knows. The probe therefore reads each
+row's pairing from the observations and prints, per agent, the mean C toward
+that row's partner against the mean C toward the other agents of the
+partner's kind.
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+
+def coordination_rows(algo, rows, seed=0):
+    """(C, counterfactual influence), each (rows, n, n), and the observations,
+    on ``rows`` replayed rows of ``algo``'s buffer."""
+    import numpy as np
+    from ray.rllib.utils.torch_utils import convert_to_torch_tensor
+
+    from rllib_mamt.alive_masks import alive_masks
+    from rllib_mamt.joint_replay_buffer import ACTIONS, obs_key
+    from rllib_mamt.modules.actor import pad_logits
+
+    learner = algo.learner_group._learner
+    buffer = algo.joint_replay_buffer
+    generator = buffer._rng  # the buffer's own draw generator
+    buffer._rng = np.random.default_rng(seed)
+    try:
+        sample = buffer.sample(rows, standardize_rewards=algo.config.standardize_rewards)
+    finally:
+        buffer._rng = generator
+    data = convert_to_torch_tensor(sample, device=learner._device)
+    central = learner._central()
+    n = len(learner.agent_ids)
+    observations = [data[obs_key(k)] for k in range(n)]
+    alive, _ = alive_masks(data)
+    with torch.no_grad():
+        log_probs = torch.stack(
+            [pad_logits(torch.log_softmax(learner._actor(agent).action_logits(obs).float(), -1),
+                        central.max_actions)
+             for agent, obs in zip(learner.agent_ids, observations)], dim=1).log_softmax(-1)
+        coefficients, influence = learner._coordination_coefficients(
+            central, observations, data[ACTIONS].long(), log_probs.exp(), alive)
+    return coefficients, influence, observations
+
+
+def rover_tower_partner_contrast(agents, coefficients, observations):
+    """{agent: (mean C toward the row's partner, mean C toward the other agents
+    of the partner's kind)} on Rover-Tower rows (agents ``rover_k``, ``tower_k``;
+    each observation starts with the one-hot of the partner); {} for other agents."""
+    rovers = [i for i, a in enumerate(agents) if re.fullmatch(r"rover_\d+", a)]
+    towers = [i for i, a in enumerate(agents) if re.fullmatch(r"tower_\d+", a)]
+    if not rovers or len(rovers) != len(towers) or len(rovers) + len(towers) != len(agents):
+        return {}
+    pairs = len(rovers)
+    contrast = {}
+    for own, partners in ((rovers, towers), (towers, rovers)):
+        for i in own:
+            partner = torch.as_tensor(partners, device=coefficients.device)[
+                observations[i][:, :pairs].argmax(-1)]
+            toward = coefficients[:, i, :]
+            kind = toward[:, partners]
+            at_partner = toward.gather(1, partner.unsqueeze(1)).squeeze(1)
+            at_others = (kind.sum(1) - at_partner) / (pairs - 1)
+            contrast[agents[i]] = (at_partner.mean().item(), at_others.mean().item())
+    return contrast
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoint")
+    parser.add_argument("--rows", type=int, default=4096)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the row draw")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+
+    torch.set_num_threads(1)
+    import ray
+    from ray.rllib.algorithms.algorithm import Algorithm
+
+    import rllib_mamt  # noqa: F401  (registers algorithms and environments)
+
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    algo = Algorithm.from_checkpoint(os.path.abspath(args.checkpoint))
+    torch.set_num_threads(1)
+    agents = list(algo.learner_group._learner.agent_ids)
+    per_row, influence, observations = coordination_rows(algo, args.rows, args.seed)
+    coefficients = per_row.mean(0).tolist()
+    print("mean C (row i: Q_i's dependence on agent j)")
+    print("         " + " ".join(f"{a:>8}" for a in agents))
+    for agent, row in zip(agents, coefficients):
+        print(f"{agent:>8} " + " ".join(f"{c:8.3f}" for c in row))
+    contrast = rover_tower_partner_contrast(agents, per_row, observations)
+    for agent, (partner, others) in contrast.items():
+        print(f"{agent}: C toward its partner {partner:.3f}, toward the others of that kind "
+              f"{others:.3f}")
+    if args.out:
+        with open(args.out, "w") as handle:
+            json.dump({"checkpoint": args.checkpoint, "rows": args.rows, "seed": args.seed,
+                       "agents": agents, "coefficients": coefficients,
+                       "influence": influence.mean(0).tolist(),
+                       "partner_contrast": contrast}, handle, indent=1)
+    algo.stop()
+
+
+if __name__ == "__main__":
+    main()
