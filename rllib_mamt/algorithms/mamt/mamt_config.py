@@ -184,7 +184,8 @@ class MAMTConfig(JointOffPolicyConfig):
                 "fixed_coef" (C = 1/(n-1)), "random_coef" (C = softmax(U(0,1)))
                 and "weighted_sum" (MAMT-WS: D_ns from consecutive policies).
             trust_region_budget: Joint trust region delta of Eq. 1-2; None means
-                n_agents (so delta_i = 1 in "equal" mode). The paper gives no value.
+                n_agents (so delta_i = 1 in "equal" mode). The paper gives no value; the
+                authors' code runs MAMD with delta_i = 10 (DESIGN.md §3).
             trust_region_budget_constraint: How learned delta_i meet the budget
                 sum_i delta_i <= delta of §3.2 in the "hypergradient" reading.
                 "equality" (default): after every step delta is scaled onto
