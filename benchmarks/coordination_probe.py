@@ -34,22 +34,14 @@ sys.path.insert(0, os.path.dirname(HERE))
 def coordination_rows(algo, rows, seed=0):
     """(C, counterfactual influence), each (rows, n, n), and the observations,
     on ``rows`` replayed rows of ``algo``'s buffer."""
-    import numpy as np
-    from ray.rllib.utils.torch_utils import convert_to_torch_tensor
+    from checkpoint_rows import SeededRows
 
     from rllib_mamt.alive_masks import alive_masks
     from rllib_mamt.joint_replay_buffer import ACTIONS, obs_key
     from rllib_mamt.modules.actor import pad_logits
 
     learner = algo.learner_group._learner
-    buffer = algo.joint_replay_buffer
-    generator = buffer._rng  # the buffer's own draw generator
-    buffer._rng = np.random.default_rng(seed)
-    try:
-        sample = buffer.sample(rows, standardize_rewards=algo.config.standardize_rewards)
-    finally:
-        buffer._rng = generator
-    data = convert_to_torch_tensor(sample, device=learner._device)
+    data = SeededRows(algo, seed)(rows)
     central = learner._central()
     n = len(learner.agent_ids)
     observations = [data[obs_key(k)] for k in range(n)]
@@ -94,15 +86,9 @@ def main():
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
-    torch.set_num_threads(1)
-    import ray
-    from ray.rllib.algorithms.algorithm import Algorithm
+    from checkpoint_rows import restore
 
-    import rllib_mamt  # noqa: F401  (registers algorithms and environments)
-
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
-    algo = Algorithm.from_checkpoint(os.path.abspath(args.checkpoint))
-    torch.set_num_threads(1)
+    algo = restore(args.checkpoint)
     agents = list(algo.learner_group._learner.agent_ids)
     per_row, influence, observations = coordination_rows(algo, args.rows, args.seed)
     coefficients = per_row.mean(0).tolist()

@@ -180,8 +180,7 @@ def horizon_slopes(algo, horizons, epsilon, evaluation_rows, seed=0, agents=None
     per shifted agent and horizon, dV_j, dΣV and dD per unit log δ_j, and the
     learner's one-step value/drift ratio on the same minibatches. The learner's
     state is restored afterwards."""
-    import numpy as np
-    from ray.rllib.utils.torch_utils import convert_to_torch_tensor
+    from checkpoint_rows import SeededRows
 
     from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 
@@ -196,20 +195,14 @@ def horizon_slopes(algo, horizons, epsilon, evaluation_rows, seed=0, agents=None
     unknown = sorted(set(agents or []) - set(names))
     if unknown:
         raise ValueError(f"agents {unknown}: allowed: {names}")
-    buffer = algo.joint_replay_buffer
-    buffer_generator = buffer._rng  # the buffer's own draw generator
-    buffer._rng = np.random.default_rng(seed)
+    seeded_rows = SeededRows(algo, seed)
 
     def draw(rows):
-        sample = buffer.sample(rows, standardize_rewards=config.standardize_rewards)
-        return convert_to_torch_tensor({CENTRAL_MODULE_ID: sample}, device=learner._device)
+        return {CENTRAL_MODULE_ID: seeded_rows(rows)}
 
     horizons = sorted(set(horizons))
-    try:
-        batches = [draw(config.train_batch_size_per_learner) for _ in range(max(horizons))]
-        inputs = build_inputs(learner, draw(evaluation_rows)[CENTRAL_MODULE_ID])
-    finally:
-        buffer._rng = buffer_generator
+    batches = [draw(config.train_batch_size_per_learner) for _ in range(max(horizons))]
+    inputs = build_inputs(learner, seeded_rows(evaluation_rows))
     snapshot = Snapshot(learner)
     deltas = learner._central().log_trust_region_deltas.detach().exp().tolist()
     try:
@@ -262,15 +255,9 @@ def main():
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
-    torch.set_num_threads(1)
-    import ray
-    from ray.rllib.algorithms.algorithm import Algorithm
+    from checkpoint_rows import restore
 
-    import rllib_mamt  # noqa: F401  (registers algorithms and environments)
-
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
-    algo = Algorithm.from_checkpoint(os.path.abspath(args.checkpoint))
-    torch.set_num_threads(1)
+    algo = restore(args.checkpoint)
     result = horizon_slopes(algo, args.horizons, args.epsilon, args.evaluation_rows,
                             args.seed, args.agents)
     result["checkpoint"] = args.checkpoint

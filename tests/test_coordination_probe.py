@@ -1,0 +1,44 @@
+"""benchmarks/coordination_probe.py: C toward each row's partner on Rover-Tower."""
+
+import os
+import sys
+
+import pytest
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "benchmarks"))
+
+import coordination_probe  # noqa: E402
+
+AGENTS = ["rover_0", "rover_1", "tower_0", "tower_1"]
+
+
+def rows_with_pairings(pairings):
+    """Observations (one-hot of the partner first) and a C that is 1 toward the
+    row's partner and 0 elsewhere, for rows whose rover k is paired with tower
+    ``pairing[k]``."""
+    rows = len(pairings)
+    observations = [torch.zeros(rows, 5) for _ in AGENTS]
+    coefficients = torch.zeros(rows, 4, 4)
+    for row, pairing in enumerate(pairings):
+        for rover, tower in enumerate(pairing):
+            observations[rover][row, tower] = 1.0
+            observations[2 + tower][row, rover] = 1.0
+            coefficients[row, rover, 2 + tower] = 1.0
+            coefficients[row, 2 + tower, rover] = 1.0
+    return coefficients, observations
+
+
+def test_the_partner_is_read_per_row_where_the_mean_matrix_shows_nothing():
+    coefficients, observations = rows_with_pairings([(0, 1), (1, 0)])
+    mean = coefficients.mean(0)
+    assert mean[0, 2] == mean[0, 3] == 0.5  # the mean over rows cannot tell the pairs
+    contrast = coordination_probe.rover_tower_partner_contrast(AGENTS, coefficients, observations)
+    assert contrast == {agent: pytest.approx((1.0, 0.0)) for agent in AGENTS}
+
+
+def test_other_agent_names_give_no_contrast():
+    coefficients, observations = rows_with_pairings([(0, 1)])
+    names = ["agent_0", "agent_1", "agent_2", "agent_3"]
+    assert coordination_probe.rover_tower_partner_contrast(names, coefficients, observations) == {}
