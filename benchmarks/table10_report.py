@@ -46,7 +46,11 @@ passed over with a line), and writes to ``--out``:
   old policy and D_ns,i over training (Fig. 3); ``fig4_<task>.png``, each
   agent's trust region δ_i over training, mean ± std over seeds (Fig. 4);
   ``fig5_<task>.png``, the coordination coefficients C_ij averaged over the
-  last half of training, mean ± std over seeds (Fig. 5).
+  last half of training, mean ± std over seeds (Fig. 5). On Rover-Tower that
+  mean cannot show the pairs, which are redrawn every episode; for the rows
+  whose summaries carry ``final_coordination`` (``paper_budget.py`` measures it
+  at the end of a run) ``table10.md`` also lists C toward each row's partner
+  against the other agents of its kind.
 """
 
 import argparse
@@ -252,6 +256,25 @@ def sample_std(values):
     return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
+def partner_coordination(rows):
+    """{row: {kind: (C toward the partner, C toward the others of its kind)}}, the
+    mean over seeds and agents of each kind, for the rows whose every seed
+    recorded ``final_coordination`` with a partner contrast (Rover-Tower)."""
+    out = {}
+    for row, summaries in rows.items():
+        contrasts = [s.get("final_coordination", {}).get("partner_contrast") for s in summaries]
+        if not all(contrasts):
+            continue
+        by_kind = {}
+        for contrast in contrasts:
+            for agent, pair in contrast.items():
+                by_kind.setdefault(agent.rsplit("_", 1)[0], []).append(pair)
+        out[row] = {kind: (sum(p for p, _ in pairs) / len(pairs),
+                           sum(o for _, o in pairs) / len(pairs))
+                    for kind, pairs in sorted(by_kind.items())}
+    return out
+
+
 def markdown(statistics):
     """The Table 10 comparison as markdown, one section per task."""
     lines = []
@@ -298,6 +321,14 @@ def markdown(statistics):
                     f"{entry['seeds_for_measured_gap'] or '–'} | "
                     + ("– | – |" if paper_gap is None else
                        f"{paper_gap:+.2f} | {entry['seeds_for_paper_gap'] or '–'} |"))
+        if result.get("partner_coordination"):
+            lines += ["", "C of the finished critics toward each row's partner, against the "
+                      "other agents of the partner's kind (mean over seeds and agents; "
+                      "the pairs are redrawn every episode):", "",
+                      "| Row | kind | toward the partner | toward the others |", "|---|---|---|---|"]
+            for row in ordered(result["partner_coordination"]):
+                for kind, (partner, others) in result["partner_coordination"][row].items():
+                    lines.append(f"| {row} | {kind} | {partner:.3f} | {others:.3f} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -399,6 +430,7 @@ def report(directories, out_dir, reps=2000, seed=0):
         cells, improvement = cell_statistics(rows, reps, seed)
         statistics[task] = {"cells": cells, "probability_of_improvement": improvement,
                             "seeds_to_separate": seeds_to_separate(rows, task),
+                            "partner_coordination": partner_coordination(rows),
                             "cost": cost(cells)}
         plot_curves(task, rows, os.path.join(out_dir, f"fig2_{task}.png"))
         plot_decomposition(task, rows, out_dir)

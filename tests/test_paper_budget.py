@@ -222,6 +222,10 @@ def test_a_mamt_run_records_delta_and_coordination_for_figures_4_and_5(tmp_path)
     assert sorted(last) == ["agent_0", "agent_1"]
     assert all(last[agent]["trust_region_delta"] > 0 for agent in last)
     assert set(last["agent_0"]["coordination"]) == {"agent_1"}
+    final = summary["final_coordination"]  # the finished critic's C on replayed rows
+    assert final["agents"] == ["agent_0", "agent_1"]
+    assert len(final["coefficients"]) == 2 and final["coefficients"][0][0] == 0.0
+    assert final["partner_contrast"] == {}  # Spread has no pairs
 
 
 def test_a_campaign_queues_its_plans_in_order_and_skips_finished_runs(tmp_path):

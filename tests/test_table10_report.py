@@ -204,3 +204,26 @@ def test_the_report_is_the_same_on_every_run(spread_runs, tmp_path):
     for attempt in range(4):
         again = table10_report.report([spread_runs], str(tmp_path / f"again{attempt}"), reps=200)
         assert again == first
+
+
+def test_rover_tower_rows_report_c_toward_each_rows_partner(tmp_path):
+    directory = str(tmp_path / "runs")
+    contrasts = {0: {"rover_0": (0.4, 0.2), "tower_0": (0.1, 0.1)},
+                 1: {"rover_0": (0.2, 0.2), "tower_0": (0.3, 0.1)}}
+    for seed, contrast in contrasts.items():
+        write_run(directory, "MAAC", seed, 100.0 + seed, env="rover_tower")
+        path = os.path.join(directory, "MAAC", f"seed_{seed}.json")
+        with open(path) as handle:
+            summary = json.load(handle)
+        summary["final_coordination"] = {"rows": 8, "agents": ["rover_0", "tower_0"],
+                                         "coefficients": [[0, 1], [1, 0]],
+                                         "partner_contrast": contrast}
+        with open(path, "w") as handle:
+            json.dump(summary, handle)
+    write_run(directory, "MAMD", 0, 90.0, env="rover_tower")  # no final C: left out
+    statistics = table10_report.report([directory], str(tmp_path / "out"), reps=50)
+    partner = statistics["rover_tower"]["partner_coordination"]
+    assert partner == {"MAAC": {"rover": pytest.approx((0.3, 0.2)),
+                                "tower": pytest.approx((0.2, 0.1))}}
+    with open(tmp_path / "out" / "table10.md") as handle:
+        assert "| MAAC | rover | 0.300 | 0.200 |" in handle.read()
