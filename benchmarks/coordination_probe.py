@@ -1,7 +1,7 @@
 """Does a trained critic's C (Eq. 5) show who depends on whom?
 
-    python benchmarks/coordination_probe.py CHECKPOINT [--rows 4096] [--seed 0]
-        [--out probe.json]
+    python benchmarks/coordination_probe.py CHECKPOINT [--rows 2048] [--seed 0]
+        [--out probe.json] [--into-summary RUN_SUMMARY.json]
 
 Restores a checkpoint of any algorithm of the MAMT family (MAAC's critic is the
 same attention critic), draws ``--rows`` replayed rows, and computes on them
@@ -16,7 +16,9 @@ rover), so the mean matrix cannot show them: a rover's mean C toward each
 tower is the same whatever the critic knows. The probe therefore reads each
 row's pairing from the observations and prints, per agent, the mean C toward
 that row's partner against the mean C toward the other agents of the
-partner's kind.
+partner's kind. ``paper_budget.py`` stores the same measurement in every
+finished run's summary (``final_coordination``); ``--into-summary`` adds it to
+a summary written before that.
 """
 
 import argparse
@@ -78,35 +80,60 @@ def rover_tower_partner_contrast(agents, coefficients, observations):
     return contrast
 
 
+def coordination_summary(algo, rows=2048, seed=0):
+    """C (Eq. 5) of ``algo``'s critic on ``rows`` replayed rows, as a finished
+    run's ``final_coordination``: the mean matrix and, on Rover-Tower, each
+    agent's C toward its row's partner against the other agents of that kind.
+    None for algorithms without the attention critic's counterfactuals
+    (MADDPG, MA-PPO)."""
+    learner = algo.learner_group._learner
+    if not hasattr(learner, "_coordination_coefficients"):
+        return None
+    agents = list(learner.agent_ids)
+    per_row, influence, observations = coordination_rows(algo, rows, seed)
+    return {"rows": rows, "seed": seed, "agents": agents,
+            "coefficients": per_row.mean(0).tolist(),
+            "influence": influence.mean(0).tolist(),
+            "partner_contrast": rover_tower_partner_contrast(agents, per_row, observations)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint")
-    parser.add_argument("--rows", type=int, default=4096)
+    parser.add_argument("--rows", type=int, default=2048)
     parser.add_argument("--seed", type=int, default=0, help="seed of the row draw")
-    parser.add_argument("--out", default=None)
+    parser.add_argument("--out", default=None, help="write the measurement as JSON")
+    parser.add_argument("--into-summary", default=None,
+                        help="a paper_budget run summary to store it in as final_coordination")
     args = parser.parse_args()
 
     from checkpoint_rows import restore
 
     algo = restore(args.checkpoint)
-    agents = list(algo.learner_group._learner.agent_ids)
-    per_row, influence, observations = coordination_rows(algo, args.rows, args.seed)
-    coefficients = per_row.mean(0).tolist()
+    result = coordination_summary(algo, args.rows, args.seed)
+    algo.stop()
+    if result is None:
+        raise SystemExit(f"{args.checkpoint}: its learner has no counterfactual critic; allowed: "
+                         "a checkpoint of the MAMT family (MAAC, MAMD, MAMT and its variants)")
+    agents = result["agents"]
     print("mean C (row i: Q_i's dependence on agent j)")
     print("         " + " ".join(f"{a:>8}" for a in agents))
-    for agent, row in zip(agents, coefficients):
+    for agent, row in zip(agents, result["coefficients"]):
         print(f"{agent:>8} " + " ".join(f"{c:8.3f}" for c in row))
-    contrast = rover_tower_partner_contrast(agents, per_row, observations)
-    for agent, (partner, others) in contrast.items():
+    for agent, (partner, others) in result["partner_contrast"].items():
         print(f"{agent}: C toward its partner {partner:.3f}, toward the others of that kind "
               f"{others:.3f}")
     if args.out:
         with open(args.out, "w") as handle:
-            json.dump({"checkpoint": args.checkpoint, "rows": args.rows, "seed": args.seed,
-                       "agents": agents, "coefficients": coefficients,
-                       "influence": influence.mean(0).tolist(),
-                       "partner_contrast": contrast}, handle, indent=1)
-    algo.stop()
+            json.dump(dict(result, checkpoint=args.checkpoint), handle, indent=1)
+    if args.into_summary:
+        import run_summary
+
+        summary = run_summary.load(args.into_summary)
+        summary["final_coordination"] = result
+        with open(args.into_summary + ".tmp", "w") as handle:
+            json.dump(run_summary.validate(summary, args.into_summary), handle, indent=1)
+        os.replace(args.into_summary + ".tmp", args.into_summary)
 
 
 if __name__ == "__main__":

@@ -298,35 +298,12 @@ def run_one(plan, row, seed, out_dir, work_dir):
             started = time.time()
             save_checkpoint(algo, progress, directory)
     evaluation = algo.evaluate()["env_runners"]
-    progress["final_coordination"] = final_coordination(algo)
+    import coordination_probe
+
+    progress["final_coordination"] = coordination_probe.coordination_summary(algo)
     algo.stop()
     progress["process_seconds"] += time.time() - started
     write_summary(plan, row, seed, progress, evaluation, out_dir)
-
-
-FINAL_COORDINATION_ROWS = 2048
-"""Replayed rows on which a finished run's C is measured (``final_coordination``)."""
-
-
-def final_coordination(algo):
-    """C (Eq. 5) of a finished run's critic on replayed rows, as the learner
-    computes it: the mean matrix, and on Rover-Tower each agent's C toward its
-    row's partner against the other agents of that kind (the pairs are redrawn
-    every episode, so the mean matrix cannot show them;
-    ``coordination_probe.py``). None for algorithms without the attention
-    critic's counterfactuals (MADDPG, MA-PPO)."""
-    import coordination_probe
-
-    learner = algo.learner_group._learner
-    if not hasattr(learner, "_coordination_coefficients"):
-        return None
-    agents = list(learner.agent_ids)
-    per_row, _, observations = coordination_probe.coordination_rows(
-        algo, FINAL_COORDINATION_ROWS)
-    return {"rows": FINAL_COORDINATION_ROWS, "agents": agents,
-            "coefficients": per_row.mean(0).tolist(),
-            "partner_contrast": coordination_probe.rover_tower_partner_contrast(
-                agents, per_row, observations)}
 
 
 def write_summary(plan, row, seed, progress, evaluation, out_dir):
