@@ -182,6 +182,12 @@ def validate_trust_region_decomposition(config) -> None:
     _number(config, "trd_updates_per_delta_update", low=1, integer=True)
     _one_of(config, "trust_region_budget_constraint", BUDGET_CONSTRAINTS)
     _one_of(config, "trust_region_step", TRUST_REGION_STEPS)
+    if (getattr(config, "trust_region_update", None) == "literal"
+            and config.trust_region_step != TRUST_REGION_STEPS[0]):
+        _fail("trust_region_step", config.trust_region_step,
+              f"{TRUST_REGION_STEPS[0]!r} (the default) when trust_region_update='literal', "
+              "whose per-coordinate Adam step of log delta does not read this key",
+              type(config).__name__)
     _one_of(config, "coordination_normalization", COORDINATION_NORMALIZATIONS)
     projection = config.non_stationarity_range
     if (

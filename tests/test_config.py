@@ -51,6 +51,8 @@ def test_mode_defaults_of_the_registered_variants():
         ({"tsallis_q": -0.1}, "tsallis_q"),
         ({"trust_region_mode": "bogus"}, "trust_region_mode"),
         ({"trust_region_step": "log"}, "trust_region_step"),
+        ({"trust_region_update": "literal", "trust_region_step": "log_space"},
+         "trust_region_step"),
         ({"trust_region_bounds": (100.0, 0.01)}, "trust_region_bounds"),
         ({"trust_region_bounds": (0.0, 1.0)}, "trust_region_bounds"),
         ({"trust_region_budget": -2.0}, "trust_region_budget"),

@@ -274,7 +274,9 @@ class MAMTConfig(JointOffPolicyConfig):
                 agents with equal slopes. "log_space": log delta_j moves along
                 dF/d log delta_j (the default up to session 8); with the budget
                 projection, equal slopes leave delta random-walking and unequal
-                ones drive it to a corner of trust_region_bounds.
+                ones drive it to a corner of trust_region_bounds. With
+                trust_region_update="literal" only the default is accepted (that
+                reading does not use this key).
             learner_precision: Arithmetic of the learner's forward passes
                 (rllib_mamt.learner_precision). "float32" (default): fp32
                 throughout. "bfloat16": forward passes under torch.autocast
