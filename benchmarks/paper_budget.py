@@ -25,7 +25,10 @@ per-agent δ_i, D_ns,i and C_ij the learner logged (Figs. 3-5), and continues
 from there when started again. A finished run
 writes ``ROW/seed_S.json`` in the run-summary format (``run_summary.py``) to
 ``--out-dir`` (default ``benchmarks/recorded/PLAN/``) and is skipped from then
-on, so rerunning the command is idempotent. Rows whose algorithm is not
+on, so rerunning the command is idempotent; if the plan's ``episodes`` is
+raised later, the run continues from its checkpoint to the new budget and
+rewrites its summary (with the final C of its critic on replayed rows,
+``final_coordination``). Rows whose algorithm is not
 registered (baselines still being built) are listed as skipped.
 
 A campaign file (``{"campaign": [{"plan": ..., "rows": [...]}, ...]}``, e.g.
@@ -174,7 +177,9 @@ def registered_rows(plan, rows):
 
 
 def pending_runs(plan, out_dir, rows):
-    """(row, seed) pairs without a summary yet, in row-major order.
+    """(row, seed) pairs without a summary yet, or whose summary has fewer
+    episodes than the plan now asks (the run is extended from its checkpoint,
+    or trained again if that is gone), in row-major order.
 
     Raises:
         SystemExit: If a finished run's summary was trained with other settings
@@ -188,9 +193,12 @@ def pending_runs(plan, out_dir, rows):
                 pending.append((row, seed))
                 continue
             with open(path) as handle:
-                conflict = settings_conflict(plan, row, json.load(handle)["training"], path)
+                recorded = json.load(handle)
+            conflict = settings_conflict(plan, row, recorded["training"], path)
             if conflict:
                 raise SystemExit(conflict)
+            if recorded["episodes"] < plan["episodes"]:
+                pending.append((row, seed))
     return pending
 
 
@@ -449,6 +457,8 @@ def run_state(stage, row, seed):
         recorded = json.load(handle)
     if source == progress:
         state = f"resumable at {recorded['episodes']} episodes"
+    elif recorded["episodes"] < stage.plan["episodes"]:
+        state = f"to extend: its summary has {recorded['episodes']} episodes"
     if "training" not in recorded:
         return state
     try:

@@ -37,9 +37,19 @@ def test_finished_runs_are_skipped(tmp_path):
     done = paper_budget.summary_path(str(tmp_path), "MAAC", 1)
     os.makedirs(os.path.dirname(done))
     with open(done, "w") as handle:
-        json.dump({"training": {"train_batch_size_per_learner": 64}}, handle)
+        json.dump({"episodes": 80, "training": {"train_batch_size_per_learner": 64}}, handle)
     pending = paper_budget.pending_runs(PLAN, str(tmp_path), ["MAAC", "MAMT-Fixed"])
     assert pending == [("MAAC", 0), ("MAMT-Fixed", 0), ("MAMT-Fixed", 1)]
+
+
+def test_a_finished_run_is_extended_when_the_plan_asks_for_more_episodes(tmp_path):
+    done = paper_budget.summary_path(str(tmp_path), "MAAC", 1)
+    os.makedirs(os.path.dirname(done))
+    with open(done, "w") as handle:
+        json.dump({"episodes": 80, "training": {"train_batch_size_per_learner": 64}}, handle)
+    assert paper_budget.pending_runs(PLAN, str(tmp_path), ["MAAC"]) == [("MAAC", 0)]
+    longer = dict(PLAN, episodes=200)
+    assert paper_budget.pending_runs(longer, str(tmp_path), ["MAAC"]) == [("MAAC", 0), ("MAAC", 1)]
 
 
 def test_a_finished_run_trained_with_other_settings_stops_the_queue(tmp_path):
@@ -49,7 +59,8 @@ def test_a_finished_run_trained_with_other_settings_stops_the_queue(tmp_path):
     done = paper_budget.summary_path(str(tmp_path), "MAMT-Fixed", 0)
     os.makedirs(os.path.dirname(done))
     with open(done, "w") as handle:
-        json.dump({"training": {"train_batch_size_per_learner": 64, "trust_region_mode": "fixed_coef",
+        json.dump({"episodes": 80,
+                   "training": {"train_batch_size_per_learner": 64, "trust_region_mode": "fixed_coef",
                                 "trust_region_bounds": [0.01, 1.0]}}, handle)
     with pytest.raises(SystemExit, match=r"trained with trust_region_bounds=\[0.01, 1.0\], but the "
                                          r"plan now gives row 'MAMT-Fixed' trust_region_bounds='<unset>'"):
@@ -67,13 +78,16 @@ def test_status_flags_a_run_trained_with_other_settings(tmp_path):
         done = paper_budget.summary_path(stage.out_dir, row, 0)
         os.makedirs(os.path.dirname(done))
         with open(done, "w") as handle:
-            json.dump({"training": training}, handle)
+            json.dump({"episodes": 80, "training": training}, handle)
     checkpoint = os.path.join(paper_budget.run_dir(stage.work_dir, "MAMT-Fixed", 1), "checkpoint")
     os.makedirs(checkpoint)
     with open(os.path.join(checkpoint, "progress.json"), "w") as handle:
         json.dump({"episodes": 40, "training": paper_budget.training_settings(PLAN, "MAMT-Fixed")},
                   handle)
     assert paper_budget.run_state(stage, "MAAC", 0) == "done"
+    stage.plan = dict(PLAN, episodes=200)
+    assert paper_budget.run_state(stage, "MAAC", 0) == "to extend: its summary has 80 episodes"
+    stage.plan = PLAN
     assert paper_budget.run_state(stage, "MAAC", 1) == "not started"
     assert paper_budget.run_state(stage, "MAMT-Fixed", 1) == "resumable at 40 episodes"
     flagged = paper_budget.run_state(stage, "MAMT-Fixed", 0)
@@ -238,7 +252,8 @@ def test_a_campaign_queues_its_plans_in_order_and_skips_finished_runs(tmp_path):
     done = paper_budget.summary_path(first.out_dir, "MAMT-Fixed", 0)
     os.makedirs(os.path.dirname(done))
     with open(done, "w") as handle:
-        json.dump({"training": paper_budget.training_settings(PLAN, "MAMT-Fixed")}, handle)
+        json.dump({"episodes": 80, "training": paper_budget.training_settings(PLAN, "MAMT-Fixed")},
+                  handle)
     queue = [(stage.plan_path, row, seed)
              for stage, row, seed in paper_budget.pending_queue([first, second])]
     assert queue == [(str(plan_path), "MAMT-Fixed", 1), (str(other_path), "MAAC", 7)]
