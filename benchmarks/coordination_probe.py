@@ -84,10 +84,11 @@ def coordination_summary(algo, rows=2048, seed=0):
     """C (Eq. 5) of ``algo``'s critic on ``rows`` replayed rows, as a finished
     run's ``final_coordination``: the mean matrix and, on Rover-Tower, each
     agent's C toward its row's partner against the other agents of that kind.
-    None for algorithms without the attention critic's counterfactuals
-    (MADDPG, MA-PPO)."""
+    None for algorithms without a replay buffer or without the attention
+    critic's counterfactuals (MADDPG, MA-PPO, LOLA, MAMT-PPO)."""
     learner = algo.learner_group._learner
-    if not hasattr(learner, "_coordination_coefficients"):
+    if not (hasattr(algo, "joint_replay_buffer")
+            and hasattr(learner, "_coordination_coefficients")):
         return None
     agents = list(learner.agent_ids)
     per_row, influence, observations = coordination_rows(algo, rows, seed)
@@ -113,8 +114,8 @@ def main():
     result = coordination_summary(algo, args.rows, args.seed)
     algo.stop()
     if result is None:
-        raise SystemExit(f"{args.checkpoint}: its learner has no counterfactual critic; allowed: "
-                         "a checkpoint of the MAMT family (MAAC, MAMD, MAMT and its variants)")
+        raise SystemExit(f"{args.checkpoint}: no replay buffer or no counterfactual critic; "
+                         "allowed: a checkpoint of MAAC, MAMD, MAMT or its ablations")
     agents = result["agents"]
     print("mean C (row i: Q_i's dependence on agent j)")
     print("         " + " ".join(f"{a:>8}" for a in agents))

@@ -306,12 +306,23 @@ def run_one(plan, row, seed, out_dir, work_dir):
             started = time.time()
             save_checkpoint(algo, progress, directory)
     evaluation = algo.evaluate()["env_runners"]
-    import coordination_probe
-
-    progress["final_coordination"] = coordination_probe.coordination_summary(algo)
+    progress["final_coordination"] = measure_final_coordination(algo)
     algo.stop()
     progress["process_seconds"] += time.time() - started
     write_summary(plan, row, seed, progress, evaluation, out_dir)
+
+
+def measure_final_coordination(algo):
+    """``coordination_probe.coordination_summary`` of a finished run; if that
+    measurement fails, {"error": ...} and a printed line, so that the run's
+    summary is still written."""
+    import coordination_probe
+
+    try:
+        return coordination_probe.coordination_summary(algo)
+    except Exception as error:  # an extra measurement must not lose a finished run
+        print(f"final_coordination not measured: {error!r}", flush=True)
+        return {"error": repr(error)}
 
 
 def write_summary(plan, row, seed, progress, evaluation, out_dir):

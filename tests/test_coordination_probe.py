@@ -42,3 +42,34 @@ def test_other_agent_names_give_no_contrast():
     coefficients, observations = rows_with_pairings([(0, 1)])
     names = ["agent_0", "agent_1", "agent_2", "agent_3"]
     assert coordination_probe.rover_tower_partner_contrast(names, coefficients, observations) == {}
+
+
+def test_algorithms_without_a_replay_buffer_or_counterfactual_critic_give_none():
+    class Learner:
+        _coordination_coefficients = None
+
+    class LearnerGroup:
+        _learner = Learner()
+
+    class OnPolicy:  # MAMT-PPO: counterfactual critic, no replay buffer
+        learner_group = LearnerGroup()
+
+    class OffPolicy:  # MADDPG: replay buffer, no counterfactual critic
+        joint_replay_buffer = None
+        learner_group = type("Group", (), {"_learner": object()})()
+
+    assert coordination_probe.coordination_summary(OnPolicy()) is None
+    assert coordination_probe.coordination_summary(OffPolicy()) is None
+
+
+def test_a_failed_final_measurement_still_lets_the_summary_be_written(capsys):
+    import paper_budget
+
+    class Broken:
+        @property
+        def learner_group(self):
+            raise RuntimeError("learner gone")
+
+    assert paper_budget.measure_final_coordination(Broken()) == {
+        "error": "RuntimeError('learner gone')"}
+    assert "final_coordination not measured" in capsys.readouterr().out
