@@ -109,15 +109,8 @@ def actor_step(learner, batch):
     returns the learner's one-step (value, drift) slopes logged on ``batch``."""
     from rllib_mamt.algorithms.mamt.mamt_learner import POLICY_OPTIMIZER
 
-    modules = learner._all_submodules()
-    for module in modules:
-        module.training = True
-    try:
-        with learner._forward_precision():
-            learner.compute_losses(fwd_out={}, batch=batch)
-    finally:
-        for module in modules:
-            module.training = False
+    with learner.train_mode(), learner._forward_precision():
+        learner.compute_losses(fwd_out={}, batch=batch)
     optimizers = [learner.get_optimizer(agent, POLICY_OPTIMIZER) for agent in learner.agent_ids]
     for optimizer in optimizers:
         optimizer.zero_grad(set_to_none=True)

@@ -27,6 +27,7 @@ every gradient explicitly before clipping and stepping; all learners therefore
 take identical steps.
 """
 
+import contextlib
 from typing import Any, Dict, List, Optional
 
 import torch
@@ -115,24 +116,33 @@ class MAMTTorchLearner(TrustRegionLearning, JointTorchLearner):
         The losses are built under :meth:`_forward_precision`
         (``learner_precision``); every backward pass runs outside it.
         """
+        try:
+            with self.train_mode():
+                if self.config.update_order == "critic_first":
+                    with self._forward_precision():
+                        critic_loss = self._critic_loss_on(batch)
+                    self._step_one_optimizer(CENTRAL_MODULE_ID, CRITIC_OPTIMIZER, critic_loss)
+                    self._critic_stepped = True
+                with self._forward_precision():
+                    loss_per_module = self.compute_losses(fwd_out={}, batch=batch)
+                gradients = self.compute_gradients(loss_per_module)
+                self.apply_gradients(self.postprocess_gradients(gradients))
+        finally:
+            self._critic_stepped = False
+        return {}, loss_per_module, {}
+
+    @contextlib.contextmanager
+    def train_mode(self):
+        """Every submodule in train mode inside the block, eval mode after it
+        (the update's mode protocol; see :meth:`_uncompiled_update`)."""
         modules = self._all_submodules()
         for module in modules:
             module.training = True
         try:
-            if self.config.update_order == "critic_first":
-                with self._forward_precision():
-                    critic_loss = self._critic_loss_on(batch)
-                self._step_one_optimizer(CENTRAL_MODULE_ID, CRITIC_OPTIMIZER, critic_loss)
-                self._critic_stepped = True
-            with self._forward_precision():
-                loss_per_module = self.compute_losses(fwd_out={}, batch=batch)
-            gradients = self.compute_gradients(loss_per_module)
-            self.apply_gradients(self.postprocess_gradients(gradients))
+            yield
         finally:
-            self._critic_stepped = False
             for module in modules:
                 module.training = False
-        return {}, loss_per_module, {}
 
     def _forward_precision(self):
         """Context of the update's forward passes: autocast to bf16 on the
