@@ -12,8 +12,8 @@ REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GLIBC = sys.platform.startswith("linux") and hasattr(
     ctypes.CDLL(ctypes.util.find_library("c") or None), "mallinfo2")
 
-# glibc's malloc statistics (malloc.h, struct mallinfo2): "arena" is the heap's
-# size, "hblkhd" the bytes held in separate mmap'd blocks.
+# glibc's malloc statistics (malloc.h, struct mallinfo2): "uordblks" is the
+# heap's bytes in use, "hblkhd" the bytes held in separate mmap'd blocks.
 HEAP_AND_MMAPPED = """
 import ctypes, ctypes.util, json, sys, torch
 from rllib_mamt.learner_memory import retain_freed_memory
@@ -29,7 +29,8 @@ if sys.argv[1] == "retained":
 before = mallinfo2()
 block = torch.ones(6 * 1024 * 1024)  # 24 MB, one block
 after = mallinfo2()
-print(json.dumps({"mmapped": after.hblkhd - before.hblkhd, "heap": after.arena - before.arena}))
+print(json.dumps({"mmapped": after.hblkhd - before.hblkhd,
+                  "heap": after.uordblks - before.uordblks}))
 """
 
 FAULTS = """
