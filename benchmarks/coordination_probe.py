@@ -17,8 +17,10 @@ tower is the same whatever the critic knows. The probe therefore reads each
 row's pairing from the observations and prints, per agent, the mean C toward
 that row's partner against the mean C toward the other agents of the
 partner's kind. ``paper_budget.py`` stores the same measurement in every
-finished run's summary (``final_coordination``); ``--into-summary`` adds it to
-a summary written before that.
+finished run's summary (``final_coordination``), and on Rover-Tower also the
+partner contrast at every checkpoint (``coordination_history``, the paper's
+Fig. 5 read per row over training); ``--into-summary`` adds the final one to a
+summary written before that.
 """
 
 import argparse
@@ -58,14 +60,24 @@ def coordination_rows(algo, rows, seed=0):
     return coefficients, influence, observations
 
 
+def rover_tower_pairs(agents):
+    """(rover indices, tower indices) when ``agents`` are Rover-Tower's
+    ``rover_k`` and ``tower_k`` in equal numbers and nothing else, else None."""
+    rovers = [i for i, a in enumerate(agents) if re.fullmatch(r"rover_\d+", a)]
+    towers = [i for i, a in enumerate(agents) if re.fullmatch(r"tower_\d+", a)]
+    if not rovers or len(rovers) != len(towers) or len(rovers) + len(towers) != len(agents):
+        return None
+    return rovers, towers
+
+
 def rover_tower_partner_contrast(agents, coefficients, observations):
     """{agent: (mean C toward the row's partner, mean C toward the other agents
     of the partner's kind)} on Rover-Tower rows (agents ``rover_k``, ``tower_k``;
     each observation starts with the one-hot of the partner); {} for other agents."""
-    rovers = [i for i, a in enumerate(agents) if re.fullmatch(r"rover_\d+", a)]
-    towers = [i for i, a in enumerate(agents) if re.fullmatch(r"tower_\d+", a)]
-    if not rovers or len(rovers) != len(towers) or len(rovers) + len(towers) != len(agents):
+    kinds = rover_tower_pairs(agents)
+    if kinds is None:
         return {}
+    rovers, towers = kinds
     pairs = len(rovers)
     contrast = {}
     for own, partners in ((rovers, towers), (towers, rovers)):
@@ -80,17 +92,39 @@ def rover_tower_partner_contrast(agents, coefficients, observations):
     return contrast
 
 
+def has_counterfactual_critic(algo):
+    """True for the algorithms whose learner computes C from a replay buffer
+    (MAAC, MAMD, MAMT and its ablations)."""
+    return (hasattr(algo, "joint_replay_buffer")
+            and hasattr(algo.learner_group._learner, "_coordination_coefficients"))
+
+
+def partner_contrast_record(algo, episodes, rows=512, seed=0):
+    """One ``coordination_history`` entry of a Rover-Tower run in training:
+    ``{"episodes": episodes, "rows": rows, "partner_contrast": {agent: [C
+    toward the row's partner, C toward the others of its kind]}}`` on ``rows``
+    replayed rows drawn with their own generator (training's draws are
+    untouched). None on other envs and for algorithms without C."""
+    if not has_counterfactual_critic(algo):
+        return None
+    agents = list(algo.learner_group._learner.agent_ids)
+    if rover_tower_pairs(agents) is None:
+        return None
+    per_row, _, observations = coordination_rows(algo, rows, seed)
+    contrast = rover_tower_partner_contrast(agents, per_row, observations)
+    return {"episodes": int(episodes), "rows": rows,
+            "partner_contrast": {agent: list(pair) for agent, pair in contrast.items()}}
+
+
 def coordination_summary(algo, rows=2048, seed=0):
     """C (Eq. 5) of ``algo``'s critic on ``rows`` replayed rows, as a finished
     run's ``final_coordination``: the mean matrix and, on Rover-Tower, each
     agent's C toward its row's partner against the other agents of that kind.
     None for algorithms without a replay buffer or without the attention
     critic's counterfactuals (MADDPG, MA-PPO, LOLA, MAMT-PPO)."""
-    learner = algo.learner_group._learner
-    if not (hasattr(algo, "joint_replay_buffer")
-            and hasattr(learner, "_coordination_coefficients")):
+    if not has_counterfactual_critic(algo):
         return None
-    agents = list(learner.agent_ids)
+    agents = list(algo.learner_group._learner.agent_ids)
     per_row, influence, observations = coordination_rows(algo, rows, seed)
     return {"rows": rows, "seed": seed, "agents": agents,
             "coefficients": per_row.mean(0).tolist(),

@@ -21,8 +21,10 @@ Every (row, seed) run is one subprocess with one torch thread. It checkpoints
 ``checkpoint_every`` iterations under ``--work-dir`` (git-ignored
 ``benchmarks/results/paper_budget/PLAN/``), atomically together with its
 training curve and, every ``decomposition_every`` (10) iterations, the
-per-agent δ_i, D_ns,i and C_ij the learner logged (Figs. 3-5), and continues
-from there when started again. A finished run
+per-agent δ_i, D_ns,i and C_ij the learner logged (Figs. 3-5) and, on
+Rover-Tower, the critic's C toward each row's partner at every checkpoint
+(``coordination_history``: the pairs are redrawn every episode, so the mean
+C_ij cannot show them), and continues from there when started again. A finished run
 writes ``ROW/seed_S.json`` in the run-summary format (``run_summary.py``) to
 ``--out-dir`` (default ``benchmarks/recorded/PLAN/``) and is skipped from then
 on, so rerunning the command is idempotent; if the plan's ``episodes`` is
@@ -302,6 +304,9 @@ def run_one(plan, row, seed, out_dir, work_dir):
             if row_metrics:
                 progress.setdefault("decomposition", []).append(row_metrics)
         if progress["iterations"] % every == 0:
+            record = measure_partner_contrast(algo, progress["episodes"])
+            if record:
+                progress.setdefault("coordination_history", []).append(record)
             progress["process_seconds"] += time.time() - started
             started = time.time()
             save_checkpoint(algo, progress, directory)
@@ -323,6 +328,19 @@ def measure_final_coordination(algo):
     except Exception as error:  # an extra measurement must not lose a finished run
         print(f"final_coordination not measured: {error!r}", flush=True)
         return {"error": repr(error)}
+
+
+def measure_partner_contrast(algo, episodes):
+    """``coordination_probe.partner_contrast_record`` at a checkpoint (None off
+    Rover-Tower); a failure is printed and recorded as None, so training goes on."""
+    import coordination_probe
+
+    try:
+        return coordination_probe.partner_contrast_record(algo, episodes)
+    except Exception as error:  # an extra measurement must not stop a run
+        print(f"coordination_history not measured at {episodes} episodes: {error!r}",
+              flush=True)
+        return None
 
 
 def write_summary(plan, row, seed, progress, evaluation, out_dir):
@@ -352,8 +370,9 @@ def write_summary(plan, row, seed, progress, evaluation, out_dir):
     }
     if progress.get("decomposition"):
         summary["decomposition"] = progress["decomposition"]
-    if progress.get("final_coordination"):
-        summary["final_coordination"] = progress["final_coordination"]
+    for key in ("coordination_history", "final_coordination"):
+        if progress.get(key):
+            summary[key] = progress[key]
     path = summary_path(out_dir, row, seed)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path + ".tmp", "w") as handle:

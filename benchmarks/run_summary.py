@@ -28,6 +28,15 @@ report (``table10_report.py``) reads nothing else. Keys:
   "non_stationarity": D_ns,i, "kl_to_old_policy": ..., "predicted_kl": ...,
   "coordination": {other: C_ij}}}}`` (whichever of these the learner logged),
   the layout of RLlib's result dict, so ``rllib_mamt.plotting`` draws them.
+- ``final_coordination`` (optional; rows with the attention critic's
+  counterfactuals): the finished critic's mean C_ij and influence on replayed
+  rows and, on Rover-Tower, each agent's C toward its row's partner
+  (``coordination_probe.coordination_summary``).
+- ``coordination_history`` (optional; those rows on Rover-Tower): at every
+  checkpoint, ``{"episodes": episodes, "rows": rows, "partner_contrast":
+  {agent: [C toward the row's partner, C toward the others of its kind]}}``
+  (``coordination_probe.partner_contrast_record``), the paper's Fig. 5 read
+  per row over training.
 """
 
 import json
@@ -136,6 +145,16 @@ def validate(summary: dict, source: str = "summary") -> dict:
             isinstance(row, dict) and STEPS in row and "learners" in row for row in decomposition):
         raise ValueError(f"{source}: key 'decomposition' is not a list of rows with "
                          f"'{STEPS}' and 'learners'; allowed: rows of decomposition_row()")
+    history = summary.get("coordination_history", [])
+    if not isinstance(history, list) or not all(
+            isinstance(entry, dict) and isinstance(entry.get("episodes"), int)
+            and isinstance(entry.get("partner_contrast"), dict)
+            and all(isinstance(pair, list) and len(pair) == 2
+                    for pair in entry["partner_contrast"].values())
+            for entry in history):
+        raise ValueError(f"{source}: key 'coordination_history' is not a list of entries with "
+                         "'episodes' and 'partner_contrast' {agent: [partner, others]}; "
+                         "allowed: entries of coordination_probe.partner_contrast_record()")
     return summary
 
 

@@ -50,7 +50,10 @@ passed over with a line), and writes to ``--out``:
   mean cannot show the pairs, which are redrawn every episode; for the rows
   whose summaries carry ``final_coordination`` (``paper_budget.py`` measures it
   at the end of a run) ``table10.md`` also lists C toward each row's partner
-  against the other agents of its kind.
+  against the other agents of its kind, and for the rows whose summaries carry
+  ``coordination_history`` ``fig5_<task>_partner.png`` draws that contrast
+  over training (solid: toward the partner, mean ± std over seeds; dashed:
+  toward the others), one panel for the rovers and one for the towers.
 """
 
 import argparse
@@ -402,6 +405,51 @@ def plot_dilemma(grouped, path):
     return path
 
 
+def partner_history(summaries, kind):
+    """[(episodes, C toward the partner, C toward the others)] per seed: each
+    checkpoint's mean over the agents of ``kind`` (``rover``, ``tower``) of a
+    row's ``coordination_history``."""
+    trials = []
+    for summary in summaries:
+        episodes, partner, others = [], [], []
+        for entry in summary["coordination_history"]:
+            pairs = [pair for agent, pair in entry["partner_contrast"].items()
+                     if agent.rsplit("_", 1)[0] == kind]
+            if pairs:
+                episodes.append(entry["episodes"])
+                partner.append(np.mean([p for p, _ in pairs]))
+                others.append(np.mean([o for _, o in pairs]))
+        trials.append((np.asarray(episodes, float), np.asarray(partner), np.asarray(others)))
+    return trials
+
+
+def plot_partner_history(task, rows, path):
+    """Fig. 5 read per row on Rover-Tower: C toward the row's partner (solid,
+    mean ± std over seeds) and toward the others of its kind (dashed) against
+    training episodes, one panel per kind, for the rows whose every seed
+    recorded ``coordination_history``; the path, or None."""
+    from rllib_mamt.plotting import colours, mean_and_spread, plot_band, plt, save, shared_legend
+
+    drawn = [row for row in ordered(rows) if all(s.get("coordination_history") for s in rows[row])]
+    if not drawn:
+        return None
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True, layout="constrained")
+    for axis, kind in zip(axes, ("rover", "tower")):
+        for row, colour in zip(drawn, colours(len(drawn))):
+            trials = partner_history(rows[row], kind)
+            plot_band(axis, [(e, p) for e, p, _ in trials], f"{row}: toward the partner", colour)
+            others = mean_and_spread([(e, o) for e, _, o in trials])
+            if others:
+                axis.plot(others[0], others[1], color=colour, linestyle="--", linewidth=1.0,
+                          label=f"{row}: toward the others")
+        axis.set_title(f"{task}: C of each {kind} (per row's pairing)", fontsize=9)
+        axis.set_xlabel("training episodes")
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel("C_ij")
+    shared_legend(figure, axes)
+    return save(figure, os.path.dirname(path), os.path.basename(path))
+
+
 def plot_decomposition(task, rows, out_dir):
     """Figs. 3-5 of the rows whose every seed recorded ``decomposition``; the paths written."""
     from rllib_mamt.plot_runs import Group
@@ -435,6 +483,7 @@ def report(directories, out_dir, reps=2000, seed=0):
                             "cost": cost(cells)}
         plot_curves(task, rows, os.path.join(out_dir, f"fig2_{task}.png"))
         plot_decomposition(task, rows, out_dir)
+        plot_partner_history(task, rows, os.path.join(out_dir, f"fig5_{task}_partner.png"))
     plot_dilemma(grouped, os.path.join(out_dir, "fig8_spread3.png"))
     with open(os.path.join(out_dir, "statistics.json"), "w") as handle:
         json.dump(statistics, handle, indent=1)

@@ -66,6 +66,8 @@ def test_a_failed_final_measurement_still_lets_the_summary_be_written(capsys):
     import paper_budget
 
     class Broken:
+        joint_replay_buffer = None
+
         @property
         def learner_group(self):
             raise RuntimeError("learner gone")
@@ -73,3 +75,35 @@ def test_a_failed_final_measurement_still_lets_the_summary_be_written(capsys):
     assert paper_budget.measure_final_coordination(Broken()) == {
         "error": "RuntimeError('learner gone')"}
     assert "final_coordination not measured" in capsys.readouterr().out
+
+
+def test_the_partner_history_is_only_recorded_on_rover_tower_with_a_counterfactual_critic():
+    class Learner:
+        agent_ids = ["agent_0", "agent_1"]
+        _coordination_coefficients = None
+
+    class Spread:
+        joint_replay_buffer = None
+        learner_group = type("Group", (), {"_learner": Learner()})()
+
+    class OnPolicy:  # MAMT-PPO: no replay buffer
+        learner_group = type("Group", (), {"_learner": Learner()})()
+
+    assert coordination_probe.partner_contrast_record(Spread(), 400) is None
+    assert coordination_probe.partner_contrast_record(OnPolicy(), 400) is None
+    assert coordination_probe.rover_tower_pairs(AGENTS) == ([0, 1], [2, 3])
+    assert coordination_probe.rover_tower_pairs(["rover_0", "tower_0", "agent_0"]) is None
+
+
+def test_a_failed_history_measurement_lets_training_go_on(capsys):
+    import paper_budget
+
+    class Broken:
+        joint_replay_buffer = None
+
+        @property
+        def learner_group(self):
+            raise RuntimeError("learner gone")
+
+    assert paper_budget.measure_partner_contrast(Broken(), 400) is None
+    assert "coordination_history not measured at 400 episodes" in capsys.readouterr().out

@@ -210,26 +210,35 @@ def test_a_summary_with_a_malformed_decomposition_is_rejected_with_the_key():
         run_summary.validate(summary)
 
 
-def test_a_mamt_run_records_delta_and_coordination_for_figures_4_and_5(tmp_path):
-    """End to end: one tiny MAMT run of the orchestrator's subprocess command."""
+TINY_RUN = {"episodes": 120, "seeds": [100], "bin_episodes": 40, "eval_episodes": 2,
+            "last_episodes": 80,
+            "common": {"train_batch_size_per_learner": 32, "replay_buffer_capacity": 2000,
+                       "actor_hidden_sizes": [16], "critic_hidden_dim": 16,
+                       "num_steps_sampled_before_learning_starts": 100}}
+
+
+def run_tiny_plan(tmp_path, row, algorithm, **plan_keys):
+    """The summary of one tiny run of ``row`` (seed 100) by the orchestrator's
+    subprocess command, on TINY_RUN updated with ``plan_keys``."""
     import subprocess
 
     repository = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    plan = {"env": "spread", "episodes": 120, "seeds": [100], "checkpoint_every": 2,
-            "decomposition_every": 1, "bin_episodes": 40, "eval_episodes": 2, "last_episodes": 80,
-            "common": {"train_batch_size_per_learner": 32, "replay_buffer_capacity": 2000,
-                       "actor_hidden_sizes": [16], "critic_hidden_dim": 16,
-                       "num_steps_sampled_before_learning_starts": 100},
-            "rows": {"MAMT": {"algorithm": "MAMT"}}}
+    plan = dict(TINY_RUN, rows={row: {"algorithm": algorithm}}, **plan_keys)
     plan_path = tmp_path / "plan.json"
     plan_path.write_text(json.dumps(plan))
     out_dir, work_dir = str(tmp_path / "out"), str(tmp_path / "work")
     environment = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=repository)
     subprocess.run([sys.executable, os.path.join(repository, "benchmarks", "paper_budget.py"),
-                    str(plan_path), "--one", "MAMT", "100", "--out-dir", out_dir,
+                    str(plan_path), "--one", row, "100", "--out-dir", out_dir,
                     "--work-dir", work_dir], check=True, env=environment, cwd=repository,
                    timeout=600)
-    summary = run_summary.load(paper_budget.summary_path(out_dir, "MAMT", 100))
+    return run_summary.load(paper_budget.summary_path(out_dir, row, 100))
+
+
+def test_a_mamt_run_records_delta_and_coordination_for_figures_4_and_5(tmp_path):
+    """End to end: one tiny MAMT run of the orchestrator's subprocess command."""
+    summary = run_tiny_plan(tmp_path, "MAMT", "MAMT", env="spread", checkpoint_every=2,
+                            decomposition_every=1)
     rows = summary["decomposition"]
     assert len(rows) == summary["training_iterations"]
     last = rows[-1]["learners"]
@@ -240,6 +249,22 @@ def test_a_mamt_run_records_delta_and_coordination_for_figures_4_and_5(tmp_path)
     assert final["agents"] == ["agent_0", "agent_1"]
     assert len(final["coefficients"]) == 2 and final["coefficients"][0][0] == 0.0
     assert final["partner_contrast"] == {}  # Spread has no pairs
+    assert "coordination_history" not in summary  # nor a history of them
+
+
+def test_a_rover_tower_run_records_c_toward_each_rows_partner_at_every_checkpoint(tmp_path):
+    """End to end on a 2-pair Rover-Tower: the pairs are redrawn every episode,
+    so Fig. 5 needs C read per row; one history entry per checkpoint."""
+    summary = run_tiny_plan(tmp_path, "MAAC", "MAAC", env="rover_tower",
+                            env_config={"n_pairs": 2}, checkpoint_every=1)
+    history = summary["coordination_history"]
+    assert len(history) == summary["training_iterations"]
+    assert [entry["episodes"] for entry in history] == sorted(
+        entry["episodes"] for entry in history)
+    assert history[-1]["episodes"] == summary["episodes"]
+    for entry in history:
+        assert sorted(entry["partner_contrast"]) == ["rover_0", "rover_1", "tower_0", "tower_1"]
+        assert all(0.0 <= c <= 1.0 for pair in entry["partner_contrast"].values() for c in pair)
 
 
 def test_a_campaign_queues_its_plans_in_order_and_skips_finished_runs(tmp_path):

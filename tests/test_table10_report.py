@@ -227,3 +227,39 @@ def test_rover_tower_rows_report_c_toward_each_rows_partner(tmp_path):
                                 "tower": pytest.approx((0.2, 0.1))}}
     with open(tmp_path / "out" / "table10.md") as handle:
         assert "| MAAC | rover | 0.300 | 0.200 |" in handle.read()
+
+
+def test_partner_history_averages_each_kind_per_checkpoint_and_is_drawn(tmp_path):
+    directory = str(tmp_path / "runs")
+    history = [{"episodes": 400, "rows": 8,
+                "partner_contrast": {"rover_0": [0.2, 0.2], "rover_1": [0.4, 0.2],
+                                     "tower_0": [0.1, 0.1], "tower_1": [0.1, 0.3]}},
+               {"episodes": 800, "rows": 8,
+                "partner_contrast": {"rover_0": [0.6, 0.1], "rover_1": [0.8, 0.1],
+                                     "tower_0": [0.2, 0.2], "tower_1": [0.2, 0.2]}}]
+    for seed in (0, 1):
+        write_run(directory, "MAMT", seed, 100.0, env="rover_tower")
+        path = os.path.join(directory, "MAMT", f"seed_{seed}.json")
+        with open(path) as handle:
+            summary = json.load(handle)
+        summary["coordination_history"] = history
+        with open(path, "w") as handle:
+            json.dump(summary, handle)
+    write_run(directory, "MAAC", 0, 90.0, env="rover_tower")  # no history: not drawn
+    summaries = table10_report.load_summaries([directory])["rover_tower"]
+    (episodes, partner, others), _ = table10_report.partner_history(summaries["MAMT"], "rover")
+    assert episodes.tolist() == [400, 800]
+    assert partner == pytest.approx([0.3, 0.7]) and others == pytest.approx([0.2, 0.1])
+    table10_report.report([directory], str(tmp_path / "out"), reps=50)
+    assert os.path.getsize(tmp_path / "out" / "fig5_rover_tower_partner.png") > 0
+
+
+def test_a_malformed_coordination_history_is_rejected_with_the_key(tmp_path):
+    directory = str(tmp_path / "runs")
+    write_run(directory, "MAMT", 0, 100.0, env="rover_tower")
+    path = os.path.join(directory, "MAMT", "seed_0.json")
+    with open(path) as handle:
+        summary = json.load(handle)
+    summary["coordination_history"] = [{"episodes": 400, "partner_contrast": {"rover_0": 0.3}}]
+    with pytest.raises(ValueError, match="coordination_history"):
+        run_summary.validate(summary, path)
