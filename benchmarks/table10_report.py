@@ -95,6 +95,10 @@ ROW_ORDER = ["MAAC", "MA-PPO", "MADDPG", "LOLA", "MAMD", "MAMD-Code", "MAMT", "M
              "MAMT-LogStep", "MAMT-Fixed",
              "MAMT-Random", "MAMT-WS", "MAMT-PPO"]
 SELF_COLLISION_PER_STEP = 1.0
+#: Our rows that run one of the paper's algorithms at other settings (the
+#: authors' code's trust-region scale; session 8's log-space δ step): their
+#: "Paper" cell and paper gap are that algorithm's, labelled with its name.
+PAPER_ROW_OF_VARIANT = {"MAMD-Code": "MAMD", "MAMT-Code": "MAMT", "MAMT-LogStep": "MAMT"}
 
 
 def task_name(summary):
@@ -217,6 +221,11 @@ def seeds_for_power(effect_size, alpha=0.05, power=0.8):
     return high
 
 
+def paper_row(row):
+    """The paper's Table 10 row that ``row`` is compared with."""
+    return PAPER_ROW_OF_VARIANT.get(row, row)
+
+
 def seeds_to_separate(rows, task, reference="MAAC", alpha=0.05, power=0.8):
     """Seeds per row that a two-sided two-sample t-test at ``alpha`` needs to
     tell each row from ``reference`` with probability ``power``, given our
@@ -236,8 +245,9 @@ def seeds_to_separate(rows, task, reference="MAAC", alpha=0.05, power=0.8):
         pooled = math.sqrt(((len(values) - 1) * values.var(ddof=1) + (len(base) - 1)
                             * base.var(ddof=1)) / (len(values) + len(base) - 2))
         gaps = {"measured": float(values.mean() - base.mean())}
-        if row in paper and reference in paper:
-            gaps["paper"] = (paper[row][0] - paper[reference][0]) * summaries[0]["n_agents"]
+        if paper_row(row) in paper and reference in paper:
+            gaps["paper"] = ((paper[paper_row(row)][0] - paper[reference][0])
+                             * summaries[0]["n_agents"])
         entry = {"reference": reference, "pooled_std": pooled}
         for name, gap in gaps.items():
             entry[f"{name}_gap"] = gap
@@ -292,7 +302,11 @@ def markdown(statistics):
                   "|---|---|---|---|---|---|---|"]
         for row in ordered(result["cells"]):
             cell = result["cells"][row]
-            paper_cell = f"{paper[row][0]:.2f} ± {paper[row][1]:.2f}" if row in paper else "–"
+            paper_cell = "–"
+            if paper_row(row) in paper:
+                mean, std = paper[paper_row(row)]
+                paper_cell = f"{mean:.2f} ± {std:.2f}" + (
+                    f" ({paper_row(row)})" if paper_row(row) != row else "")
             metric, unit, evaluation = (cell["last_1000_episodes_return"], cell["paper_unit"],
                                         cell["eval_return"])
             lines.append(

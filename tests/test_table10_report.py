@@ -263,3 +263,15 @@ def test_a_malformed_coordination_history_is_rejected_with_the_key(tmp_path):
     summary["coordination_history"] = [{"episodes": 400, "partner_contrast": {"rover_0": 0.3}}]
     with pytest.raises(ValueError, match="coordination_history"):
         run_summary.validate(summary, path)
+
+
+def test_rows_at_other_settings_are_set_beside_the_papers_row_of_their_algorithm(tmp_path):
+    directory = str(tmp_path / "runs")
+    for seed in range(3):
+        write_run(directory, "MAAC", seed, 300.0 + 10 * seed, env="rover_tower")
+        write_run(directory, "MAMD-Code", seed, 320.0 + 10 * seed, env="rover_tower")
+    statistics = table10_report.report([directory], str(tmp_path / "out"), reps=50)
+    separate = statistics["rover_tower"]["seeds_to_separate"]["MAMD-Code"]
+    assert separate["paper_gap"] == pytest.approx((127.80 - 121.79) * 8)
+    with open(tmp_path / "out" / "table10.md") as handle:
+        assert "| MAMD-Code | 127.80 ± 5.04 (MAMD) |" in handle.read()
