@@ -14,6 +14,16 @@ import coordination_probe  # noqa: E402
 AGENTS = ["rover_0", "rover_1", "tower_0", "tower_1"]
 
 
+class BrokenAlgorithm:
+    """An off-policy algorithm whose learner is gone: every measurement fails."""
+
+    joint_replay_buffer = None
+
+    @property
+    def learner_group(self):
+        raise RuntimeError("learner gone")
+
+
 def rows_with_pairings(pairings):
     """Observations (one-hot of the partner first) and a C that is 1 toward the
     row's partner and 0 elsewhere, for rows whose rover k is paired with tower
@@ -65,14 +75,7 @@ def test_algorithms_without_a_replay_buffer_or_counterfactual_critic_give_none()
 def test_a_failed_final_measurement_still_lets_the_summary_be_written(capsys):
     import paper_budget
 
-    class Broken:
-        joint_replay_buffer = None
-
-        @property
-        def learner_group(self):
-            raise RuntimeError("learner gone")
-
-    assert paper_budget.measure_final_coordination(Broken()) == {
+    assert paper_budget.measure_final_coordination(BrokenAlgorithm()) == {
         "error": "RuntimeError('learner gone')"}
     assert "final_coordination not measured" in capsys.readouterr().out
 
@@ -98,12 +101,5 @@ def test_the_partner_history_is_only_recorded_on_rover_tower_with_a_counterfactu
 def test_a_failed_history_measurement_lets_training_go_on(capsys):
     import paper_budget
 
-    class Broken:
-        joint_replay_buffer = None
-
-        @property
-        def learner_group(self):
-            raise RuntimeError("learner gone")
-
-    assert paper_budget.measure_partner_contrast(Broken(), 400) is None
+    assert paper_budget.measure_partner_contrast(BrokenAlgorithm(), 400) is None
     assert "coordination_history not measured at 400 episodes" in capsys.readouterr().out
