@@ -15,7 +15,9 @@ passed over with a line), and writes to ``--out``:
   paper's unit (per-agent mean; for Spread's ``mpe2`` variant minus the 25
   self-collision penalties the paper's env adds, DESIGN.md), the interquartile
   mean (IQM) with its 95 % stratified-bootstrap confidence interval, and the
-  deterministic evaluation; then the probability of improvement of every row
+  deterministic evaluation, and the slope of the training curve over the
+  last 3,000 episodes per 1,000 episodes (``final_slope``: near 0 once a row
+  has flattened); then the probability of improvement of every row
   over every other with its 95 % CI. IQM, CIs and probabilities come from
   ``rliable`` (``library.get_interval_estimates`` with
   ``metrics.aggregate_iqm`` and ``metrics.probability_of_improvement``), one
@@ -98,6 +100,8 @@ SELF_COLLISION_PER_STEP = 1.0
 #: Our rows that run one of the paper's algorithms at other settings (the
 #: authors' code's trust-region scale; session 8's log-space δ step): their
 #: "Paper" cell and paper gap are that algorithm's, labelled with its name.
+SLOPE_WINDOW_EPISODES = 3000
+
 PAPER_ROW_OF_VARIANT = {"MAMD-Code": "MAMD", "MAMT-Code": "MAMT", "MAMT-LogStep": "MAMT"}
 
 
@@ -175,6 +179,7 @@ def cell_statistics(rows, reps, seed):
     for row, summaries in rows.items():
         values = scores[row][:, 0]
         evaluations = np.array([s["eval"]["return_mean"] for s in summaries])
+        slopes = np.array([final_slope(s) for s in summaries])
         in_paper_unit = np.array([paper_unit(s, s["last_1000_episodes_return"]) for s in summaries])
         cells[row] = {
             "seeds": [s["seed"] for s in summaries],
@@ -184,6 +189,7 @@ def cell_statistics(rows, reps, seed):
             "iqm": float(iqm[row][0]),
             "iqm_ci95": [float(iqm_ci[row][0][0]), float(iqm_ci[row][1][0])],
             "eval_return": {"mean": float(evaluations.mean()), "std": sample_std(evaluations)},
+            "final_slope": {"mean": float(slopes.mean()), "std": sample_std(slopes)},
             "process_hours": sum(s.get("process_seconds", 0.0) for s in summaries) / 3600.0,
         }
     pairs = {f"{x},{y}": [scores[x], scores[y]] for x in rows for y in rows if x != y}
@@ -257,6 +263,20 @@ def seeds_to_separate(rows, task, reference="MAAC", alpha=0.05, power=0.8):
     return needed
 
 
+def final_slope(summary, window=SLOPE_WINDOW_EPISODES):
+    """Least-squares slope of a run's binned training curve over its last
+    ``window`` episodes, per 1,000 episodes (our unit): how far the run is from
+    flat at its budget (issue 14 asks for curves that flatten). NaN with fewer
+    than two bins in the window."""
+    curve = summary["curve"]
+    episodes = np.asarray(curve["episodes"], dtype=float)
+    returns = np.asarray(curve["return_mean"], dtype=float)
+    inside = episodes > episodes[-1] - window
+    if inside.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(episodes[inside] / 1000.0, returns[inside], 1)[0])
+
+
 def cost(cells):
     """Runs and process-hours of a task: the sum of its cells' ``process_hours``
     (the runs' ``process_seconds``: one-thread processes, wall time of training
@@ -298,8 +318,9 @@ def markdown(statistics):
                   f"{result['cost']['runs']} runs, {result['cost']['process_hours']:.1f} "
                   "process-hours (one torch thread each).", "",
                   "| Row | Paper (per agent) | Ours, last 1,000 ep. (sum over agents) | "
-                  "Ours, paper's unit | IQM [95 % CI] | Deterministic eval | Seeds |",
-                  "|---|---|---|---|---|---|---|"]
+                  "Ours, paper's unit | IQM [95 % CI] | Deterministic eval | "
+                  f"Slope, last {SLOPE_WINDOW_EPISODES:,} ep. (per 1,000 ep.) | Seeds |",
+                  "|---|---|---|---|---|---|---|---|"]
         for row in ordered(result["cells"]):
             cell = result["cells"][row]
             paper_cell = "–"
@@ -307,13 +328,15 @@ def markdown(statistics):
                 mean, std = paper[paper_row(row)]
                 paper_cell = f"{mean:.2f} ± {std:.2f}" + (
                     f" ({paper_row(row)})" if paper_row(row) != row else "")
-            metric, unit, evaluation = (cell["last_1000_episodes_return"], cell["paper_unit"],
-                                        cell["eval_return"])
+            metric, unit, evaluation, slope = (cell["last_1000_episodes_return"],
+                                               cell["paper_unit"], cell["eval_return"],
+                                               cell["final_slope"])
             lines.append(
                 f"| {row} | {paper_cell} | {metric['mean']:.2f} ± {metric['std']:.2f} | "
                 f"{unit['mean']:.2f} ± {unit['std']:.2f} | {cell['iqm']:.2f} "
                 f"[{cell['iqm_ci95'][0]:.2f}, {cell['iqm_ci95'][1]:.2f}] | "
-                f"{evaluation['mean']:.2f} ± {evaluation['std']:.2f} | {len(cell['seeds'])} |")
+                f"{evaluation['mean']:.2f} ± {evaluation['std']:.2f} | "
+                f"{slope['mean']:+.2f} ± {slope['std']:.2f} | {len(cell['seeds'])} |")
         if result["probability_of_improvement"]:
             lines += ["", "Probability of improvement P(row > column) [95 % CI]:", ""]
             rows = ordered(result["cells"])

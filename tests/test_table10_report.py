@@ -275,3 +275,25 @@ def test_rows_at_other_settings_are_set_beside_the_papers_row_of_their_algorithm
     assert separate["paper_gap"] == pytest.approx((127.80 - 121.79) * 8)
     with open(tmp_path / "out" / "table10.md") as handle:
         assert "| MAMD-Code | 127.80 ± 5.04 (MAMD) |" in handle.read()
+
+
+def test_final_slope_is_the_rise_per_1000_episodes_over_the_last_3000(tmp_path):
+    directory = str(tmp_path / "runs")
+    write_run(directory, "MAAC", 0, -90.0)
+    write_run(directory, "MAMD", 0, -80.0)
+    path = os.path.join(directory, "MAAC", "seed_0.json")
+    with open(path) as handle:
+        summary = json.load(handle)
+    episodes = list(range(100, 10001, 100))
+    summary["curve"] = {"bin_episodes": 100, "episodes": episodes,
+                        "env_steps": [25 * e for e in episodes],
+                        "return_mean": [-90.0 + 0.012 * e if e > 7000 else -500.0 + 0.1 * e
+                                        for e in episodes]}
+    with open(path, "w") as handle:
+        json.dump(summary, handle)
+    statistics = table10_report.report([directory], str(tmp_path / "out"), reps=50)
+    cells = statistics["spread"]["cells"]
+    assert cells["MAAC"]["final_slope"]["mean"] == pytest.approx(12.0)
+    assert cells["MAMD"]["final_slope"]["mean"] == pytest.approx(0.0)
+    table = open(str(tmp_path / "out" / "table10.md")).read()
+    assert "| +12.00 ± 0.00 | 1 |" in table
