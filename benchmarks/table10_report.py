@@ -100,9 +100,10 @@ SELF_COLLISION_PER_STEP = 1.0
 #: Our rows that run one of the paper's algorithms at other settings (the
 #: authors' code's trust-region scale; session 8's log-space δ step): their
 #: "Paper" cell and paper gap are that algorithm's, labelled with its name.
-SLOPE_WINDOW_EPISODES = 3000
-
 PAPER_ROW_OF_VARIANT = {"MAMD-Code": "MAMD", "MAMT-Code": "MAMT", "MAMT-LogStep": "MAMT"}
+
+#: Episodes at the end of a run over which ``final_slope`` fits the curve.
+SLOPE_WINDOW_EPISODES = 3000
 
 
 def task_name(summary):

@@ -295,5 +295,5 @@ def test_final_slope_is_the_rise_per_1000_episodes_over_the_last_3000(tmp_path):
     cells = statistics["spread"]["cells"]
     assert cells["MAAC"]["final_slope"]["mean"] == pytest.approx(12.0)
     assert cells["MAMD"]["final_slope"]["mean"] == pytest.approx(0.0)
-    table = open(str(tmp_path / "out" / "table10.md")).read()
-    assert "| +12.00 ± 0.00 | 1 |" in table
+    with open(tmp_path / "out" / "table10.md") as handle:
+        assert "| +12.00 ± 0.00 | 1 |" in handle.read()
