@@ -43,6 +43,8 @@ passed over with a line), and writes to ``--out``:
   ±1 std band, one line per row, as the paper's Fig. 2.
 - ``fig8_spread3.png``: the Spread-3 dilemma tasks (``spread3_sep``, ``_mix``,
   ``_ful``) side by side, as the paper's Fig. 8, when their runs are given.
+  MAMD-OP is MAAC on Sep and MAMD on Ful (Appendix D): those runs are named
+  as both there ("MAAC = MAMD-OP", ``SAME_RUNS``), in the figure and the table.
 - for the rows whose summaries carry ``decomposition`` (MAMT and its variants),
   drawn by ``rllib_mamt.plotting``: ``fig3_<task>.png``, each agent's KL to its
   old policy and D_ns,i over training (Fig. 3); ``fig4_<task>.png``, each
@@ -105,6 +107,14 @@ PAPER_ROW_OF_VARIANT = {"MAMD-Code": "MAMD", "MAMT-Code": "MAMT", "MAMT-LogStep"
 #: Episodes at the end of a run over which ``final_slope`` fits the curve.
 SLOPE_WINDOW_EPISODES = 3000
 
+#: Appendix D defines Fig. 8's MAMD-OP as MAAC on Spread-3-Sep (no trust
+#: region) and as MAMD on Spread-3-Ful (equal trust regions); our configs of
+#: those are the same (``trust_region_mode`` "none", "equal"), so the Fig. 8
+#: plans run them once and the report names the row as both.
+#: {task: {row that is run: [rows it also is]}}
+SAME_RUNS = {"spread3_sep": {"MAAC": ["MAMD-OP", "MAMD-OP-Code"]},
+             "spread3_ful": {"MAMD": ["MAMD-OP"], "MAMD-Code": ["MAMD-OP-Code"]}}
+
 
 def task_name(summary):
     """The task a run belongs to: the env, plus its variant when not the default."""
@@ -157,6 +167,13 @@ def load_summaries(directories):
         for summaries in rows.values():
             summaries.sort(key=lambda s: s["seed"])
     return grouped
+
+
+def row_label(task, row, rows):
+    """``row``'s name, with the rows of ``SAME_RUNS`` it also is on ``task``
+    that were not run under their own name: "MAAC = MAMD-OP"."""
+    return " = ".join([row] + [other for other in SAME_RUNS.get(task, {}).get(row, [])
+                               if other not in rows])
 
 
 def ordered(rows):
@@ -333,7 +350,8 @@ def markdown(statistics):
                                                cell["paper_unit"], cell["eval_return"],
                                                cell["final_slope"])
             lines.append(
-                f"| {row} | {paper_cell} | {metric['mean']:.2f} ± {metric['std']:.2f} | "
+                f"| {row_label(task, row, result['cells'])} | {paper_cell} | "
+                f"{metric['mean']:.2f} ± {metric['std']:.2f} | "
                 f"{unit['mean']:.2f} ± {unit['std']:.2f} | {cell['iqm']:.2f} "
                 f"[{cell['iqm_ci95'][0]:.2f}, {cell['iqm_ci95'][1]:.2f}] | "
                 f"{evaluation['mean']:.2f} ± {evaluation['std']:.2f} | "
@@ -402,7 +420,7 @@ def draw_curves(axes, task, rows):
         episodes = np.array(summaries[0]["curve"]["episodes"][:length])
         returns = np.array([s["curve"]["return_mean"][:length] for s in summaries])
         mean, std = returns.mean(axis=0), returns.std(axis=0)
-        axes.plot(episodes, mean, label=f"{row} ({len(summaries)} seeds)")
+        axes.plot(episodes, mean, label=f"{row_label(task, row, rows)} ({len(summaries)} seeds)")
         axes.fill_between(episodes, mean - std, mean + std, alpha=0.2)
     axes.set_xlabel("training episodes")
     axes.set_ylabel("training return (sum over agents)")

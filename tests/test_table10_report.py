@@ -178,6 +178,39 @@ def test_the_spread3_dilemma_tasks_share_one_figure_8(tmp_path):
     assert "### spread3_sep" in (out / "table10.md").read_text()
 
 
+def test_mamd_op_is_named_on_the_maac_run_of_sep_and_the_mamd_runs_of_ful(tmp_path):
+    directory = str(tmp_path / "runs")
+    for env in ("spread3_sep", "spread3_ful"):
+        for seed in range(2):
+            for row in ("MAAC", "MAMD", "MAMD-Code"):
+                write_run(directory + env, row, seed, -90.0, env=env)
+    write_run(directory + "spread3_ful", "MAMD-OP", 0, -80.0, env="spread3_ful")
+    out = tmp_path / "out"
+    table10_report.report([directory + "spread3_sep", directory + "spread3_ful"], str(out), reps=50)
+    ful, sep = (out / "table10.md").read_text().split("### spread3_sep")
+    assert "| MAAC = MAMD-OP = MAMD-OP-Code |" in sep and "| MAMD |" in sep
+    # a MAMD-OP row that was run keeps its own line; MAMD-OP-Code still names MAMD-Code
+    assert "| MAMD |" in ful and "| MAMD-OP |" in ful and "| MAMD-Code = MAMD-OP-Code |" in ful
+    assert "| MAAC |" in ful
+
+
+def test_the_fig8_plans_run_mamd_op_only_where_it_is_not_maac_or_mamd():
+    from rllib_mamt import MAAC, MAMD
+
+    modes = {"MAAC": MAAC.get_default_config().trust_region_mode,
+             "MAMD": MAMD.get_default_config().trust_region_mode}
+    assert modes == {"MAAC": "none", "MAMD": "equal"}
+    plans = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         "benchmarks", "plans")
+    for task, same in table10_report.SAME_RUNS.items():
+        with open(os.path.join(plans, f"fig8_{task}.json")) as handle:
+            rows = json.load(handle)["rows"]
+        for row, others in same.items():
+            assert row in rows and not set(others) & set(rows), (task, row)
+    with open(os.path.join(plans, "fig8_spread3_mix.json")) as handle:
+        assert {"MAMD-OP", "MAMD-OP-Code"} <= set(json.load(handle)["rows"])
+
+
 def test_a_campaign_reports_the_plans_with_finished_runs_and_names_the_others(
         spread_runs, tmp_path, capsys):
     plans, recorded = tmp_path / "plans", tmp_path / "root" / "recorded"
