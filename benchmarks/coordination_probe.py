@@ -120,6 +120,8 @@ def coordination_summary(algo, rows=2048, seed=0):
     """C (Eq. 5) of ``algo``'s critic on ``rows`` replayed rows, as a finished
     run's ``final_coordination``: the mean matrix and, on Rover-Tower, each
     agent's C toward its row's partner against the other agents of that kind.
+    For MAMT-Fixed and MAMT-Random, C is the ablation's own (not the critic's)
+    and ``influence`` is None, as in the learner.
     None for algorithms without a replay buffer or without the attention
     critic's counterfactuals (MADDPG, MA-PPO, LOLA, MAMT-PPO)."""
     if not has_counterfactual_critic(algo):
@@ -128,7 +130,7 @@ def coordination_summary(algo, rows=2048, seed=0):
     per_row, influence, observations = coordination_rows(algo, rows, seed)
     return {"rows": rows, "seed": seed, "agents": agents,
             "coefficients": per_row.mean(0).tolist(),
-            "influence": influence.mean(0).tolist(),
+            "influence": None if influence is None else influence.mean(0).tolist(),
             "partner_contrast": rover_tower_partner_contrast(agents, per_row, observations)}
 
 

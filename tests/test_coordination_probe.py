@@ -72,6 +72,23 @@ def test_algorithms_without_a_replay_buffer_or_counterfactual_critic_give_none()
     assert coordination_probe.coordination_summary(OffPolicy()) is None
 
 
+def test_the_fixed_and_random_ablations_record_their_c_without_an_influence(monkeypatch):
+    coefficients, observations = rows_with_pairings([(0, 1), (1, 0)])
+    fixed = torch.full_like(coefficients, 1.0 / 3.0)
+    monkeypatch.setattr(coordination_probe, "coordination_rows",
+                        lambda algo, rows, seed: (fixed, None, observations))
+
+    class Algorithm:  # MAMT-Fixed: the learner returns no influence beside its C
+        joint_replay_buffer = None
+        learner_group = type("Group", (), {"_learner": type(
+            "Learner", (), {"agent_ids": AGENTS, "_coordination_coefficients": None})()})()
+
+    summary = coordination_probe.coordination_summary(Algorithm(), rows=2)
+    assert summary["influence"] is None
+    assert summary["coefficients"] == [[pytest.approx(1.0 / 3.0)] * 4] * 4
+    assert summary["partner_contrast"]["rover_0"] == pytest.approx((1.0 / 3.0, 1.0 / 3.0))
+
+
 def test_a_failed_final_measurement_still_lets_the_summary_be_written(capsys):
     import paper_budget
 
