@@ -384,7 +384,8 @@ def markdown(statistics):
         if result.get("partner_coordination"):
             lines += ["", "C of the finished critics toward each row's partner, against the "
                       "other agents of the partner's kind (mean over seeds and agents; "
-                      "the pairs are redrawn every episode):", "",
+                      "the pairs are redrawn every episode; MAMT-Fixed and MAMT-Random: "
+                      "the ablation's own C, which the critic does not set):", "",
                       "| Row | kind | toward the partner | toward the others |", "|---|---|---|---|"]
             for row in ordered(result["partner_coordination"]):
                 for kind, (partner, others) in result["partner_coordination"][row].items():
