@@ -58,6 +58,12 @@ passed over with a line), and writes to ``--out``:
   ``coordination_history`` ``fig5_<task>_partner.png`` draws that contrast
   over training (solid: toward the partner, mean ± std over seeds; dashed:
   toward the others), one panel for the rovers and one for the towers.
+- on the Spread-3 tasks, whose graph of who depends on whom is known
+  (``rllib_mamt.envs.spread3.DEPENDENCY_GRAPHS``, the paper's Fig. 7),
+  ``table10.md`` lists per row the finished critics' C on the graph's edges
+  against off them, the C matrix, and each agent's δ_i over the last half of
+  training (``graph_coordination``): whether the critic found the graph, and
+  whether the decomposition gave the joined agents the tighter trust regions.
 """
 
 import argparse
@@ -327,6 +333,68 @@ def partner_coordination(rows):
     return out
 
 
+def dependency_graph(task):
+    """The known Markov random field of a Spread-3 task (Appendix D, Fig. 7) as
+    a 0/1 matrix in agent order, or None for other tasks."""
+    if not task.startswith("spread3_"):
+        return None
+    from rllib_mamt.envs.spread3 import DEPENDENCY_GRAPHS
+
+    return DEPENDENCY_GRAPHS.get(task[len("spread3_"):])
+
+
+def late_trust_regions(summary):
+    """{agent: δ_i} averaged over the records of the last half of a run's
+    ``decomposition`` (inf for an agent without a trust region), or None."""
+    records = summary.get("decomposition") or []
+    if not records:
+        return None
+    half = records[-1]["episodes"] / 2.0
+    late = [record for record in records if record["episodes"] >= half]
+    agents = late[-1]["learners"]
+    return {agent: float(np.mean([record["learners"][agent]["trust_region_delta"]
+                                  for record in late if agent in record["learners"]]))
+            for agent in agents}
+
+
+def graph_coordination(task, rows):
+    """On a Spread-3 task, per row whose every seed recorded ``final_coordination``:
+    the mean over seeds of C (Eq. 5, row i: Q_i's dependence on agent j) on the
+    known graph's edges and off them (None where the graph has none), the mean
+    C matrix, and each agent's δ_i over the last half of training (None
+    without ``decomposition``). The paper's dilemma (Appendix D) asks the
+    decomposition to give the agents joined by an edge the tighter trust
+    regions; this is the check against that known answer."""
+    graph = dependency_graph(task)
+    if graph is None:
+        return {}
+    edges = graph.astype(bool)
+    off_edges = ~edges & ~np.eye(len(graph), dtype=bool)
+    out = {}
+    for row, summaries in rows.items():
+        matrices = [np.asarray((s.get("final_coordination") or {}).get("coefficients", []), float)
+                    for s in summaries]
+        if not all(m.shape == graph.shape for m in matrices):
+            continue
+        mean = np.mean(matrices, axis=0)
+        deltas = [late_trust_regions(s) for s in summaries]
+        agents = summaries[0]["final_coordination"].get("agents") or sorted(deltas[0] or {})
+        out[row] = {
+            "edges": float(mean[edges].mean()) if edges.any() else None,
+            "off_edges": float(mean[off_edges].mean()) if off_edges.any() else None,
+            "coefficients": mean.tolist(),
+            "agents": agents,
+            "trust_regions": None if not all(deltas) else
+            {agent: float(np.mean([d[agent] for d in deltas])) for agent in agents},
+        }
+    return out
+
+
+def format_optional(value):
+    """``value`` to 3 decimals, or "–" for None."""
+    return "–" if value is None else f"{value:.3f}"
+
+
 def markdown(statistics):
     """The Table 10 comparison as markdown, one section per task."""
     lines = []
@@ -390,6 +458,23 @@ def markdown(statistics):
             for row in ordered(result["partner_coordination"]):
                 for kind, (partner, others) in result["partner_coordination"][row].items():
                     lines.append(f"| {row} | {kind} | {partner:.3f} | {others:.3f} |")
+        if result.get("graph_coordination"):
+            lines += ["", "C of the finished critics (Eq. 5; mean over seeds) on the known "
+                      "graph's edges (Fig. 7) and off them, the C matrix (row i: Q_i's "
+                      "dependence on agent j), and each agent's δ_i over the last half of "
+                      "training (∞: no trust region; MAMT-Fixed and MAMT-Random: the "
+                      "ablation's own C):", "",
+                      "| Row | C on edges | C off edges | C matrix | δ_i over the last half |",
+                      "|---|---|---|---|---|"]
+            for row in ordered(result["graph_coordination"]):
+                entry = result["graph_coordination"][row]
+                matrix = " / ".join(" ".join(f"{c:.2f}" for c in line)
+                                    for line in entry["coefficients"])
+                deltas = "–" if entry["trust_regions"] is None else ", ".join(
+                    f"{agent} {'∞' if math.isinf(delta) else f'{delta:.2f}'}"
+                    for agent, delta in entry["trust_regions"].items())
+                lines.append(f"| {row} | {format_optional(entry['edges'])} | "
+                             f"{format_optional(entry['off_edges'])} | {matrix} | {deltas} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -537,6 +622,7 @@ def report(directories, out_dir, reps=2000, seed=0):
         statistics[task] = {"cells": cells, "probability_of_improvement": improvement,
                             "seeds_to_separate": seeds_to_separate(rows, task),
                             "partner_coordination": partner_coordination(rows),
+                            "graph_coordination": graph_coordination(task, rows),
                             "cost": cost(cells)}
         plot_curves(task, rows, os.path.join(out_dir, f"fig2_{task}.png"))
         plot_decomposition(task, rows, out_dir)

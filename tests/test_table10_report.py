@@ -330,3 +330,70 @@ def test_final_slope_is_the_rise_per_1000_episodes_over_the_last_3000(tmp_path):
     assert cells["MAMD"]["final_slope"]["mean"] == pytest.approx(0.0)
     with open(tmp_path / "out" / "table10.md") as handle:
         assert "| +12.00 ± 0.00 | 1 |" in handle.read()
+
+
+def add_to_summary(directory, row, seed, **fields):
+    path = os.path.join(directory, row, f"seed_{seed}.json")
+    with open(path) as handle:
+        summary = json.load(handle)
+    summary.update(fields)
+    with open(path, "w") as handle:
+        json.dump(summary, handle)
+
+
+def decomposition(deltas_by_episodes):
+    return [{"num_env_steps_sampled_lifetime": 25 * episodes, "episodes": episodes, "learners": {agent: {"trust_region_delta": delta}
+                                                for agent, delta in deltas.items()}}
+            for episodes, deltas in deltas_by_episodes]
+
+
+def test_spread3_rows_report_c_on_the_known_graph_and_the_late_trust_regions(tmp_path):
+    directory = str(tmp_path / "runs")
+    agents = ["agent_0", "agent_1", "agent_2"]
+    # Mix's graph joins agent_0 and agent_2 (Appendix D, Fig. 7)
+    matrices = {0: [[0, 0.1, 0.5], [0.2, 0, 0.2], [0.3, 0.1, 0]],
+                1: [[0, 0.3, 0.3], [0.2, 0, 0.2], [0.5, 0.1, 0]]}
+    late = {0: (0.5, 1.5, 1.0), 1: (0.7, 1.1, 1.2)}
+    for seed in (0, 1):
+        write_run(directory, "MAMT", seed, -40.0, env="spread3_mix")
+        early = {agent: 9.0 for agent in agents}  # first half of training: left out
+        add_to_summary(directory, "MAMT", seed,
+                       final_coordination={"agents": agents, "coefficients": matrices[seed]},
+                       decomposition=decomposition(
+                           [(1000, early), (3000, dict(zip(agents, late[seed]))),
+                            (4000, dict(zip(agents, late[seed])))]))
+        write_run(directory, "MAAC", seed, -39.0, env="spread3_mix")
+        add_to_summary(directory, "MAAC", seed,
+                       final_coordination={"agents": agents, "coefficients": matrices[0]},
+                       decomposition=decomposition(
+                           [(4000, {a: float("inf") for a in reversed(agents)})]))
+    write_run(directory, "MAMD", 0, -41.0, env="spread3_mix")  # no final C: left out
+    statistics = table10_report.report([directory], str(tmp_path / "out"), reps=50)
+    graph = statistics["spread3_mix"]["graph_coordination"]
+    assert set(graph) == {"MAAC", "MAMT"}
+    assert graph["MAMT"]["edges"] == pytest.approx(0.4)
+    assert graph["MAMT"]["off_edges"] == pytest.approx(0.175)
+    assert graph["MAMT"]["trust_regions"] == pytest.approx(
+        {"agent_0": 0.6, "agent_1": 1.3, "agent_2": 1.1})
+    table = (tmp_path / "out" / "table10.md").read_text()
+    assert ("| MAMT | 0.400 | 0.175 | 0.00 0.20 0.40 / 0.20 0.00 0.20 / 0.40 0.10 0.00 | "
+            "agent_0 0.60, agent_1 1.30, agent_2 1.10 |") in table
+    # in the agents' order, whatever the learners' order in the records
+    assert "| MAAC | 0.400 | 0.150 |" in table and "agent_0 ∞, agent_1 ∞, agent_2 ∞ |" in table
+
+
+def test_the_graph_check_is_left_out_where_the_graph_has_no_edges_or_no_gaps(tmp_path):
+    directory = str(tmp_path / "runs")
+    for env in ("spread3_sep", "spread3_ful"):
+        write_run(directory + env, "MAAC", 0, -40.0, env=env)
+        add_to_summary(directory + env, "MAAC", 0, final_coordination={
+            "agents": ["a", "b", "c"], "coefficients": [[0, 0.2, 0.4], [0.2, 0, 0.2], [0.2, 0.2, 0]]})
+    statistics = table10_report.report([directory + "spread3_sep", directory + "spread3_ful"],
+                                       str(tmp_path / "out"), reps=50)
+    sep = statistics["spread3_sep"]["graph_coordination"]["MAAC"]
+    ful = statistics["spread3_ful"]["graph_coordination"]["MAAC"]
+    assert sep["edges"] is None and sep["off_edges"] == pytest.approx(0.2333, abs=1e-4)
+    assert ful["off_edges"] is None and ful["edges"] == pytest.approx(0.2333, abs=1e-4)
+    assert sep["trust_regions"] is None
+    assert "spread" not in table10_report.graph_coordination("rover_tower", {}) and \
+        table10_report.graph_coordination("rover_tower", {}) == {}
