@@ -33,10 +33,11 @@ rewrites its summary (with the final C of its critic on replayed rows,
 ``final_coordination``). Rows whose algorithm is not
 registered (baselines still being built) are listed as skipped.
 
-A campaign file (``{"campaign": [{"plan": ..., "rows": [...]}, ...]}``, e.g.
-``benchmarks/plans/issue14_campaign.json``) runs several plans in its order
-with the same skip-and-resume rules, so one command carries a whole
-reproduction across sessions.
+A campaign file (``{"campaign": [{"plan": ..., "rows": [...], "seeds":
+[...]}, ...]}``, e.g. ``benchmarks/plans/issue14_campaign.json``; ``rows``
+and ``seeds`` optional) runs several plans in its order with the same
+skip-and-resume rules, so one command carries a whole reproduction across
+sessions.
 """
 
 import argparse
@@ -178,10 +179,11 @@ def registered_rows(plan, rows):
     return ready, skipped
 
 
-def pending_runs(plan, out_dir, rows):
+def pending_runs(plan, out_dir, rows, seeds=None):
     """(row, seed) pairs without a summary yet, or whose summary has fewer
     episodes than the plan now asks (the run is extended from its checkpoint,
-    or trained again if that is gone), in row-major order.
+    or trained again if that is gone), in row-major order, over ``seeds``
+    (default: the plan's).
 
     Raises:
         SystemExit: If a finished run's summary was trained with other settings
@@ -189,7 +191,7 @@ def pending_runs(plan, out_dir, rows):
     """
     pending = []
     for row in rows:
-        for seed in plan["seeds"]:
+        for seed in plan["seeds"] if seeds is None else seeds:
             path = summary_path(out_dir, row, seed)
             if not os.path.exists(path):
                 pending.append((row, seed))
@@ -383,7 +385,8 @@ def write_summary(plan, row, seed, progress, evaluation, out_dir):
 class Stage:
     """One plan of a run: its file, contents, rows and output/checkpoint dirs."""
 
-    def __init__(self, plan_path, rows=None, out_dir=None, work_dir=None, root=HERE):
+    def __init__(self, plan_path, rows=None, out_dir=None, work_dir=None, root=HERE,
+                 seeds=None):
         self.plan_path = os.path.abspath(plan_path)
         self.plan = load_plan(self.plan_path)
         name = os.path.splitext(os.path.basename(self.plan_path))[0]
@@ -395,19 +398,28 @@ class Stage:
             raise SystemExit(f"{self.plan_path}: rows {unknown} are not in the plan; "
                              f"allowed: {list(self.plan['rows'])}")
         self.rows = list(rows or self.plan["rows"])
+        unknown = [seed for seed in seeds or [] if seed not in self.plan["seeds"]]
+        if unknown or seeds == []:
+            raise SystemExit(f"{self.plan_path}: seeds {seeds!r} are not a non-empty subset "
+                             f"of the plan's; allowed: {self.plan['seeds']}")
+        self.seeds = list(seeds or self.plan["seeds"])
 
 
 def load_campaign(path, root=HERE):
     """The stages of a campaign file: ``{"campaign": [{"plan": path relative to
-    the repository, "rows": [...] (optional)}, ...]}``, run in order; their
-    summaries and checkpoints go under ``root`` (``recorded/``, ``results/``)."""
+    the repository, "rows": [...] (optional), "seeds": [...] (optional, a
+    subset of the plan's)}, ...]}``, run in order; their summaries and
+    checkpoints go under ``root`` (``recorded/``, ``results/``). A stage with
+    one seed before the same rows' stage with all of them gives every row a
+    first seed before any row gets its others."""
     with open(path) as handle:
         campaign = json.load(handle)
     stages = campaign.get("campaign")
     if not isinstance(stages, list) or not all(isinstance(s, dict) and "plan" in s for s in stages):
         raise SystemExit(f"{path}: key 'campaign' is {stages!r}; allowed: a list of "
                          "{'plan': path, 'rows': [...]} dicts")
-    return [Stage(os.path.join(REPOSITORY, stage["plan"]), stage.get("rows"), root=root)
+    return [Stage(os.path.join(REPOSITORY, stage["plan"]), stage.get("rows"), root=root,
+                  seeds=stage.get("seeds"))
             for stage in stages]
 
 
@@ -424,7 +436,8 @@ def load_stages(path, root=HERE):
 
 def pending_queue(stages):
     """(stage, row, seed) of every run without a summary, stage by stage,
-    row-major; rows waiting for their search summary are left out, with a line."""
+    row-major, each run once (a later stage repeating it does not queue it
+    again); rows waiting for their search summary are left out, with a line."""
     queue = []
     for stage in stages:
         rows, skipped = registered_rows(stage.plan, stage.rows)
@@ -437,7 +450,10 @@ def pending_queue(stages):
             print(f"skipped row {row}: waiting for the search summary "
                   f"{stage.plan['rows'][row]['search']} (run the search first)", flush=True)
         rows = [row for row in rows if row not in waiting]
-        queue += [(stage, row, seed) for row, seed in pending_runs(stage.plan, stage.out_dir, rows)]
+        queued = {(earlier.plan_path, row, seed) for earlier, row, seed in queue}
+        queue += [(stage, row, seed) for row, seed in
+                  pending_runs(stage.plan, stage.out_dir, rows, stage.seeds)
+                  if (stage.plan_path, row, seed) not in queued]
     return queue
 
 
@@ -502,7 +518,7 @@ def status(stage):
     """Prints each run's state (:func:`run_state`)."""
     print(f"== {os.path.relpath(stage.plan_path, REPOSITORY)}")
     for row in stage.rows:
-        for seed in stage.plan["seeds"]:
+        for seed in stage.seeds:
             print(f"{row:<14} seed {seed:<4} {run_state(stage, row, seed)}")
 
 

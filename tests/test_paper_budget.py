@@ -347,3 +347,25 @@ def test_a_checkpoint_trained_with_other_settings_is_not_resumed(tmp_path, monke
     with pytest.raises(SystemExit, match=r"trained with coordination_threshold=0.02, but the plan "
                                          r"now gives row 'MAMT-Fixed' coordination_threshold='<unset>'"):
         paper_budget.run_one(PLAN, "MAMT-Fixed", 0, str(tmp_path / "out"), str(tmp_path / "work"))
+
+
+def test_a_one_seed_stage_gives_every_row_its_first_seed_before_any_row_its_others(tmp_path):
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(json.dumps(PLAN))
+    first_seeds = paper_budget.Stage(str(plan_path), ["MAAC", "MAMT-Fixed"], seeds=[0],
+                                     out_dir=str(tmp_path / "out"))
+    all_seeds = paper_budget.Stage(str(plan_path), ["MAAC", "MAMT-Fixed"],
+                                   out_dir=str(tmp_path / "out"))
+    queue = [(row, seed) for _, row, seed in paper_budget.pending_queue([first_seeds, all_seeds])]
+    assert queue == [("MAAC", 0), ("MAMT-Fixed", 0), ("MAAC", 1), ("MAMT-Fixed", 1)]
+
+
+def test_a_stage_names_seeds_outside_its_plan(tmp_path):
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(json.dumps(PLAN))
+    for seeds in ([5], []):
+        with pytest.raises(SystemExit, match=r"seeds .* allowed: \[0, 1\]"):
+            paper_budget.Stage(str(plan_path), ["MAAC"], seeds=seeds)
+    campaign = tmp_path / "campaign.json"
+    campaign.write_text(json.dumps({"campaign": [{"plan": str(plan_path), "seeds": [1]}]}))
+    assert paper_budget.load_campaign(str(campaign))[0].seeds == [1]
