@@ -101,7 +101,8 @@ PAPER_TABLE10 = {
                 "MAMT-Fixed": (21.54, 1.62), "MAMT-WS": (17.17, 2.89),
                 "MAMT-PPO": (25.04, 1.68)},
 }
-ROW_ORDER = ["MAAC", "MA-PPO", "MADDPG", "LOLA", "MAMD", "MAMD-Code", "MAMT", "MAMT-Code",
+ROW_ORDER = ["MAAC", "MA-PPO", "MADDPG", "LOLA", "MAMD", "MAMD-Code", "MAMD-OP", "MAMD-OP-Code",
+             "MAMT", "MAMT-Code",
              "MAMT-LogStep", "MAMT-Fixed",
              "MAMT-Random", "MAMT-WS", "MAMT-PPO"]
 SELF_COLLISION_PER_STEP = 1.0

@@ -397,3 +397,8 @@ def test_the_graph_check_is_left_out_where_the_graph_has_no_edges_or_no_gaps(tmp
     assert sep["trust_regions"] is None
     assert "spread" not in table10_report.graph_coordination("rover_tower", {}) and \
         table10_report.graph_coordination("rover_tower", {}) == {}
+
+
+def test_fig8_rows_are_in_the_papers_order_mamd_op_between_mamd_and_mamt():
+    assert table10_report.ordered(["MAMT", "MAMD-OP", "MAAC", "MAMD", "MAMD-OP-Code"]) == [
+        "MAAC", "MAMD", "MAMD-OP", "MAMD-OP-Code", "MAMT"]
