@@ -345,17 +345,18 @@ def dependency_graph(task):
 
 
 def late_trust_regions(summary):
-    """{agent: δ_i} averaged over the records of the last half of a run's
-    ``decomposition`` (inf for an agent without a trust region), or None."""
+    """{agent: δ_i} averaged over the last half of a run's ``decomposition``
+    records (Fig. 5's window, ``rllib_mamt.plotting.coordination_matrix``; inf
+    for an agent without a trust region), or None without records."""
+    from rllib_mamt.plotting import agent_ids, nested
+
     records = summary.get("decomposition") or []
     if not records:
         return None
-    half = records[-1]["episodes"] / 2.0
-    late = [record for record in records if record["episodes"] >= half]
-    agents = late[-1]["learners"]
-    return {agent: float(np.mean([record["learners"][agent]["trust_region_delta"]
-                                  for record in late if agent in record["learners"]]))
-            for agent in agents}
+    late = records[len(records) // 2:]
+    return {agent: float(np.mean([nested(record, "learners", agent, "trust_region_delta",
+                                         default=np.nan) for record in late]))
+            for agent in agent_ids(records)}
 
 
 def graph_coordination(task, rows):
@@ -379,7 +380,7 @@ def graph_coordination(task, rows):
             continue
         mean = np.mean(matrices, axis=0)
         deltas = [late_trust_regions(s) for s in summaries]
-        agents = summaries[0]["final_coordination"].get("agents") or sorted(deltas[0] or {})
+        agents = summaries[0]["final_coordination"]["agents"]
         out[row] = {
             "edges": float(mean[edges].mean()) if edges.any() else None,
             "off_edges": float(mean[off_edges].mean()) if off_edges.any() else None,
