@@ -301,6 +301,10 @@ def run_one(plan, row, seed, out_dir, work_dir):
         progress["iterations"] = int(result["training_iteration"])
         progress["curve"].append((finished, min(finished, window), progress["env_steps"],
                                   float(runners.get("episode_return_mean", 0.0))))
+        progress.setdefault("agent_curve_from_episodes", progress["episodes"] - finished)
+        progress.setdefault("agent_curve", []).append(
+            (finished, min(finished, window), progress["env_steps"],
+             run_summary.agent_returns(runners)))
         if progress["iterations"] % decomposition_every == 0:
             row_metrics = run_summary.decomposition_row(result)
             if row_metrics:
@@ -364,12 +368,17 @@ def write_summary(plan, row, seed, progress, evaluation, out_dir):
         "last_episodes": last,
         "last_1000_episodes_return": run_summary.last_episodes_mean(progress["curve"], last),
         "eval": {"episodes": plan_count(plan, "eval_episodes"),
-                 "return_mean": float(evaluation["episode_return_mean"])},
+                 "return_mean": float(evaluation["episode_return_mean"]),
+                 "agent_return_mean": run_summary.agent_returns(evaluation)},
         "episodes": progress["episodes"],
         "env_steps": progress["env_steps"],
         "training_iterations": progress["iterations"],
         "process_seconds": progress["process_seconds"],
     }
+    if progress.get("agent_curve"):
+        summary["agents"] = run_summary.agent_summary(
+            progress["agent_curve"], progress["agent_curve_from_episodes"],
+            plan_count(plan, "bin_episodes"), last)
     if progress.get("decomposition"):
         summary["decomposition"] = progress["decomposition"]
     for key in ("coordination_history", "final_coordination"):

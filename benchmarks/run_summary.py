@@ -17,8 +17,16 @@ report (``table10_report.py``) reads nothing else. Keys:
 - ``last_1000_episodes_return``: the paper's metric (Table 10), the mean
   training return over the last ``last_episodes`` (1,000) episodes, computed
   from the unbinned curve.
-- ``eval``: ``{"episodes": 10, "return_mean": ...}``, the deterministic
-  (``explore=False``) evaluation after training.
+- ``eval``: ``{"episodes": 10, "return_mean": ..., "agent_return_mean":
+  {agent: ...}}``, the deterministic (``explore=False``) evaluation after
+  training and each agent's own part of it (``agent_return_mean`` is absent
+  in summaries written before per-agent returns were recorded).
+- ``agents`` (optional; runs trained since per-agent returns were recorded):
+  each agent's own episode return (RLlib's ``agent_episode_returns_mean``;
+  they sum to the return above): ``from_episodes`` (episodes trained before
+  the record starts, 0 for a run recorded from its start), ``curve``
+  ``{agent: binned curve as curve}`` and, when the record covers the last
+  ``last_episodes`` episodes, ``last_1000_episodes_return`` ``{agent: mean}``.
 - ``episodes``, ``env_steps``, ``training_iterations``, ``process_seconds``
   (wall seconds of the training process, summed over resumed sessions).
 - ``decomposition`` (optional; rows that learn a trust-region decomposition):
@@ -103,6 +111,60 @@ def binned_curve(curve: Sequence[Tuple[int, int, int, float]], bin_episodes: int
     return binned
 
 
+def agent_returns(runners: dict) -> Dict[str, float]:
+    """Each agent's mean episode return in an ``env_runners`` result (RLlib's
+    ``agent_episode_returns_mean``, over the same smoothing window as
+    ``episode_return_mean``); agents without a finite mean are left out."""
+    means = runners.get("agent_episode_returns_mean")
+    if not isinstance(means, dict):
+        return {}
+    return {str(agent): float(mean) for agent, mean in means.items()
+            if isinstance(mean, (int, float)) and math.isfinite(mean)}
+
+
+def per_agent_curves(agent_curve: Sequence[Tuple[int, int, int, Dict[str, float]]]
+                     ) -> Dict[str, List[Tuple[int, int, int, float]]]:
+    """Splits an unbinned per-agent curve into one curve per agent.
+
+    Args:
+        agent_curve: One row per training iteration, as in
+            :func:`last_episodes_mean` but with ``{agent: mean}`` (from
+            :func:`agent_returns`) in place of the mean. An iteration without
+            an agent's mean covers none of that agent's episodes, so the
+            episode counting stays aligned with the total curve.
+    """
+    agents = sorted({agent for row in agent_curve for agent in row[3]})
+    return {agent: [(finished, covered if agent in means else 0, env_steps,
+                     means.get(agent, 0.0))
+                    for finished, covered, env_steps, means in agent_curve]
+            for agent in agents}
+
+
+def agent_summary(agent_curve, from_episodes: int, bin_episodes: int, last_episodes: int) -> dict:
+    """The summary's ``agents`` entry: each agent's own return over training.
+
+    Args:
+        agent_curve: The unbinned per-agent curve (:func:`per_agent_curves`).
+        from_episodes: Episodes trained before its first row (runs resumed
+            from a checkpoint written before per-agent returns were recorded).
+        bin_episodes: Bin width of the binned curves (their ``episodes`` count
+            from the run's start, as the total curve's).
+        last_episodes: The paper's window (1,000). Each agent's mean over it is
+            given only when the curve covers that many episodes.
+    """
+    curves = per_agent_curves(agent_curve)
+    entry = {"from_episodes": int(from_episodes), "curve": {}}
+    for agent, curve in curves.items():
+        binned = binned_curve(curve, bin_episodes)
+        binned["episodes"] = [from_episodes + episodes for episodes in binned["episodes"]]
+        entry["curve"][agent] = binned
+    covered = sum(row[0] for row in agent_curve)
+    if covered >= last_episodes and curves:
+        entry["last_1000_episodes_return"] = {
+            agent: last_episodes_mean(curve, last_episodes) for agent, curve in curves.items()}
+    return entry
+
+
 def decomposition_row(result: dict) -> Optional[dict]:
     """The per-agent trust-region metrics of one training result, or None.
 
@@ -145,6 +207,13 @@ def validate(summary: dict, source: str = "summary") -> dict:
             isinstance(row, dict) and STEPS in row and "learners" in row for row in decomposition):
         raise ValueError(f"{source}: key 'decomposition' is not a list of rows with "
                          f"'{STEPS}' and 'learners'; allowed: rows of decomposition_row()")
+    agents = summary.get("agents", {})
+    if not isinstance(agents, dict) or not isinstance(agents.get("curve", {}), dict) or not all(
+            isinstance(value, (int, float)) and math.isfinite(value)
+            for value in agents.get("last_1000_episodes_return", {}).values()):
+        raise ValueError(f"{source}: key 'agents' is not {{'from_episodes', 'curve': "
+                         "{agent: binned curve}, 'last_1000_episodes_return': {agent: finite "
+                         "number}}; allowed: the output of agent_summary()")
     history = summary.get("coordination_history", [])
     if not isinstance(history, list) or not all(
             isinstance(entry, dict) and isinstance(entry.get("episodes"), int)

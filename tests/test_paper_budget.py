@@ -183,6 +183,35 @@ def test_binned_curve_bins_by_episodes():
     assert binned["return_mean"][-1] == -10.0
 
 
+def test_each_agents_own_return_is_counted_over_the_same_episodes_as_the_total():
+    """Agent means weigh like the total's, so they add up to it; an iteration
+    without an agent's mean covers none of its episodes but still counts toward
+    the window, so the episodes stay aligned."""
+    agent_curve = [(40, 40, 1000, {"a": -10.0, "b": -1.0}),
+                   (40, 40, 2000, {"a": -6.0, "b": -2.0}),
+                   (40, 40, 3000, {"a": -2.0})]
+    total = [(f, c, s, sum(means.values())) for f, c, s, means in agent_curve[:2]]
+    entry = run_summary.agent_summary(agent_curve[:2], 0, 40, 80)
+    assert entry["last_1000_episodes_return"] == {"a": -8.0, "b": -1.5}
+    assert sum(entry["last_1000_episodes_return"].values()) == pytest.approx(
+        run_summary.last_episodes_mean(total, 80))
+    assert entry["curve"]["a"]["return_mean"] == [-10.0, -6.0]
+    last = run_summary.agent_summary(agent_curve, 0, 40, 80)["last_1000_episodes_return"]
+    assert last == {"a": -4.0, "b": -2.0}  # b's window is its one mean inside the last 80
+
+
+def test_per_agent_returns_are_given_only_over_a_window_the_record_covers():
+    """A run resumed from a checkpoint that predates the per-agent record has
+    no per-agent last-1000 mean until the record covers 1,000 episodes."""
+    agent_curve = [(40, 40, 1000 * i, {"a": -1.0}) for i in range(1, 4)]
+    entry = run_summary.agent_summary(agent_curve, 24000, 40, 1000)
+    assert entry["from_episodes"] == 24000
+    assert "last_1000_episodes_return" not in entry
+    assert run_summary.agent_returns({"agent_episode_returns_mean": {
+        "a": -1, "b": float("nan")}}) == {"a": -1.0}
+    assert run_summary.agent_returns({}) == {}
+
+
 def test_decomposition_row_keeps_per_agent_trust_region_metrics_only():
     result = {"num_env_steps_sampled_lifetime": 3000, "env_runners": {"num_episodes_lifetime": 120},
               "learners": {"__all_modules__": {"num_env_steps_trained": 7},
@@ -250,6 +279,36 @@ def test_a_mamt_run_records_delta_and_coordination_for_figures_4_and_5(tmp_path)
     assert len(final["coefficients"]) == 2 and final["coefficients"][0][0] == 0.0
     assert final["partner_contrast"] == {}  # Spread has no pairs
     assert "coordination_history" not in summary  # nor a history of them
+    agents = summary["agents"]  # each agent's own return; they add up to the total
+    assert agents["from_episodes"] == 0
+    assert sum(agents["last_1000_episodes_return"].values()) == pytest.approx(
+        summary["last_1000_episodes_return"])
+    assert sorted(agents["curve"]) == ["agent_0", "agent_1"]
+    assert len(agents["curve"]["agent_0"]["return_mean"]) == len(summary["curve"]["return_mean"])
+    assert sum(summary["eval"]["agent_return_mean"].values()) == pytest.approx(
+        summary["eval"]["return_mean"])
+
+
+def test_a_run_resumed_from_a_checkpoint_without_per_agent_returns_records_them_from_there(
+        tmp_path):
+    """The live campaign's case: a checkpoint written before per-agent returns
+    were recorded resumes, and the record starts at the resumed episode."""
+    run_tiny_plan(tmp_path, "MAAC", "MAAC", env="spread", episodes=80, checkpoint_every=1)
+    progress_path = os.path.join(paper_budget.run_dir(str(tmp_path / "work"), "MAAC", 100),
+                                 "checkpoint", "progress.json")
+    with open(progress_path) as handle:
+        progress = json.load(handle)
+    resumed_at = progress["episodes"]
+    for key in ("agent_curve", "agent_curve_from_episodes"):
+        del progress[key]
+    with open(progress_path, "w") as handle:
+        json.dump(progress, handle)
+    summary = run_tiny_plan(tmp_path, "MAAC", "MAAC", env="spread", episodes=160,
+                            checkpoint_every=1, last_episodes=120)
+    agents = summary["agents"]
+    assert agents["from_episodes"] == resumed_at > 0
+    assert "last_1000_episodes_return" not in agents  # 80 episodes recorded, window 120
+    assert agents["curve"]["agent_0"]["episodes"][-1] == summary["episodes"]
 
 
 def test_a_rover_tower_run_records_c_toward_each_rows_partner_at_every_checkpoint(tmp_path):
