@@ -16,7 +16,7 @@ Commands::
                 [--resume] [--import MODULE ...]
                 [--ray-address ADDR | --num-cpus N --num-gpus N]
     rllib train file FILE ...    (the same)
-    rllib evaluate CHECKPOINT [--episodes N] [--seed S] [--import MODULE ...]
+    rllib evaluate CHECKPOINT [--episodes N] [--seed S] [--explore] [--import MODULE ...]
     rllib plot RESULTS_DIR [--out DIR]
 
 Every experiment, every grid-search value, the stop criteria and the env are
@@ -39,6 +39,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
+from rllib_mamt.checkpoint_evaluation import agent_episode_returns
 from rllib_mamt.yaml_loading import load_yaml
 
 USAGE_ERROR = 2
@@ -404,66 +405,6 @@ def find_checkpoint(path: str) -> str:
     return max(candidates, key=os.path.getmtime)
 
 
-def checkpoint_config(checkpoint: str):
-    """The AlgorithmConfig a checkpoint was trained with (without loading its state)."""
-    import pickle
-
-    from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
-
-    with open(os.path.join(checkpoint, "class_and_ctor_args.pkl"), "rb") as handle:
-        saved = pickle.load(handle)
-    args, _ = saved["ctor_args_and_kwargs"]
-    config = args[0]
-    return AlgorithmConfig.from_state(config) if isinstance(config, dict) else config
-
-
-def evaluate_checkpoint(checkpoint: str, episodes: int, seed: int) -> List[float]:
-    """Returns of ``episodes`` episodes of the restored deterministic (argmax) policy.
-
-    Only the actor modules are loaded from the checkpoint (no EnvRunners,
-    learners or replay buffer), and the env is built in this process from the
-    trained config, so evaluation never waits for cluster resources.
-    """
-    import numpy as np
-    import torch
-    from ray.rllib.algorithms.algorithm import Algorithm
-    from ray.rllib.core.columns import Columns
-    from ray.rllib.core.rl_module.rl_module import RLModule
-    from ray.rllib.env.env_context import EnvContext
-
-    config = checkpoint_config(checkpoint)
-    module_root = os.path.join(checkpoint, "learner_group", "learner", "rl_module")
-    if not os.path.isdir(module_root):
-        raise UsageError(f"{checkpoint} has no learner_group/learner/rl_module (not a new-API-stack checkpoint)")
-    _, creator = Algorithm._get_env_id_and_creator(config.env, config)
-    env = creator(EnvContext(config.env_config, worker_index=0))
-    modules = {}
-    try:
-        for agent in env.possible_agents:
-            module_id = config.policy_mapping_fn(agent, None)
-            if module_id not in modules:
-                modules[module_id] = RLModule.from_checkpoint(os.path.join(module_root, module_id))
-        returns = []
-        for episode in range(episodes):
-            observations, _ = env.reset(seed=seed + episode)
-            total, done = 0.0, False
-            while not done:
-                actions = {}
-                for agent, observation in observations.items():
-                    batch = {Columns.OBS: torch.as_tensor(np.asarray(observation)[None])}
-                    with torch.no_grad():
-                        module = modules[config.policy_mapping_fn(agent, None)]
-                        logits = module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS]
-                    actions[agent] = int(torch.argmax(logits, dim=-1)[0])
-                observations, rewards, terminateds, truncateds, _ = env.step(actions)
-                total += float(sum(rewards.values()))
-                done = terminateds["__all__"] or truncateds["__all__"]
-            returns.append(total)
-        return returns
-    finally:
-        env.close()
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rllib", description="MAMT's RLlib command line")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -487,10 +428,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: enough for a trial)")
     train.add_argument("--num-gpus", type=int, help="GPUs of the local Ray instance")
 
-    evaluate = commands.add_parser("evaluate", help="mean return of a checkpoint's deterministic policy")
+    evaluate = commands.add_parser(
+        "evaluate", help="mean return, and each agent's, of a checkpoint's policy (argmax unless --explore)")
     evaluate.add_argument("checkpoint")
     evaluate.add_argument("--episodes", type=int, default=10)
     evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--explore", action="store_true",
+                          help="draw actions from the policies, as in training (default: argmax)")
     evaluate.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                           help="import MODULE (or a .py file) first, e.g. one that registers your env")
 
@@ -542,18 +486,26 @@ def train_command(args) -> int:
 
 
 def evaluate_command(args) -> int:
-    """``rllib evaluate``: mean return of the deterministic policy, all in this process."""
+    """``rllib evaluate``: mean return (and each agent's) of the deterministic
+    policy, or with ``--explore`` of the sampling one, all in this process."""
     if args.episodes < 1:
         raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
     checkpoint = find_checkpoint(args.checkpoint)
     import rllib_mamt  # noqa: F401  (registers the envs)
 
     import_user_modules(args.imports)
-    returns = evaluate_checkpoint(checkpoint, args.episodes, args.seed)
+    try:
+        agent_returns = agent_episode_returns(checkpoint, args.episodes, args.seed, args.explore)
+    except FileNotFoundError as error:
+        raise UsageError(str(error))
+    returns = [sum(episode.values()) for episode in agent_returns]
     mean = sum(returns) / len(returns)
     std = math.sqrt(sum((r - mean) ** 2 for r in returns) / len(returns))
     print(f"checkpoint: {checkpoint}")
     print(f"mean return over {len(returns)} episodes: {mean:.4f} (std {std:.4f})")
+    per_agent = ", ".join(f"{agent} {sum(e[agent] for e in agent_returns) / len(returns):.4f}"
+                          for agent in agent_returns[0])
+    print(f"mean return per agent: {per_agent}")
     return 0
 
 

@@ -86,6 +86,15 @@ def test_train_grid_search_then_evaluate_the_checkpoint(tmp_path):
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     line = [l for l in evaluated.stdout.splitlines() if l.startswith("mean return over 2 episodes")]
     assert line and float(line[0].split(":")[1].split()[0]) < 0  # Spread returns are negative
+    per_agent = [l for l in evaluated.stdout.splitlines() if l.startswith("mean return per agent")]
+    agent_means = [float(part.split()[1]) for part in per_agent[0].split(":")[1].split(",")]
+    assert len(agent_means) == 2
+    assert sum(agent_means) == pytest.approx(float(line[0].split(":")[1].split()[0]), abs=1e-3)
+    explored = [rllib("evaluate", checkpoint, "--episodes", "2", "--explore", timeout=120)
+                for _ in range(2)]
+    assert explored[0].returncode == 0, explored[0].stderr[-3000:]
+    assert explored[0].stdout == explored[1].stdout  # the action draws are seeded
+    assert line[0] not in explored[0].stdout  # drawn actions, not the argmax ones
 
 
 def test_ctrl_c_checkpoints_exits_130_and_resume_continues(tmp_path):
