@@ -27,6 +27,11 @@ report (``table10_report.py``) reads nothing else. Keys:
   the record starts, 0 for a run recorded from its start), ``curve``
   ``{agent: binned curve as curve}`` and, when the record covers the last
   ``last_episodes`` episodes, ``last_1000_episodes_return`` ``{agent: mean}``.
+- ``checkpoint_eval`` (optional; ``checkpoint_agent_returns.py``): each
+  agent's return measured afterwards on the run's last checkpoint, with argmax
+  (``deterministic``) and with drawn actions (``stochastic``):
+  ``{"checkpoint_episodes", "episodes", "seed", "deterministic":
+  {"return_mean", "agent_return_mean": {agent: ...}}, "stochastic": {...}}``.
 - ``episodes``, ``env_steps``, ``training_iterations``, ``process_seconds``
   (wall seconds of the training process, summed over resumed sessions).
 - ``decomposition`` (optional; rows that learn a trust-region decomposition):
@@ -214,6 +219,14 @@ def validate(summary: dict, source: str = "summary") -> dict:
         raise ValueError(f"{source}: key 'agents' is not {{'from_episodes', 'curve': "
                          "{agent: binned curve}, 'last_1000_episodes_return': {agent: finite "
                          "number}}; allowed: the output of agent_summary()")
+    measured = summary.get("checkpoint_eval", {})
+    if not isinstance(measured, dict) or not all(
+            isinstance(measured.get(mode), dict)
+            and isinstance(measured[mode].get("agent_return_mean"), dict)
+            for mode in ("deterministic", "stochastic") if measured):
+        raise ValueError(f"{source}: key 'checkpoint_eval' has no 'deterministic' and "
+                         "'stochastic' {'return_mean', 'agent_return_mean'}; allowed: the "
+                         "output of checkpoint_agent_returns.checkpoint_eval()")
     history = summary.get("coordination_history", [])
     if not isinstance(history, list) or not all(
             isinstance(entry, dict) and isinstance(entry.get("episodes"), int)

@@ -311,6 +311,28 @@ def test_a_run_resumed_from_a_checkpoint_without_per_agent_returns_records_them_
     assert agents["curve"]["agent_0"]["episodes"][-1] == summary["episodes"]
 
 
+def test_a_finished_runs_checkpoint_gets_each_agents_return_once(tmp_path, capsys):
+    """Runs finished before per-agent returns were recorded get them from
+    their kept checkpoint; a second pass with the same settings does nothing."""
+    import checkpoint_agent_returns
+
+    summary = run_tiny_plan(tmp_path, "MAAC", "MAAC", env="spread3_sep", checkpoint_every=1)
+    stage = paper_budget.Stage(str(tmp_path / "plan.json"), out_dir=str(tmp_path / "out"),
+                               work_dir=str(tmp_path / "work"))
+    assert len(checkpoint_agent_returns.measure_stage(stage, 3, 0)) == 1
+    path = paper_budget.summary_path(stage.out_dir, "MAAC", 100)
+    measured = run_summary.load(path)["checkpoint_eval"]
+    assert measured["checkpoint_episodes"] == summary["episodes"]
+    for mode in ("deterministic", "stochastic"):
+        per_agent = measured[mode]["agent_return_mean"]
+        assert sorted(per_agent) == ["agent_0", "agent_1", "agent_2"]
+        assert all(value < 0 for value in per_agent.values())  # minus a distance, every step
+        assert sum(per_agent.values()) == pytest.approx(measured[mode]["return_mean"])
+    assert measured["deterministic"] != measured["stochastic"]
+    assert checkpoint_agent_returns.measure_stage(stage, 3, 0) == []
+    assert len(checkpoint_agent_returns.measure_stage(stage, 4, 0)) == 1
+
+
 def test_a_rover_tower_run_records_c_toward_each_rows_partner_at_every_checkpoint(tmp_path):
     """End to end on a 2-pair Rover-Tower: the pairs are redrawn every episode,
     so Fig. 5 needs C read per row; one history entry per checkpoint."""
