@@ -58,6 +58,11 @@ passed over with a line), and writes to ``--out``:
   ``coordination_history`` ``fig5_<task>_partner.png`` draws that contrast
   over training (solid: toward the partner, mean ± std over seeds; dashed:
   toward the others), one panel for the rovers and one for the towers.
+  Where the summaries carry each agent's own return (``agents`` from training,
+  ``checkpoint_eval`` from ``checkpoint_agent_returns.py``), ``table10.md``
+  lists them per row and agent (``agent_returns``), on Spread-3 beside a
+  scripted controller's (``spread3_scripted.py``, when played on the same
+  episodes).
 - on the Spread-3 tasks, whose graph of who depends on whom is known
   (``rllib_mamt.envs.spread3.DEPENDENCY_GRAPHS``, the paper's Fig. 7),
   ``table10.md`` lists per row the finished critics' C on the graph's edges
@@ -392,6 +397,52 @@ def graph_coordination(task, rows):
     return out
 
 
+#: Each agent's own return, as the summaries record it: (label, where it is).
+AGENT_RETURN_MEASURES = (
+    ("training, last 1,000 ep.", ("agents", "last_1000_episodes_return")),
+    ("checkpoint, argmax", ("checkpoint_eval", "deterministic", "agent_return_mean")),
+    ("checkpoint, drawn actions", ("checkpoint_eval", "stochastic", "agent_return_mean")),
+)
+#: ``spread3_scripted.py``'s record: a scripted controller's per-agent returns.
+SCRIPTED_SPREAD3 = os.path.join(paper_budget.HERE, "recorded", "spread3_scripted.json")
+
+
+def agent_returns(rows):
+    """{row: {measure label: {"seeds": n, "mean": {agent: ...}, "std": {agent: ...}}}}
+    over the seeds that recorded the measure (``AGENT_RETURN_MEASURES``), so
+    that a task's rows can be compared agent by agent (Fig. 8's dilemma is a
+    claim about which agents a trust region holds back)."""
+    from rllib_mamt.plotting import nested
+
+    out = {}
+    for row, summaries in rows.items():
+        for label, keys in AGENT_RETURN_MEASURES:
+            values = [v for v in (nested(s, *keys) for s in summaries) if v]
+            if not values:
+                continue
+            agents = sorted(values[0])
+            out.setdefault(row, {})[label] = {
+                "seeds": len(values),
+                "mean": {a: float(np.mean([v[a] for v in values])) for a in agents},
+                "std": {a: sample_std([v[a] for v in values]) for a in agents}}
+    return out
+
+
+def scripted_reference(task, rows, path=SCRIPTED_SPREAD3):
+    """The scripted controller's per-agent returns on a Spread-3 task, when it
+    was played on the same episodes (count and reset seed) as the rows'
+    checkpoint measurements; else None."""
+    if not task.startswith("spread3_") or not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        scripted = json.load(handle)
+    settings = {(s["checkpoint_eval"]["episodes"], s["checkpoint_eval"]["seed"])
+                for summaries in rows.values() for s in summaries if s.get("checkpoint_eval")}
+    if settings != {(scripted["episodes"], scripted["seed"])}:
+        return None
+    return scripted["variants"].get(task[len("spread3_"):])
+
+
 def format_optional(value):
     """``value`` to 3 decimals, or "–" for None."""
     return "–" if value is None else f"{value:.3f}"
@@ -477,6 +528,27 @@ def markdown(statistics):
                     for agent, delta in entry["trust_regions"].items())
                 lines.append(f"| {row} | {format_optional(entry['edges'])} | "
                              f"{format_optional(entry['off_edges'])} | {matrix} | {deltas} |")
+        if result.get("agent_returns"):
+            agents = sorted({agent for measures in result["agent_returns"].values()
+                             for measure in measures.values() for agent in measure["mean"]})
+            lines += ["", "Each agent's own return (mean ± std over the seeds that recorded "
+                      "it): over the last 1,000 training episodes, and on the run's last "
+                      "checkpoint (`checkpoint_agent_returns.py`: the same episodes for "
+                      "every run, argmax and drawn actions):", "",
+                      "| Row | measure | seeds | " + " | ".join(agents) + " |",
+                      "|---|---|---|" + "---|" * len(agents)]
+            for row in ordered(result["agent_returns"]):
+                for label, measure in result["agent_returns"][row].items():
+                    lines.append(f"| {row} | {label} | {measure['seeds']} | " + " | ".join(
+                        f"{measure['mean'][a]:.2f} ± {measure['std'][a]:.2f}"
+                        if a in measure["mean"] else "–" for a in agents) + " |")
+            scripted = result.get("scripted_reference")
+            if scripted:
+                lines.append("| scripted controller (`spread3_scripted.py`) | same episodes "
+                             "| – | " + " | ".join(
+                                 f"{scripted['agent_return_mean'][a]:.2f}"
+                                 if a in scripted["agent_return_mean"] else "–"
+                                 for a in agents) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -625,6 +697,8 @@ def report(directories, out_dir, reps=2000, seed=0):
                             "seeds_to_separate": seeds_to_separate(rows, task),
                             "partner_coordination": partner_coordination(rows),
                             "graph_coordination": graph_coordination(task, rows),
+                            "agent_returns": agent_returns(rows),
+                            "scripted_reference": scripted_reference(task, rows),
                             "cost": cost(cells)}
         plot_curves(task, rows, os.path.join(out_dir, f"fig2_{task}.png"))
         plot_decomposition(task, rows, out_dir)

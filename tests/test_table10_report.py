@@ -402,3 +402,49 @@ def test_the_graph_check_is_left_out_where_the_graph_has_no_edges_or_no_gaps(tmp
 def test_fig8_rows_are_in_the_papers_order_mamd_op_between_mamd_and_mamt():
     assert table10_report.ordered(["MAMT", "MAMD-OP", "MAAC", "MAMD", "MAMD-OP-Code"]) == [
         "MAAC", "MAMD", "MAMD-OP", "MAMD-OP-Code", "MAMT"]
+
+
+def agent_measure(episodes, deterministic, stochastic):
+    """A ``checkpoint_eval`` entry with these per-agent returns (reset seed 0)."""
+    return {"checkpoint_episodes": 2000, "episodes": episodes, "seed": 0,
+            **{mode: {"return_mean": sum(values.values()), "agent_return_mean": values}
+               for mode, values in (("deterministic", deterministic), ("stochastic", stochastic))}}
+
+
+def test_each_agents_own_return_is_listed_per_row_beside_the_scripted_controller(tmp_path):
+    """Fig. 8's dilemma is about which agent a trust region holds back: the
+    report sets every row's per-agent returns side by side, and the scripted
+    reference only when it played the same episodes."""
+    directory = str(tmp_path / "runs")
+    for seed, independent in ((0, -10.0), (1, -12.0)):
+        write_run(directory, "MAMT", seed, -40.0, env="spread3_mix")
+        add_to_summary(directory, "MAMT", seed, checkpoint_eval=agent_measure(
+            100, {"agent_0": -15.0, "agent_1": independent, "agent_2": -15.0},
+            {"agent_0": -16.0, "agent_1": independent - 1, "agent_2": -16.0}))
+    write_run(directory, "MAAC", 0, -40.0, env="spread3_mix")
+    add_to_summary(directory, "MAAC", 0, agents={
+        "from_episodes": 0, "curve": {},
+        "last_1000_episodes_return": {"agent_0": -14.0, "agent_1": -11.0, "agent_2": -14.0}})
+    scripted = tmp_path / "scripted.json"
+    scripted.write_text(json.dumps({"episodes": 100, "seed": 0, "variants": {"mix": {
+        "return_mean": -39.0, "agent_return_mean": {"agent_0": -14.5, "agent_1": -10.5,
+                                                    "agent_2": -14.5}}}}))
+    rows = table10_report.load_summaries([directory])["spread3_mix"]
+    returns = table10_report.agent_returns(rows)
+    assert set(returns) == {"MAMT", "MAAC"}
+    argmax = returns["MAMT"]["checkpoint, argmax"]
+    assert argmax["seeds"] == 2 and argmax["mean"]["agent_1"] == -11.0
+    assert argmax["std"]["agent_1"] == pytest.approx(2 ** 0.5)
+    assert returns["MAMT"]["checkpoint, drawn actions"]["mean"]["agent_1"] == -12.0
+    assert list(returns["MAAC"]) == ["training, last 1,000 ep."]
+    reference = table10_report.scripted_reference("spread3_mix", rows, str(scripted))
+    assert reference["agent_return_mean"]["agent_1"] == -10.5
+    add_to_summary(directory, "MAMT", 1, checkpoint_eval=agent_measure(
+        50, {"agent_0": -1.0, "agent_1": -1.0, "agent_2": -1.0},
+        {"agent_0": -1.0, "agent_1": -1.0, "agent_2": -1.0}))
+    rows = table10_report.load_summaries([directory])["spread3_mix"]
+    assert table10_report.scripted_reference("spread3_mix", rows, str(scripted)) is None
+    assert table10_report.scripted_reference("rover_tower", rows, str(scripted)) is None
+    table10_report.report([directory], str(tmp_path / "out"), reps=50)
+    table = (tmp_path / "out" / "table10.md").read_text()
+    assert "| MAAC | training, last 1,000 ep. | 1 | -14.00 ± 0.00 | -11.00 ± 0.00 |" in table
