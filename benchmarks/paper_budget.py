@@ -30,7 +30,11 @@ writes ``ROW/seed_S.json`` in the run-summary format (``run_summary.py``) to
 on, so rerunning the command is idempotent; if the plan's ``episodes`` is
 raised later, the run continues from its checkpoint to the new budget and
 rewrites its summary (with the final C of its critic on replayed rows,
-``final_coordination``). Rows whose algorithm is not
+``final_coordination``). Every iteration also records each agent's own
+training return (summary key ``agents``), and a finished run saves its final
+state and plays it for ``checkpoint_eval_episodes`` (100) episodes, the same
+ones for every run, with argmax and with drawn actions (``checkpoint_eval``,
+``checkpoint_agent_returns.py``). Rows whose algorithm is not
 registered (baselines still being built) are listed as skipped.
 
 A campaign file (``{"campaign": [{"plan": ..., "rows": [...], "seeds":
@@ -57,7 +61,8 @@ import run_summary  # noqa: E402
 PLAN_KEYS = ("env", "episodes", "seeds", "rows")
 # Optional plan keys with their defaults; every count must be an int >= 1.
 PLAN_COUNTS = {"episodes_per_iteration": 40, "checkpoint_every": 50, "decomposition_every": 10,
-               "eval_episodes": 10, "last_episodes": 1000, "bin_episodes": 50}
+               "eval_episodes": 10, "last_episodes": 1000, "bin_episodes": 50,
+               "checkpoint_eval_episodes": 100}
 PLAN_MAPPINGS = ("env_config", "common")
 ROW_KEYS = ("algorithm", "training", "use_common", "search")
 
@@ -316,11 +321,30 @@ def run_one(plan, row, seed, out_dir, work_dir):
             progress["process_seconds"] += time.time() - started
             started = time.time()
             save_checkpoint(algo, progress, directory)
+    if progress["iterations"] % every:  # the final weights, for checkpoint_eval and extensions
+        progress["process_seconds"] += time.time() - started
+        started = time.time()
+        save_checkpoint(algo, progress, directory)
     evaluation = algo.evaluate()["env_runners"]
     progress["final_coordination"] = measure_final_coordination(algo)
     algo.stop()
+    progress["checkpoint_eval"] = measure_checkpoint_eval(
+        os.path.join(directory, "checkpoint"), plan_count(plan, "checkpoint_eval_episodes"))
     progress["process_seconds"] += time.time() - started
     write_summary(plan, row, seed, progress, evaluation, out_dir)
+
+
+def measure_checkpoint_eval(checkpoint, episodes):
+    """``checkpoint_agent_returns.checkpoint_eval`` of a finished run's final
+    checkpoint (reset seed 0: the same episodes for every run); None and a
+    printed line if it fails, so that the run's summary is still written."""
+    import checkpoint_agent_returns
+
+    try:
+        return checkpoint_agent_returns.checkpoint_eval(checkpoint, episodes, 0)
+    except Exception as error:  # an extra measurement must not lose a finished run
+        print(f"checkpoint_eval not measured: {error!r}", flush=True)
+        return None
 
 
 def measure_final_coordination(algo):
@@ -381,7 +405,7 @@ def write_summary(plan, row, seed, progress, evaluation, out_dir):
             plan_count(plan, "bin_episodes"), last)
     if progress.get("decomposition"):
         summary["decomposition"] = progress["decomposition"]
-    for key in ("coordination_history", "final_coordination"):
+    for key in ("coordination_history", "final_coordination", "checkpoint_eval"):
         if progress.get(key):
             summary[key] = progress[key]
     path = summary_path(out_dir, row, seed)

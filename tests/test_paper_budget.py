@@ -240,7 +240,7 @@ def test_a_summary_with_a_malformed_decomposition_is_rejected_with_the_key():
 
 
 TINY_RUN = {"episodes": 120, "seeds": [100], "bin_episodes": 40, "eval_episodes": 2,
-            "last_episodes": 80,
+            "last_episodes": 80, "checkpoint_eval_episodes": 3,
             "common": {"train_batch_size_per_learner": 32, "replay_buffer_capacity": 2000,
                        "actor_hidden_sizes": [16], "critic_hidden_dim": 16,
                        "num_steps_sampled_before_learning_starts": 100}}
@@ -287,6 +287,11 @@ def test_a_mamt_run_records_delta_and_coordination_for_figures_4_and_5(tmp_path)
     assert len(agents["curve"]["agent_0"]["return_mean"]) == len(summary["curve"]["return_mean"])
     assert sum(summary["eval"]["agent_return_mean"].values()) == pytest.approx(
         summary["eval"]["return_mean"])
+    measured = summary["checkpoint_eval"]  # on the final weights, saved at the end
+    assert measured["checkpoint_episodes"] == summary["episodes"]
+    assert measured["episodes"] == 3
+    assert sum(measured["deterministic"]["agent_return_mean"].values()) == pytest.approx(
+        measured["deterministic"]["return_mean"])
 
 
 def test_a_run_resumed_from_a_checkpoint_without_per_agent_returns_records_them_from_there(
@@ -319,8 +324,11 @@ def test_a_finished_runs_checkpoint_gets_each_agents_return_once(tmp_path, capsy
     summary = run_tiny_plan(tmp_path, "MAAC", "MAAC", env="spread3_sep", checkpoint_every=1)
     stage = paper_budget.Stage(str(tmp_path / "plan.json"), out_dir=str(tmp_path / "out"),
                                work_dir=str(tmp_path / "work"))
-    assert len(checkpoint_agent_returns.measure_stage(stage, 3, 0)) == 1
     path = paper_budget.summary_path(stage.out_dir, "MAAC", 100)
+    del summary["checkpoint_eval"]  # as a run finished before it was measured
+    with open(path, "w") as handle:
+        json.dump(summary, handle)
+    assert len(checkpoint_agent_returns.measure_stage(stage, 3, 0)) == 1
     measured = run_summary.load(path)["checkpoint_eval"]
     assert measured["checkpoint_episodes"] == summary["episodes"]
     for mode in ("deterministic", "stochastic"):
