@@ -62,7 +62,8 @@ passed over with a line), and writes to ``--out``:
   ``checkpoint_eval`` from ``checkpoint_agent_returns.py``), ``table10.md``
   lists them per row and agent (``agent_returns``), on Spread-3 beside a
   scripted controller's (``spread3_scripted.py``, when played on the same
-  episodes).
+  episodes), and ``agents_<task>.png`` draws each agent's own training curve
+  per row (the seeds recorded from their first episode).
 - on the Spread-3 tasks, whose graph of who depends on whom is known
   (``rllib_mamt.envs.spread3.DEPENDENCY_GRAPHS``, the paper's Fig. 7),
   ``table10.md`` lists per row the finished critics' C on the graph's edges
@@ -666,6 +667,40 @@ def plot_partner_history(task, rows, path):
     return save(figure, os.path.dirname(path), os.path.basename(path))
 
 
+def plot_agent_curves(task, rows, path):
+    """Each agent's own training return against episodes, one panel per agent,
+    mean ± std over each row's seeds whose per-agent record starts at episode
+    0 (summary key ``agents``); the path, or None if no seed has one."""
+    from rllib_mamt.plotting import colours, nested, plot_band, plt, save, shared_legend
+
+    drawn = {row: [s for s in rows[row] if nested(s, "agents", "from_episodes") == 0
+                   and s["agents"]["curve"]] for row in ordered(rows)}
+    drawn = {row: seeds for row, seeds in drawn.items() if seeds}
+    if not drawn:
+        return None
+    agents = sorted({agent for seeds in drawn.values() for s in seeds
+                     for agent in s["agents"]["curve"]})
+    columns = min(4, len(agents))
+    figure, axes = plt.subplots(math.ceil(len(agents) / columns), columns, squeeze=False,
+                                figsize=(4 * columns, 3.5 * math.ceil(len(agents) / columns)),
+                                sharey=True, layout="constrained")
+    for axis, agent in zip(axes.ravel(), agents):
+        for (row, seeds), colour in zip(drawn.items(), colours(len(drawn))):
+            curves = [s["agents"]["curve"][agent] for s in seeds if agent in s["agents"]["curve"]]
+            plot_band(axis, [(np.asarray(c["episodes"], float), np.asarray(c["return_mean"]))
+                             for c in curves],
+                      f"{row_label(task, row, rows)} ({len(curves)} seeds)", colour)
+        axis.set_title(f"{task}: {agent}", fontsize=9)
+        axis.set_xlabel("training episodes")
+        axis.grid(alpha=0.3)
+    for axis in axes[:, 0]:
+        axis.set_ylabel("the agent's own training return")
+    for axis in axes.ravel()[len(agents):]:
+        axis.set_visible(False)
+    shared_legend(figure, axes)
+    return save(figure, os.path.dirname(path), os.path.basename(path))
+
+
 def plot_decomposition(task, rows, out_dir):
     """Figs. 3-5 of the rows whose every seed recorded ``decomposition``; the paths written."""
     from rllib_mamt.plot_runs import Group
@@ -703,6 +738,7 @@ def report(directories, out_dir, reps=2000, seed=0):
         plot_curves(task, rows, os.path.join(out_dir, f"fig2_{task}.png"))
         plot_decomposition(task, rows, out_dir)
         plot_partner_history(task, rows, os.path.join(out_dir, f"fig5_{task}_partner.png"))
+        plot_agent_curves(task, rows, os.path.join(out_dir, f"agents_{task}.png"))
     plot_dilemma(grouped, os.path.join(out_dir, "fig8_spread3.png"))
     with open(os.path.join(out_dir, "statistics.json"), "w") as handle:
         json.dump(statistics, handle, indent=1)

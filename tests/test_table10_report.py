@@ -448,3 +448,18 @@ def test_each_agents_own_return_is_listed_per_row_beside_the_scripted_controller
     table10_report.report([directory], str(tmp_path / "out"), reps=50)
     table = (tmp_path / "out" / "table10.md").read_text()
     assert "| MAAC | training, last 1,000 ep. | 1 | -14.00 ± 0.00 | -11.00 ± 0.00 |" in table
+
+
+def test_each_agents_training_curve_is_drawn_from_the_seeds_recorded_from_the_start(tmp_path):
+    directory = str(tmp_path / "runs")
+    curve = {"bin_episodes": 40, "episodes": [40, 80], "env_steps": [1000, 2000],
+             "return_mean": [-20.0, -15.0]}
+    for seed, start in ((0, 0), (1, 24000)):
+        write_run(directory, "MAMT", seed, -40.0, env="spread3_mix")
+        add_to_summary(directory, "MAMT", seed, agents={
+            "from_episodes": start, "curve": {"agent_0": curve, "agent_1": curve}})
+    rows = table10_report.load_summaries([directory])["spread3_mix"]
+    path = table10_report.plot_agent_curves("spread3_mix", rows, str(tmp_path / "agents.png"))
+    assert path and os.path.getsize(path) > 0
+    del rows["MAMT"][0]  # only the seed whose record starts late
+    assert table10_report.plot_agent_curves("spread3_mix", rows, str(tmp_path / "x.png")) is None
