@@ -1,6 +1,7 @@
 """benchmarks/table10_report.py on synthetic run summaries with known answers."""
 
 import json
+import math
 import os
 import sys
 
@@ -463,3 +464,12 @@ def test_each_agents_training_curve_is_drawn_from_the_seeds_recorded_from_the_st
     assert path and os.path.getsize(path) > 0
     del rows["MAMT"][0]  # only the seed whose record starts late
     assert table10_report.plot_agent_curves("spread3_mix", rows, str(tmp_path / "x.png")) is None
+
+
+def test_early_return_averages_the_first_fifth_of_the_episodes_by_episodes():
+    """Fig. 8's speed claim: bins of unequal width weigh by their episodes."""
+    summary = {"episodes": 1000, "curve": {"episodes": [80, 120, 200, 600, 1000],
+                                           "return_mean": [-100.0, -50.0, -20.0, 0.0, 0.0]}}
+    assert table10_report.early_return(summary) == pytest.approx(
+        (80 * -100.0 + 40 * -50.0 + 80 * -20.0) / 200)
+    assert math.isnan(table10_report.early_return(dict(summary, episodes=300)))
