@@ -596,6 +596,11 @@ def marl_eval_json(grouped):
     return data
 
 
+def seed_count(count):
+    """"1 seed", "3 seeds": a legend's count of runs."""
+    return f"{count} seed" + ("" if count == 1 else "s")
+
+
 def draw_curves(axes, task, rows):
     """Training return vs episodes on ``axes``, mean ± std over seeds per row."""
     for row in ordered(rows):
@@ -604,7 +609,7 @@ def draw_curves(axes, task, rows):
         episodes = np.array(summaries[0]["curve"]["episodes"][:length])
         returns = np.array([s["curve"]["return_mean"][:length] for s in summaries])
         mean, std = returns.mean(axis=0), returns.std(axis=0)
-        axes.plot(episodes, mean, label=f"{row_label(task, row, rows)} ({len(summaries)} seeds)")
+        axes.plot(episodes, mean, label=f"{row_label(task, row, rows)} ({seed_count(len(summaries))})")
         axes.fill_between(episodes, mean - std, mean + std, alpha=0.2)
     axes.set_xlabel("training episodes")
     axes.set_ylabel("training return (sum over agents)")
@@ -712,7 +717,7 @@ def plot_agent_curves(task, rows, path):
             curves = [s["agents"]["curve"][agent] for s in seeds if agent in s["agents"]["curve"]]
             plot_band(axis, [(np.asarray(c["episodes"], float), np.asarray(c["return_mean"]))
                              for c in curves],
-                      f"{row_label(task, row, rows)} ({len(curves)} seeds)", colour)
+                      f"{row_label(task, row, rows)} ({seed_count(len(curves))})", colour)
         axis.set_title(f"{task}: {agent}", fontsize=9)
         axis.set_xlabel("training episodes")
         axis.grid(alpha=0.3)
