@@ -13,9 +13,11 @@ both in the run's summary as ``checkpoint_eval``:
 ``{"checkpoint_episodes": episodes trained at the checkpoint, "episodes": N,
 "seed": S, "deterministic": {"return_mean": ..., "agent_return_mean": {agent:
 ...}}, "stochastic": {...}}``. A summary that already has it for the same
-``--episodes`` and ``--seed`` is skipped, so rerunning is idempotent. The
-checkpoint is the run's last one, up to ``checkpoint_every`` iterations before
-its end.
+``--episodes`` and ``--seed`` is skipped, so rerunning is idempotent. Runs
+that finish now get the same entry from ``paper_budget.py`` itself, on their
+final weights; for the older ones the checkpoint is their last, up to
+``checkpoint_every`` iterations before the end (``checkpoint_episodes`` says
+where).
 """
 
 import argparse

@@ -27,8 +27,10 @@ report (``table10_report.py``) reads nothing else. Keys:
   the record starts, 0 for a run recorded from its start), ``curve``
   ``{agent: binned curve as curve}`` and, when the record covers the last
   ``last_episodes`` episodes, ``last_1000_episodes_return`` ``{agent: mean}``.
-- ``checkpoint_eval`` (optional; ``checkpoint_agent_returns.py``): each
-  agent's return measured afterwards on the run's last checkpoint, with argmax
+- ``checkpoint_eval`` (optional; ``paper_budget.py`` on a finished run's
+  final weights, or ``checkpoint_agent_returns.py`` on the last kept
+  checkpoint of a run finished before that): each agent's return on 100
+  episodes that are the same for every run (reset seeds from ``seed``), with argmax
   (``deterministic``) and with drawn actions (``stochastic``):
   ``{"checkpoint_episodes", "episodes", "seed", "deterministic":
   {"return_mean", "agent_return_mean": {agent: ...}}, "stochastic": {...}}``.
