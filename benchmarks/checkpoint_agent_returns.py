@@ -33,26 +33,6 @@ import paper_budget  # noqa: E402
 import run_summary  # noqa: E402
 
 
-def mean_returns(agent_returns):
-    """``{"return_mean", "agent_return_mean"}`` of per-episode ``{agent: return}`` dicts."""
-    episodes = len(agent_returns)
-    agents = sorted({agent for episode in agent_returns for agent in episode})
-    per_agent = {agent: sum(episode.get(agent, 0.0) for episode in agent_returns) / episodes
-                 for agent in agents}
-    return {"return_mean": sum(per_agent.values()), "agent_return_mean": per_agent}
-
-
-def checkpoint_eval(checkpoint, episodes, seed):
-    """The ``checkpoint_eval`` entry of one run's checkpoint."""
-    from rllib_mamt.checkpoint_evaluation import agent_episode_returns
-
-    with open(os.path.join(checkpoint, "progress.json")) as handle:
-        trained = int(json.load(handle)["episodes"])
-    return {"checkpoint_episodes": trained, "episodes": episodes, "seed": seed,
-            **{mode: mean_returns(agent_episode_returns(checkpoint, episodes, seed, explore))
-               for mode, explore in (("deterministic", False), ("stochastic", True))}}
-
-
 def store(path, entry):
     """Adds ``entry`` to the summary at ``path`` as ``checkpoint_eval``, atomically."""
     summary = run_summary.load(path)
@@ -77,7 +57,7 @@ def measure_stage(stage, episodes, seed):
             done = run_summary.load(path).get("checkpoint_eval", {})
             if done.get("episodes") == episodes and done.get("seed") == seed:
                 continue
-            entry = checkpoint_eval(checkpoint, episodes, seed)
+            entry = run_summary.checkpoint_eval(checkpoint, episodes, seed)
             store(path, entry)
             line = (f"{os.path.basename(stage.plan_path)} {row} seed {run_seed}: " + "; ".join(
                 f"{mode} {entry[mode]['return_mean']:.2f} (" + ", ".join(

@@ -33,8 +33,8 @@ rewrites its summary (with the final C of its critic on replayed rows,
 ``final_coordination``). Every iteration also records each agent's own
 training return (summary key ``agents``), and a finished run saves its final
 state and plays it for ``checkpoint_eval_episodes`` (100) episodes, the same
-ones for every run, with argmax and with drawn actions (``checkpoint_eval``,
-``checkpoint_agent_returns.py``). Rows whose algorithm is not
+ones for every run, with argmax and with drawn actions (``checkpoint_eval``;
+``checkpoint_agent_returns.py`` measures runs that finished before this). Rows whose algorithm is not
 registered (baselines still being built) are listed as skipped.
 
 A campaign file (``{"campaign": [{"plan": ..., "rows": [...], "seeds":
@@ -306,7 +306,6 @@ def run_one(plan, row, seed, out_dir, work_dir):
         progress["iterations"] = int(result["training_iteration"])
         progress["curve"].append((finished, min(finished, window), progress["env_steps"],
                                   float(runners.get("episode_return_mean", 0.0))))
-        progress.setdefault("agent_curve_from_episodes", progress["episodes"] - finished)
         progress.setdefault("agent_curve", []).append(
             (finished, min(finished, window), progress["env_steps"],
              run_summary.agent_returns(runners)))
@@ -335,13 +334,11 @@ def run_one(plan, row, seed, out_dir, work_dir):
 
 
 def measure_checkpoint_eval(checkpoint, episodes):
-    """``checkpoint_agent_returns.checkpoint_eval`` of a finished run's final
-    checkpoint (reset seed 0: the same episodes for every run); None and a
-    printed line if it fails, so that the run's summary is still written."""
-    import checkpoint_agent_returns
-
+    """``run_summary.checkpoint_eval`` of a finished run's final checkpoint
+    (reset seed 0: the same episodes for every run); None and a printed line
+    if it fails, so that the run's summary is still written."""
     try:
-        return checkpoint_agent_returns.checkpoint_eval(checkpoint, episodes, 0)
+        return run_summary.checkpoint_eval(checkpoint, episodes, 0)
     except Exception as error:  # an extra measurement must not lose a finished run
         print(f"checkpoint_eval not measured: {error!r}", flush=True)
         return None
@@ -400,8 +397,9 @@ def write_summary(plan, row, seed, progress, evaluation, out_dir):
         "process_seconds": progress["process_seconds"],
     }
     if progress.get("agent_curve"):
+        recorded = sum(row[0] for row in progress["agent_curve"])
         summary["agents"] = run_summary.agent_summary(
-            progress["agent_curve"], progress["agent_curve_from_episodes"],
+            progress["agent_curve"], progress["episodes"] - recorded,
             plan_count(plan, "bin_episodes"), last)
     if progress.get("decomposition"):
         summary["decomposition"] = progress["decomposition"]

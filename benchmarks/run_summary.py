@@ -56,6 +56,7 @@ report (``table10_report.py``) reads nothing else. Keys:
 
 import json
 import math
+import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
 FORMAT = "rllib_mamt.run_summary/1"
@@ -170,6 +171,20 @@ def agent_summary(agent_curve, from_episodes: int, bin_episodes: int, last_episo
         entry["last_1000_episodes_return"] = {
             agent: last_episodes_mean(curve, last_episodes) for agent, curve in curves.items()}
     return entry
+
+
+def checkpoint_eval(checkpoint: str, episodes: int, seed: int) -> dict:
+    """The summary's ``checkpoint_eval`` entry: the checkpoint's actors played
+    for ``episodes`` episodes from reset seed ``seed`` (the same episodes for
+    every run), with argmax (``deterministic``) and drawn (``stochastic``)
+    actions, and how many episodes the checkpoint had trained."""
+    from rllib_mamt.checkpoint_evaluation import agent_episode_returns, mean_returns
+
+    with open(os.path.join(checkpoint, "progress.json")) as handle:
+        trained = int(json.load(handle)["episodes"])
+    return {"checkpoint_episodes": trained, "episodes": episodes, "seed": seed,
+            **{mode: mean_returns(agent_episode_returns(checkpoint, episodes, seed, explore))
+               for mode, explore in (("deterministic", False), ("stochastic", True))}}
 
 
 def decomposition_row(result: dict) -> Optional[dict]:

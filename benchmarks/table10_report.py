@@ -61,7 +61,7 @@ passed over with a line), and writes to ``--out``:
   over training (solid: toward the partner, mean ± std over seeds; dashed:
   toward the others), one panel for the rovers and one for the towers.
   Where the summaries carry each agent's own return (``agents`` from training,
-  ``checkpoint_eval`` from ``checkpoint_agent_returns.py``), ``table10.md``
+  ``checkpoint_eval`` on the final weights), ``table10.md``
   lists them per row and agent (``agent_returns``), on Spread-3 beside a
   scripted controller's (``spread3_scripted.py``, when played on the same
   episodes), and ``agents_<task>.png`` draws each agent's own training curve
@@ -556,9 +556,9 @@ def markdown(statistics):
             agents = sorted({agent for measures in result["agent_returns"].values()
                              for measure in measures.values() for agent in measure["mean"]})
             lines += ["", "Each agent's own return (mean ± std over the seeds that recorded "
-                      "it): over the last 1,000 training episodes, and on the run's last "
-                      "checkpoint (`checkpoint_agent_returns.py`: the same episodes for "
-                      "every run, argmax and drawn actions):", "",
+                      "it): over the last 1,000 training episodes, and on the run's final "
+                      "weights or last kept checkpoint (`checkpoint_eval`: the same "
+                      "episodes for every run, argmax and drawn actions):", "",
                       "| Row | measure | seeds | " + " | ".join(agents) + " |",
                       "|---|---|---|" + "---|" * len(agents)]
             for row in ordered(result["agent_returns"]):

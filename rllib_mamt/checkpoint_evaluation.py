@@ -3,7 +3,8 @@
 Only the actor modules are loaded from the checkpoint (no EnvRunners, learners
 or replay buffer), and the env is built in this process from the trained
 config, so evaluating never waits for cluster resources. ``rllib evaluate``
-and ``benchmarks/checkpoint_agent_returns.py`` use it.
+and the paper-budget runs' ``checkpoint_eval`` (``benchmarks/run_summary.py``)
+use it.
 """
 
 import os
@@ -88,3 +89,14 @@ def agent_episode_returns(checkpoint: str, episodes: int, seed: int,
         return returns
     finally:
         env.close()
+
+
+def mean_returns(agent_returns: List[Dict[str, float]]) -> Dict:
+    """``{"return_mean": mean over episodes of the sum over agents,
+    "agent_return_mean": {agent: mean over episodes}}`` of
+    :func:`agent_episode_returns`' per-episode dicts."""
+    episodes = len(agent_returns)
+    agents = sorted({agent for episode in agent_returns for agent in episode})
+    per_agent = {agent: sum(episode.get(agent, 0.0) for episode in agent_returns) / episodes
+                 for agent in agents}
+    return {"return_mean": sum(per_agent.values()), "agent_return_mean": per_agent}

@@ -39,7 +39,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
-from rllib_mamt.checkpoint_evaluation import agent_episode_returns
+from rllib_mamt.checkpoint_evaluation import agent_episode_returns, mean_returns
 from rllib_mamt.yaml_loading import load_yaml
 
 USAGE_ERROR = 2
@@ -498,14 +498,14 @@ def evaluate_command(args) -> int:
         agent_returns = agent_episode_returns(checkpoint, args.episodes, args.seed, args.explore)
     except FileNotFoundError as error:
         raise UsageError(str(error))
+    means = mean_returns(agent_returns)
+    mean = means["return_mean"]
     returns = [sum(episode.values()) for episode in agent_returns]
-    mean = sum(returns) / len(returns)
     std = math.sqrt(sum((r - mean) ** 2 for r in returns) / len(returns))
     print(f"checkpoint: {checkpoint}")
     print(f"mean return over {len(returns)} episodes: {mean:.4f} (std {std:.4f})")
-    per_agent = ", ".join(f"{agent} {sum(e[agent] for e in agent_returns) / len(returns):.4f}"
-                          for agent in agent_returns[0])
-    print(f"mean return per agent: {per_agent}")
+    print("mean return per agent: " + ", ".join(
+        f"{agent} {value:.4f}" for agent, value in means["agent_return_mean"].items()))
     return 0
 
 
