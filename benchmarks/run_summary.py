@@ -59,6 +59,8 @@ import math
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 FORMAT = "rllib_mamt.run_summary/1"
 REQUIRED_KEYS = ("format", "row", "algorithm", "env", "seed", "n_agents", "curve",
                  "last_1000_episodes_return", "eval", "episodes", "return_unit")
@@ -117,6 +119,23 @@ def binned_curve(curve: Sequence[Tuple[int, int, int, float]], bin_episodes: int
             weighted, weights = 0.0, 0
             boundary = (total // bin_episodes + 1) * bin_episodes
     return binned
+
+
+def first_episodes_bins(binned: Dict[str, List], episodes: float):
+    """(bin ends, bin widths, means) of the bins of a binned curve
+    (:func:`binned_curve`) that end within its first ``episodes``; a width is
+    the episodes since the previous bin's end (the first bin's since 0)."""
+    ends = np.asarray(binned["episodes"], dtype=float)
+    widths = np.diff(np.concatenate([[0.0], ends]))
+    inside = ends <= episodes
+    return ends[inside], widths[inside], np.asarray(binned["return_mean"], dtype=float)[inside]
+
+
+def first_episodes_mean(binned: Dict[str, List], episodes: float) -> float:
+    """Mean return over a binned curve's first ``episodes``: its bins that end
+    inside, each weighed by its width; NaN if no bin ends inside."""
+    _, widths, means = first_episodes_bins(binned, episodes)
+    return float(np.average(means, weights=widths)) if len(means) else float("nan")
 
 
 def agent_returns(runners: dict) -> Dict[str, float]:

@@ -319,14 +319,7 @@ def early_return(summary, fraction=EARLY_FRACTION):
     (the binned curve's bins that end inside it, each weighed by its
     episodes): the speed half of Fig. 8's claim that a wrong decomposition
     hurts "the convergence speed and performance". NaN if no bin ends inside."""
-    curve = summary["curve"]
-    episodes = np.asarray(curve["episodes"], dtype=float)
-    widths = np.diff(np.concatenate([[0.0], episodes]))
-    inside = episodes <= fraction * summary["episodes"]
-    if not inside.any():
-        return float("nan")
-    return float(np.average(np.asarray(curve["return_mean"], dtype=float)[inside],
-                            weights=widths[inside]))
+    return run_summary.first_episodes_mean(summary["curve"], fraction * summary["episodes"])
 
 
 def cost(cells):

@@ -1,0 +1,200 @@
+"""Each agent's own training return over the first episodes of Spread-3 runs.
+
+Appendix D's dilemma is a claim per agent and about speed: equal trust regions
+(MAMD) slow the agent that depends on no one (Mix's agent 1), no trust region
+(MAAC) leaves the joined agents non-stationary, and the decomposition from the
+known graph (MAMD-OP) avoids both. This compares the rows agent by agent over
+the first ``--episodes`` (default 5,000, the report's "first 20 %") of every run
+whose per-agent record starts at episode 0 (summary key ``agents``):
+
+- each agent's mean return over that window, weighted by bin width;
+- the episodes until the agent's return first comes within ``--margin`` of
+  the scripted controller's (``spread3_scripted.py``, a known reference);
+- the independent and the joined agents' mean curves (``--figure``).
+
+Runs from several plans' directories are pooled by row, a run with a record
+from its start being taken over one without. Where a directory holds a
+rerun of a run another holds (same row and seed), ``rerun_difference`` gives
+the largest gap between their total curves over the window: 0 when training
+repeats exactly for a seed.
+
+    python benchmarks/early_agent_returns.py
+"""
+
+import argparse
+import glob
+import json
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import run_summary  # noqa: E402
+
+DIRECTORIES = [os.path.join(HERE, "recorded", "fig8_spread3_mix"),
+               os.path.join(HERE, "recorded", "fig8_spread3_mix_start")]
+SCRIPTED = os.path.join(HERE, "recorded", "spread3_scripted.json")
+OUT = os.path.join(HERE, "recorded", "early_agent_returns_spread3_mix.json")
+FIGURE = os.path.join(HERE, "figures", "table10", "early_agents_spread3_mix.png")
+
+
+def load_runs(directories):
+    """{row: {seed: [summary, ...]}} over ``directories``, in their order."""
+    runs = {}
+    for directory in directories:
+        for path in sorted(glob.glob(os.path.join(directory, "*", "seed_*.json"))):
+            summary = run_summary.load(path)
+            runs.setdefault(summary["row"], {}).setdefault(summary["seed"], []).append(summary)
+    return runs
+
+
+def from_start(summary):
+    """Whether the run's per-agent record starts at episode 0."""
+    return summary.get("agents", {}).get("from_episodes") == 0 and bool(summary["agents"]["curve"])
+
+
+def window_mean(binned, episodes):
+    """Bin-width-weighted mean return over the first ``episodes``, or None."""
+    mean = run_summary.first_episodes_mean(binned, episodes)
+    return None if np.isnan(mean) else mean
+
+
+def episodes_to_reference(binned, episodes, reference, margin):
+    """The first bin end (within ``episodes``) whose return is at least
+    ``reference - margin``, or None if the window has none."""
+    ends, _, returns = run_summary.first_episodes_bins(binned, episodes)
+    reached = np.flatnonzero(returns >= reference - margin)
+    return int(ends[reached[0]]) if len(reached) else None
+
+
+def rerun_difference(first, second, episodes):
+    """Largest |difference| between two total curves at their common bin ends
+    within ``episodes``, or None if they share none."""
+    ends_a, _, returns_a = run_summary.first_episodes_bins(first["curve"], episodes)
+    ends_b, _, returns_b = run_summary.first_episodes_bins(second["curve"], episodes)
+    common, index_a, index_b = np.intersect1d(ends_a, ends_b, return_indices=True)
+    if not len(common):
+        return None
+    return float(np.max(np.abs(returns_a[index_a] - returns_b[index_b])))
+
+
+def agent_groups(graph, agents):
+    """{"independent": agents with no edge, "joined": the others} of a 0/1 graph."""
+    degree = np.asarray(graph).sum(axis=1)
+    return {"independent": [a for a, d in zip(agents, degree) if d == 0],
+            "joined": [a for a, d in zip(agents, degree) if d > 0]}
+
+
+def seed_record(summary, episodes, reference, margin):
+    """One run's per-agent window means and episodes to the reference."""
+    curves = summary["agents"]["curve"]
+    return {"seed": summary["seed"],
+            "window_mean": {a: window_mean(c, episodes) for a, c in curves.items()},
+            "episodes_to_reference": {a: episodes_to_reference(c, episodes, reference[a], margin)
+                                      for a, c in curves.items()}}
+
+
+def mean_std(values):
+    """{"mean", "std" (sample; 0 for one value), "n"} of the non-None values, or None."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"mean": float(np.mean(values)), "n": len(values),
+            "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
+
+
+def compare(runs, episodes, reference, margin):
+    """The comparison: per row its seeds' records and their mean ± std per agent,
+    and the rerun differences."""
+    rows, reruns = {}, []
+    for row, seeds in runs.items():
+        records = []
+        for seed, summaries in sorted(seeds.items()):
+            started = [s for s in summaries if from_start(s)]
+            if started:
+                records.append(seed_record(started[0], episodes, reference, margin))
+            for other in summaries[1:]:
+                reruns.append({"row": row, "seed": seed,
+                               "max_abs_difference": rerun_difference(summaries[0], other, episodes)})
+        if not records:
+            continue
+        agents = sorted(records[0]["window_mean"])
+        rows[row] = {
+            "seeds": [r["seed"] for r in records], "records": records,
+            "window_mean": {a: mean_std([r["window_mean"][a] for r in records]) for a in agents},
+            "episodes_to_reference": {
+                a: {**(mean_std([r["episodes_to_reference"][a] for r in records]) or {}),
+                    "reached": sum(r["episodes_to_reference"][a] is not None for r in records)}
+                for a in agents}}
+    return {"episodes": episodes, "margin": margin, "reference": reference,
+            "rows": rows, "rerun_difference": reruns}
+
+
+def plot(runs, episodes, groups, reference, path):
+    """Two panels, the independent and the joined agents' mean own return,
+    mean ± std over each row's seeds with a record from the start."""
+    from rllib_mamt.plotting import colours, plot_band, plt, save, shared_legend
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=False, layout="constrained")
+    drawn = {row: [s for summaries in seeds.values() for s in summaries[:1] if from_start(s)]
+             for row, seeds in sorted(runs.items())}
+    drawn = {row: summaries for row, summaries in drawn.items() if summaries}
+    for axis, (group, agents) in zip(axes, groups.items()):
+        for (row, summaries), colour in zip(drawn.items(), colours(len(drawn))):
+            trials = []
+            for summary in summaries:
+                curves = [run_summary.first_episodes_bins(summary["agents"]["curve"][a], episodes)
+                          for a in agents]
+                trials.append((curves[0][0], np.mean([c[2] for c in curves], axis=0)))
+            plot_band(axis, trials, f"{row} ({len(trials)} seeds)", colour)
+        axis.axhline(np.mean([reference[a] for a in agents]), color="black", linestyle="--",
+                     linewidth=1, label="scripted controller")
+        axis.set_title(f"{group} agent(s): {', '.join(agents)}", fontsize=9)
+        axis.set_xlabel("training episodes")
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel("own training return, group mean")
+    shared_legend(figure, axes)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return save(figure, os.path.dirname(path), os.path.basename(path))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("directories", nargs="*", default=DIRECTORIES,
+                        help="run-summary directories (ROW/seed_S.json), pooled by row")
+    parser.add_argument("--variant", default="mix", choices=["sep", "mix", "ful"])
+    parser.add_argument("--episodes", type=int, default=5000)
+    parser.add_argument("--margin", type=float, default=1.0)
+    parser.add_argument("--out", default=OUT)
+    parser.add_argument("--figure", default=FIGURE)
+    args = parser.parse_args()
+    if args.episodes < 1 or args.margin < 0:
+        raise SystemExit(f"--episodes {args.episodes} / --margin {args.margin}: allowed: "
+                         "an int >= 1 and a number >= 0")
+    from rllib_mamt.envs.spread3 import DEPENDENCY_GRAPHS
+
+    with open(SCRIPTED) as handle:
+        reference = json.load(handle)["variants"][args.variant]["agent_return_mean"]
+    runs = load_runs(args.directories)
+    result = compare(runs, args.episodes, reference, args.margin)
+    result["groups"] = agent_groups(DEPENDENCY_GRAPHS[args.variant], sorted(reference))
+    with open(args.out, "w") as handle:
+        json.dump(result, handle, indent=1)
+    plot(runs, args.episodes, result["groups"], reference, args.figure)
+    for row, entry in result["rows"].items():
+        cells = "  ".join(f"{a}: {entry['window_mean'][a]['mean']:.2f}, "
+                          f"to ref {entry['episodes_to_reference'][a].get('mean', float('nan')):.0f} "
+                          f"({entry['episodes_to_reference'][a]['reached']}/{len(entry['seeds'])})"
+                          for a in sorted(entry["window_mean"]))
+        print(f"{row:<14} seeds {entry['seeds']}  {cells}")
+    for rerun in result["rerun_difference"]:
+        print(f"rerun {rerun['row']} seed {rerun['seed']}: max |difference| "
+              f"{rerun['max_abs_difference']}")
+    print(f"wrote {os.path.relpath(args.out)} and {os.path.relpath(args.figure)}")
+
+
+if __name__ == "__main__":
+    main()
