@@ -27,8 +27,19 @@ that points to the RLlib path. With ``restart_failed_sub_environments=True`` a
 sub-env whose ``step()`` or ``reset()`` raises is recreated alone (from the same
 env creator), the rows of its unfinished episode in the current sample are
 dropped and the failure is counted in ``num_env_step_failures``.
+
+Each episode's ``reset()`` seed is a function of the runner's seed, the sub-env
+and the episode's number only (:func:`episode_seed`). The runner's checkpoint
+state (``joint_sampling``) holds those episode numbers and its action-sampling
+generators, so a run restored on the local EnvRunner (``num_env_runners=0``)
+samples the same episodes and actions as the uninterrupted run when the
+checkpoint falls between episodes (as with the paper-budget runs, whose
+iterations end on episode boundaries); a sub-env caught mid-episode restarts
+that episode. Remote EnvRunners, which an ``Algorithm`` checkpoint does not
+save, start again from their seeds.
 """
 
+import json
 import logging
 import time
 from typing import List, Optional
@@ -74,9 +85,21 @@ logger = logging.getLogger(__name__)
 RLLIB_MULTI_AGENT_ENV_ID = "rllib-multi-agent-env-v0"
 # Consecutive failed (re)creations/resets of one sub-env before giving up.
 MAX_SUB_ENV_RESTARTS = 10
+# The runner's checkpoint component with its episode numbers and generators.
+SAMPLING_STATE = "joint_sampling"
 
 class NonFiniteEnvValueError(ValueError):
     """Raised when an env returns a nan or infinite observation or reward."""
+
+
+def episode_seed(seed: Optional[int], env_index: int, episode: int) -> Optional[int]:
+    """The ``reset()`` seed of sub-env ``env_index``'s ``episode``-th episode
+    (from 0) on a runner seeded with ``seed``; None (unseeded) without a seed.
+    It depends on nothing else, so a restored run starts the same episodes."""
+    if seed is None:
+        return None
+    entropy = [seed & (2**64 - 1), env_index, episode]
+    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1)
 
 
 def episodes_per_sub_env(num_episodes: int, num_envs: int) -> np.ndarray:
@@ -120,11 +143,43 @@ class JointEnvRunner(MultiAgentEnvRunner):
         self._sub_envs = [env.unwrapped for env in self.env.envs]
         self._actors = None
         self._needs_initial_reset = True
+        self._episodes_started = np.zeros(self.num_envs, np.int64)
+        self._replay_current_episodes = False
+
+    @override(MultiAgentEnvRunner)
+    def get_state(self, components=None, *, not_components=None, **kwargs):
+        state = super().get_state(components, not_components=not_components, **kwargs)
+        if self._check_component(SAMPLING_STATE, components, not_components):
+            state[SAMPLING_STATE] = {
+                "episodes_started": self._episodes_started.tolist(),
+                "action_generator": self._generator.get_state().numpy().tobytes(),
+                "random_action_generator": json.dumps(self._random_action_rng.bit_generator.state),
+            }
+        return state
 
     @override(MultiAgentEnvRunner)
     def set_state(self, state) -> None:
         super().set_state(state)
         self._actors_stale = True
+        sampling = state.get(SAMPLING_STATE)
+        # An Algorithm restores its evaluation runner from the training
+        # runner's state: only the training runner takes the sampling state.
+        if sampling is None or self.config.in_evaluation:
+            return
+        episodes = np.asarray(sampling["episodes_started"], np.int64)
+        if episodes.shape != (self.num_envs,):
+            raise ValueError(
+                f"JointEnvRunner state '{SAMPLING_STATE}' has episode numbers for "
+                f"{episodes.size} sub-envs, but num_envs_per_env_runner is {self.num_envs}; "
+                "restore with the checkpoint's num_envs_per_env_runner"
+            )
+        self._episodes_started = episodes
+        self._generator.set_state(
+            torch.frombuffer(bytearray(sampling["action_generator"]), dtype=torch.uint8))
+        self._random_action_rng.bit_generator.state = json.loads(
+            sampling["random_action_generator"])
+        self._needs_initial_reset = True
+        self._replay_current_episodes = True
 
     def _stacked_actors(self) -> StackedActors:
         if self._actors is None:
@@ -240,16 +295,29 @@ class JointEnvRunner(MultiAgentEnvRunner):
         self._episode_lengths[env_index] = 0
         self._episode_starts[env_index] = time.perf_counter()
 
-    def _reset_all_envs(self) -> None:
+    def _start_episode(self, env_index: int) -> None:
+        """Resets one sub-env into its next episode, seeded by :func:`episode_seed`."""
+        episode = self._episodes_started[env_index]
+        self._episodes_started[env_index] += 1
+        self._reset_env(env_index, episode_seed(self._seed, env_index, int(episode)))
+
+    def _reset_all_envs(self, first_episodes: bool = False) -> None:
+        """Starts an episode in every sub-env: the first ones again with
+        ``first_episodes`` (a fixed set per ``sample(num_episodes=...)`` call),
+        the ones they were in after a restore, else the next ones."""
+        if first_episodes:
+            self._episodes_started[:] = 0
+        elif self._replay_current_episodes:
+            self._episodes_started = np.maximum(self._episodes_started - 1, 0)
+        self._replay_current_episodes = False
         num_agents = len(self._agent_ids)
         self._episode_returns = np.zeros((self.num_envs, num_agents), np.float64)
         self._episode_lengths = np.zeros(self.num_envs, np.int64)
         self._agent_lengths = np.zeros((self.num_envs, num_agents), np.int64)
         self._alive = np.ones((self.num_envs, num_agents), bool)
         self._episode_starts = np.zeros(self.num_envs, np.float64)
-        seed = self._seed if self._needs_initial_reset else None
         for env_index in range(self.num_envs):
-            self._reset_env(env_index, None if seed is None else seed + env_index)
+            self._start_episode(env_index)
         self._needs_initial_reset = False
 
     def _random_actions(self) -> np.ndarray:
@@ -311,7 +379,7 @@ class JointEnvRunner(MultiAgentEnvRunner):
     ) -> List[JointTransitions]:
         actors = self._stacked_actors()
         if force_reset or num_episodes is not None or self._needs_initial_reset:
-            self._reset_all_envs()
+            self._reset_all_envs(first_episodes=num_episodes is not None)
         num_agents = len(self._agent_ids)
         count_agent_steps = self.config.count_steps_by == "agent_steps"
         observation_record, next_observation_record = [], []
@@ -410,7 +478,7 @@ class JointEnvRunner(MultiAgentEnvRunner):
                     resting[env_index] = True
             for env_index in finished + failed:
                 if not resting[env_index]:
-                    self._reset_env(env_index, None)
+                    self._start_episode(env_index)
                 episode_first_step[env_index] = len(keep_record)
 
         if num_episodes is not None:

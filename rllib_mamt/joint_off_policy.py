@@ -6,7 +6,9 @@ joint replay buffer, then, once the buffer holds enough rows,
 ``num_updates_per_round`` learner updates on freshly sampled minibatches, then
 push the new actor weights to the EnvRunners. RLlib repeats training steps until
 an iteration has sampled ``min_sample_timesteps_per_iteration`` env steps. The
-buffer is part of every checkpoint, so a restored run resumes exactly.
+buffer is part of every checkpoint, and so are the local EnvRunner's episode
+numbers and generators (``JointEnvRunner``): a run restored between episodes
+continues exactly as the uninterrupted run.
 """
 
 from ray.rllib.algorithms.algorithm import Algorithm

@@ -46,3 +46,30 @@ def test_restored_run_makes_the_same_next_update(ray_session, tmp_path, mode):
         assert result["training_iteration"] == 3
     finally:
         restored.stop()
+
+
+def test_restored_run_samples_the_episodes_of_the_uninterrupted_run(ray_session, tmp_path):
+    """Saved between episodes (each iteration here is 4 whole episodes), a
+    restored run starts the same episodes, draws the same actions and so
+    reaches the same returns and weights as the run that went on."""
+    config = tiny_spread_config("learned").reporting(metrics_num_episodes_for_smoothing=4)
+    algo = config.build_algo()
+    try:
+        for _ in range(2):
+            algo.train()
+        algo.save(str(tmp_path))
+        uninterrupted = [algo.train()["env_runners"]["episode_return_mean"] for _ in range(2)]
+        uninterrupted_state = algo.learner_group.get_state()
+    finally:
+        algo.stop()
+
+    restored = Algorithm.from_checkpoint(str(tmp_path))
+    try:
+        resumed = [restored.train()["env_runners"]["episode_return_mean"] for _ in range(2)]
+        resumed_state = restored.learner_group.get_state()
+    finally:
+        restored.stop()
+    assert resumed == uninterrupted
+    differing, compared = numeric_differences(uninterrupted_state["learner"]["rl_module"],
+                                              resumed_state["learner"]["rl_module"])
+    assert compared > 10 and differing == []

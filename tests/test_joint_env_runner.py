@@ -10,7 +10,8 @@ from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from ray.tune.registry import register_env
 
 from rllib_mamt.envs.pettingzoo_adapter import PettingZooMultiAgentEnv
-from rllib_mamt.joint_env_runner import JointEnvRunner
+from rllib_mamt.envs.registry import make_rllib_env
+from rllib_mamt.joint_env_runner import JointEnvRunner, episode_seed
 from rllib_mamt.joint_replay_buffer import (
     ACTIONS,
     REWARDS,
@@ -46,12 +47,33 @@ def test_joint_env_runner_is_the_default_and_returns_joint_rows(ray_session):
         algo.stop()
 
 
+def spread_seeded_every_episode(env_config):
+    """Spread whose every reset takes the joint sampler's episode seed
+    (``episode_seed``; RLlib's runner seeds only the first reset, which
+    starts the episode count)."""
+    env = make_rllib_env("spread", env_config)
+    plain_reset, episodes, first_seed = env.reset, [0], [None]
+
+    def reset(*, seed=None, options=None):
+        if seed is not None:
+            first_seed[0], episodes[0] = seed, 0
+        seed = episode_seed(first_seed[0], 0, episodes[0])
+        episodes[0] += 1
+        return plain_reset(seed=seed, options=options)
+
+    env.reset = reset
+    return env
+
+
 def test_deterministic_rows_equal_those_of_rllibs_own_env_runner(ray_session):
-    """Same weights, same env seed, greedy actions: the joint sampler and RLlib's
-    MultiAgentEnvRunner (through the buffer's episode conversion) must produce
-    the same joint transitions, across two episode boundaries (Spread: 25 steps)."""
+    """Same weights, same episode seeds, greedy actions: the joint sampler and
+    RLlib's MultiAgentEnvRunner (through the buffer's episode conversion) must
+    produce the same joint transitions, across two episode boundaries (Spread:
+    25 steps)."""
+    register_env("spread_seeded_every_episode", spread_seeded_every_episode)
     joint = tiny_spread_config().build_algo()
-    rllib = tiny_spread_config().env_runners(env_runner_cls=MultiAgentEnvRunner).build_algo()
+    rllib = (tiny_spread_config().environment("spread_seeded_every_episode")
+             .env_runners(env_runner_cls=MultiAgentEnvRunner).build_algo())
     try:
         assert type(rllib.env_runner) is MultiAgentEnvRunner
         rllib.env_runner.module.set_state(joint.env_runner.module.get_state())

@@ -160,10 +160,11 @@ def test_non_finite_env_values_are_named_at_the_env_boundary(
 def test_large_finite_values_pass_the_check(ray_session):
     from rllib_mamt.envs.pettingzoo_adapter import PettingZooMultiAgentEnv
     from rllib_mamt.joint_replay_buffer import REWARDS, obs_key
+    from rllib_mamt.joint_env_runner import episode_seed
     from tests.toy_envs import BadValueEnv
 
     register_env("large_values", lambda cfg: PettingZooMultiAgentEnv(
-        BadValueEnv(1e30, "obs", 2, bad_seed=0)))
+        BadValueEnv(1e30, "obs", 2, bad_seed=episode_seed(0, 0, 0))))
     runner = _joint_runner("large_values")
     try:
         rows = runner.sample(num_timesteps=5, explore=True)[0].rows

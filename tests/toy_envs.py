@@ -4,6 +4,11 @@ import gymnasium as gym
 import numpy as np
 from pettingzoo.utils.env import ParallelEnv
 
+from rllib_mamt.joint_env_runner import episode_seed
+
+#: The reset seed of sub-env 1's first episode on a JointEnvRunner seeded 0.
+FIRST_EPISODE_OF_ENV_1 = episode_seed(0, 1, 0)
+
 
 class HeterogeneousMatchEnv(ParallelEnv):
     """Two agents with different observation and action sizes.
@@ -106,9 +111,11 @@ class MixedEndEnv(HeterogeneousMatchEnv):
 class BadValueEnv(HeterogeneousMatchEnv):
     """Like HeterogeneousMatchEnv, but once reset with seed ``bad_seed`` it puts
     ``value`` into 'worker''s observation (``where='obs'``) or reward
-    (``where='reward'``) at step ``bad_step`` (0 = the reset observation)."""
+    (``where='reward'``) at step ``bad_step`` (0 = the reset observation).
+    The default seed is that of sub-env 1's first episode on a runner seeded 0."""
 
-    def __init__(self, value, where="obs", bad_step=3, bad_seed=1, max_cycles=5):
+    def __init__(self, value, where="obs", bad_step=3, bad_seed=FIRST_EPISODE_OF_ENV_1,
+                 max_cycles=5):
         super().__init__(max_cycles)
         self._value, self._where, self._bad_step = value, where, bad_step
         self._bad_seed = bad_seed
@@ -166,13 +173,14 @@ class StructuredObservationEnv(HeterogeneousMatchEnv):
 
 
 class FailingStepEnv(HeterogeneousMatchEnv):
-    """Like HeterogeneousMatchEnv, but once reset with seed ``bad_seed`` its
-    step ``fail_step`` raises; until then 'worker''s first observation entry is
-    the marker 7.0, so rows of the failed episode can be recognised."""
+    """Like HeterogeneousMatchEnv, but once reset with seed ``bad_seed`` (by
+    default sub-env 1's first episode on a runner seeded 0) its step
+    ``fail_step`` raises; until then 'worker''s first observation entry is the
+    marker 7.0, so rows of the failed episode can be recognised."""
 
     MARKER = 7.0
 
-    def __init__(self, fail_step=3, bad_seed=1, max_cycles=5):
+    def __init__(self, fail_step=3, bad_seed=FIRST_EPISODE_OF_ENV_1, max_cycles=5):
         super().__init__(max_cycles)
         self._fail_step, self._bad_seed = fail_step, bad_seed
         self._doomed = False
