@@ -315,6 +315,23 @@ def test_a_run_resumed_from_a_checkpoint_without_per_agent_returns_records_them_
     assert agents["curve"]["agent_0"]["episodes"][-1] == summary["episodes"]
 
 
+def test_a_resumed_run_repeats_the_uninterrupted_runs_curve(tmp_path):
+    """Exact resume, end to end: a run stopped at 80 episodes and continued to
+    160 trains on the episodes, and reaches the returns, of the same seed's
+    run straight to 160."""
+    for name in ("straight", "resumed"):
+        (tmp_path / name).mkdir()
+    straight = run_tiny_plan(tmp_path / "straight", "MAAC", "MAAC", env="spread", episodes=160,
+                             checkpoint_every=1)
+    run_tiny_plan(tmp_path / "resumed", "MAAC", "MAAC", env="spread", episodes=80,
+                  checkpoint_every=1)
+    resumed = run_tiny_plan(tmp_path / "resumed", "MAAC", "MAAC", env="spread", episodes=160,
+                            checkpoint_every=1)
+    assert resumed["episodes"] == straight["episodes"] == 160
+    assert resumed["curve"] == straight["curve"]
+    assert resumed["agents"]["curve"] == straight["agents"]["curve"]
+
+
 def test_a_finished_runs_checkpoint_gets_each_agents_return_once(tmp_path, capsys):
     """Runs finished before per-agent returns were recorded get them from
     their kept checkpoint; a second pass with the same settings does nothing."""
