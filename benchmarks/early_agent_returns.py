@@ -56,6 +56,18 @@ def from_start(summary):
     return summary.get("agents", {}).get("from_episodes") == 0 and bool(summary["agents"]["curve"])
 
 
+def started_runs(runs):
+    """{row: [per seed, its first run with a record from its start]}, rows
+    without any such run left out."""
+    started = {}
+    for row, seeds in sorted(runs.items()):
+        chosen = [next((s for s in summaries if from_start(s)), None)
+                  for _, summaries in sorted(seeds.items())]
+        if any(chosen):
+            started[row] = [s for s in chosen if s]
+    return started
+
+
 def window_mean(binned, episodes):
     """Bin-width-weighted mean return over the first ``episodes``, or None."""
     mean = run_summary.first_episodes_mean(binned, episodes)
@@ -109,18 +121,13 @@ def mean_std(values):
 def compare(runs, episodes, reference, margin):
     """The comparison: per row its seeds' records and their mean ± std per agent,
     and the rerun differences."""
-    rows, reruns = {}, []
-    for row, seeds in runs.items():
-        records = []
-        for seed, summaries in sorted(seeds.items()):
-            started = [s for s in summaries if from_start(s)]
-            if started:
-                records.append(seed_record(started[0], episodes, reference, margin))
-            for other in summaries[1:]:
-                reruns.append({"row": row, "seed": seed,
-                               "max_abs_difference": rerun_difference(summaries[0], other, episodes)})
-        if not records:
-            continue
+    reruns = [{"row": row, "seed": seed,
+               "max_abs_difference": rerun_difference(summaries[0], other, episodes)}
+              for row, seeds in runs.items() for seed, summaries in sorted(seeds.items())
+              for other in summaries[1:]]
+    rows = {}
+    for row, summaries in started_runs(runs).items():
+        records = [seed_record(s, episodes, reference, margin) for s in summaries]
         agents = sorted(records[0]["window_mean"])
         rows[row] = {
             "seeds": [r["seed"] for r in records], "records": records,
@@ -139,9 +146,7 @@ def plot(runs, episodes, groups, reference, path):
     from rllib_mamt.plotting import colours, plot_band, plt, save, shared_legend
 
     figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=False, layout="constrained")
-    drawn = {row: [s for summaries in seeds.values() for s in summaries[:1] if from_start(s)]
-             for row, seeds in sorted(runs.items())}
-    drawn = {row: summaries for row, summaries in drawn.items() if summaries}
+    drawn = started_runs(runs)
     for axis, (group, agents) in zip(axes, groups.items()):
         for (row, summaries), colour in zip(drawn.items(), colours(len(drawn))):
             trials = []

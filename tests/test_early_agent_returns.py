@@ -69,6 +69,9 @@ def test_rows_are_compared_agent_by_agent_on_runs_recorded_from_their_start(tmp_
     write_run(start, "MAMD", 0, slow, joined)
     write_run(main, "MAAC", 0, fast, joined, from_episodes=2000)
     runs = early_agent_returns.load_runs([main, start])
+    started = early_agent_returns.started_runs(runs)
+    assert {row: [s["agents"]["from_episodes"] for s in summaries]
+            for row, summaries in started.items()} == {"MAMD": [0], "MAMD-OP": [0, 0]}
     result = early_agent_returns.compare(runs, 500, REFERENCE, 1.0)
     assert set(result["rows"]) == {"MAMD-OP", "MAMD"}  # MAAC has no record from its start
     operated = result["rows"]["MAMD-OP"]
