@@ -122,6 +122,9 @@ class JointEnvRunner(MultiAgentEnvRunner):
     def __init__(self, config, **kwargs):
         self._actors: Optional[StackedActors] = None
         self._actors_stale = True
+        # A local runner beside remote ones makes no env (make_env sets these).
+        self._episodes_started = np.zeros(0, np.int64)
+        self._replay_current_episodes = False
         super().__init__(config=config, **kwargs)
         self._agent_ids: List[str] = self.config.agent_ids()
         self._module_ids = [

@@ -157,24 +157,26 @@ def test_vectorised_evaluation_keeps_a_fixed_share_of_episodes_per_env():
     """Each of 2 sub-envs runs exactly 2 of 4 episodes, whatever their lengths;
     keeping the first 4 to finish would favour the 2-step episodes."""
     from rllib_mamt.envs.pettingzoo_adapter import PettingZooMultiAgentEnv
-    from rllib_mamt.joint_env_runner import JointEnvRunner
+    from rllib_mamt.joint_env_runner import JointEnvRunner, episode_seed
     from tests.toy_envs import RandomLengthEnv
 
     register_env("random_length", lambda cfg: PettingZooMultiAgentEnv(RandomLengthEnv()))
     config = (tiny_spread_config().environment("random_length")
-              .env_runners(num_envs_per_env_runner=2).debugging(seed=30))
+              .env_runners(num_envs_per_env_runner=2).debugging(seed=13))
     config.validate()
     runner = JointEnvRunner(config=config)
     try:
-        # Seed 30: env 0 runs episodes of 2, 2, 2, 2 steps and env 1 of 12, 12, ...
+        # Seed 13: env 0 runs episodes of 2, 2, 2, 2 steps and env 1 of 12, 12, ...
         # The first four to finish would all be env 0's (mean return 4, not 14).
-        assert runner._seed == 30
-        expected = []
+        assert runner._seed == 13
+        returns = [[], []]
         for env_index in range(2):
             env = RandomLengthEnv()
-            for episode in range(2):
-                env.reset(seed=runner._seed + env_index if episode == 0 else None)
-                expected.append(2 * env.max_cycles)
+            for episode in range(4):
+                env.reset(seed=episode_seed(runner._seed, env_index, episode))
+                returns[env_index].append(2 * env.max_cycles)
+        assert returns[0] == [4, 4, 4, 4] and returns[1][:2] == [24, 24]
+        expected = returns[0][:2] + returns[1][:2]
         runner.sample(num_episodes=4, explore=False)
         metrics = runner.get_metrics()
         assert float(metrics["num_episodes"].peek()) == 4

@@ -98,7 +98,9 @@ def test_delta_respects_bounds_and_budget_under_a_large_learning_rate(ray_sessio
         seen = torch.stack(seen)
         assert torch.all(seen >= 0.05 - 1e-6) and torch.all(seen <= 0.8 + 1e-6)
         assert torch.all(seen.sum(-1) <= 1.0 + 1e-5)
-        assert not torch.allclose(seen[0], seen[-1])  # it did move
+        # It did move (both pushed onto delta_max and scaled back onto the
+        # budget can land on the equal split again, so not necessarily at the end).
+        assert any(not torch.allclose(seen[0], later) for later in seen[1:])
     finally:
         algo.stop()
 
