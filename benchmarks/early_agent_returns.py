@@ -190,9 +190,10 @@ def main():
         json.dump(result, handle, indent=1)
     plot(runs, args.episodes, result["groups"], reference, args.figure)
     for row, entry in result["rows"].items():
+        reached = entry["episodes_to_reference"]
         cells = "  ".join(f"{a}: {entry['window_mean'][a]['mean']:.2f}, "
-                          f"to ref {entry['episodes_to_reference'][a].get('mean', float('nan')):.0f} "
-                          f"({entry['episodes_to_reference'][a]['reached']}/{len(entry['seeds'])})"
+                          f"to ref {reached[a].get('mean', float('nan')):.0f} "
+                          f"({reached[a]['reached']}/{len(entry['seeds'])})"
                           for a in sorted(entry["window_mean"]))
         print(f"{row:<14} seeds {entry['seeds']}  {cells}")
     for rerun in result["rerun_difference"]:
