@@ -10,7 +10,9 @@ whose per-agent record starts at episode 0 (summary key ``agents``):
 - each agent's mean return over that window, weighted by bin width;
 - the episodes until the agent's return first comes within ``--margin`` of
   the scripted controller's (``spread3_scripted.py``, a known reference);
-- the independent and the joined agents' mean curves (``--figure``).
+- the independent and the joined agents' mean curves (``--figure``);
+- per group, rliable's probability of improvement between rows, with its
+  95 % stratified-bootstrap CI, on the window means.
 
 Runs from several plans' directories are pooled by row, a run with a record
 from its start being taken over one without. Where a directory holds a
@@ -140,6 +142,21 @@ def compare(runs, episodes, reference, margin):
             "rows": rows, "rerun_difference": reruns}
 
 
+def group_improvement(result, groups, reps=2000, seed=0):
+    """Per agent group, rliable's probability that one row's window mean (the
+    group's agents averaged) beats another's, with its 95 % CI
+    (``table10_report.probability_of_improvement``)."""
+    import table10_report
+
+    out = {}
+    for group, agents in groups.items():
+        scores = {row: np.array([[np.mean([r["window_mean"][a] for a in agents])]
+                                 for r in entry["records"]])
+                  for row, entry in result["rows"].items()}
+        out[group] = table10_report.probability_of_improvement(scores, reps, seed)
+    return out
+
+
 def plot(runs, episodes, groups, reference, path):
     """Two panels, the independent and the joined agents' mean own return,
     mean ± std over each row's seeds with a record from the start."""
@@ -186,6 +203,7 @@ def main():
     runs = load_runs(args.directories)
     result = compare(runs, args.episodes, reference, args.margin)
     result["groups"] = agent_groups(DEPENDENCY_GRAPHS[args.variant], sorted(reference))
+    result["probability_of_improvement"] = group_improvement(result, result["groups"])
     with open(args.out, "w") as handle:
         json.dump(result, handle, indent=1)
     plot(runs, args.episodes, result["groups"], reference, args.figure)
@@ -196,6 +214,10 @@ def main():
                           f"({reached[a]['reached']}/{len(entry['seeds'])})"
                           for a in sorted(entry["window_mean"]))
         print(f"{row:<14} seeds {entry['seeds']}  {cells}")
+    for group, pairs in result["probability_of_improvement"].items():
+        for pair, value in pairs.items():
+            print(f"{group}: P({pair.replace(',', ' > ')}) = {value['probability']:.2f} "
+                  f"[{value['ci95'][0]:.2f}, {value['ci95'][1]:.2f}]")
     for rerun in result["rerun_difference"]:
         print(f"rerun {rerun['row']} seed {rerun['seed']}: max |difference| "
               f"{rerun['max_abs_difference']}")

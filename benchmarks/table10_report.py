@@ -229,17 +229,25 @@ def cell_statistics(rows, reps, seed):
             "early_return": {"mean": float(early.mean()), "std": sample_std(early)},
             "process_hours": sum(s.get("process_seconds", 0.0) for s in summaries) / 3600.0,
         }
-    pairs = {f"{x},{y}": [scores[x], scores[y]] for x in rows for y in rows if x != y}
-    improvement = {}
-    if pairs:
-        np.random.seed(seed)
-        point, interval = library.get_interval_estimates(
-            pairs, metrics.probability_of_improvement, reps=reps,
-            random_state=np.random.RandomState(seed))
-        improvement = {pair: {"probability": float(point[pair]),
-                              "ci95": np.ravel(interval[pair]).astype(float).tolist()}
-                       for pair in pairs}
-    return cells, improvement
+    return cells, probability_of_improvement(scores, reps, seed)
+
+
+def probability_of_improvement(scores, reps, seed):
+    """rliable's probability of improvement with its 95 % stratified-bootstrap
+    CI for every ordered pair of rows: {"x,y": {"probability": P(x > y),
+    "ci95": [low, high]}} from ``scores`` {row: (runs, 1) array}."""
+    from rliable import library, metrics
+
+    pairs = {f"{x},{y}": [scores[x], scores[y]] for x in scores for y in scores if x != y}
+    if not pairs:
+        return {}
+    np.random.seed(seed)
+    point, interval = library.get_interval_estimates(
+        pairs, metrics.probability_of_improvement, reps=reps,
+        random_state=np.random.RandomState(seed))
+    return {pair: {"probability": float(point[pair]),
+                   "ci95": np.ravel(interval[pair]).astype(float).tolist()}
+            for pair in pairs}
 
 
 def seeds_for_power(effect_size, alpha=0.05, power=0.8):

@@ -105,3 +105,21 @@ def test_mix_graph_leaves_agent_1_independent_and_the_figure_is_drawn(tmp_path):
     path = early_agent_returns.plot(early_agent_returns.load_runs([directory]), 200, groups,
                                     REFERENCE, str(tmp_path / "figure" / "early.png"))
     assert os.path.getsize(path) > 0
+
+
+def test_a_row_whose_independent_agent_is_slower_in_every_seed_loses_every_comparison(tmp_path):
+    pytest.importorskip("rliable", reason="rliable is not installed (pip install -e .[bench])")
+    from rllib_mamt.envs.spread3 import DEPENDENCY_GRAPHS
+
+    directory = str(tmp_path / "runs")
+    joined = [-40.0, -30.0]
+    for seed in range(3):
+        write_run(directory, "MAAC", seed, [-20.0 + seed, -12.0], joined)
+        write_run(directory, "MAMD", seed, [-25.0 + seed, -16.0], joined)
+    result = early_agent_returns.compare(early_agent_returns.load_runs([directory]), 200,
+                                         REFERENCE, 1.0)
+    groups = early_agent_returns.agent_groups(DEPENDENCY_GRAPHS["mix"], sorted(REFERENCE))
+    improvement = early_agent_returns.group_improvement(result, groups, reps=200)
+    assert improvement["independent"]["MAAC,MAMD"] == {"probability": 1.0, "ci95": [1.0, 1.0]}
+    assert improvement["independent"]["MAMD,MAAC"]["probability"] == 0.0
+    assert improvement["joined"]["MAAC,MAMD"]["probability"] == 0.5  # equal curves: ties
