@@ -35,6 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import run_summary  # noqa: E402
+import table10_report  # noqa: E402
 
 DIRECTORIES = [os.path.join(HERE, "recorded", "fig8_spread3_mix"),
                os.path.join(HERE, "recorded", "fig8_spread3_mix_start")]
@@ -53,17 +54,12 @@ def load_runs(directories):
     return runs
 
 
-def from_start(summary):
-    """Whether the run's per-agent record starts at episode 0."""
-    return summary.get("agents", {}).get("from_episodes") == 0 and bool(summary["agents"]["curve"])
-
-
 def started_runs(runs):
     """{row: [per seed, its first run with a record from its start]}, rows
     without any such run left out."""
     started = {}
     for row, seeds in sorted(runs.items()):
-        chosen = [next((s for s in summaries if from_start(s)), None)
+        chosen = [next((s for s in summaries if run_summary.agents_from_start(s)), None)
                   for _, summaries in sorted(seeds.items())]
         if any(chosen):
             started[row] = [s for s in chosen if s]
@@ -112,12 +108,13 @@ def seed_record(summary, episodes, reference, margin):
 
 
 def mean_std(values):
-    """{"mean", "std" (sample; 0 for one value), "n"} of the non-None values, or None."""
+    """{"mean", "std" (``table10_report.sample_std``), "n"} of the non-None
+    values, or None."""
     values = [v for v in values if v is not None]
     if not values:
         return None
     return {"mean": float(np.mean(values)), "n": len(values),
-            "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
+            "std": table10_report.sample_std(values)}
 
 
 def compare(runs, episodes, reference, margin):
@@ -146,8 +143,6 @@ def group_improvement(result, groups, reps=2000, seed=0):
     """Per agent group, rliable's probability that one row's window mean (the
     group's agents averaged) beats another's, with its 95 % CI
     (``table10_report.probability_of_improvement``)."""
-    import table10_report
-
     out = {}
     for group, agents in groups.items():
         scores = {row: np.array([[np.mean([r["window_mean"][a] for a in agents])]

@@ -192,6 +192,13 @@ def agent_summary(agent_curve, from_episodes: int, bin_episodes: int, last_episo
     return entry
 
 
+def agents_from_start(summary: dict) -> bool:
+    """Whether the summary's per-agent record (``agents``) starts at episode 0
+    and holds curves."""
+    agents = summary.get("agents") or {}
+    return agents.get("from_episodes") == 0 and bool(agents.get("curve"))
+
+
 def checkpoint_eval(checkpoint: str, episodes: int, seed: int) -> dict:
     """The summary's ``checkpoint_eval`` entry: the checkpoint's actors played
     for ``episodes`` episodes from reset seed ``seed`` (the same episodes for

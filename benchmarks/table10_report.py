@@ -700,10 +700,10 @@ def plot_agent_curves(task, rows, path):
     """Each agent's own training return against episodes, one panel per agent,
     mean ± std over each row's seeds whose per-agent record starts at episode
     0 (summary key ``agents``); the path, or None if no seed has one."""
-    from rllib_mamt.plotting import colours, nested, plot_band, plt, save, shared_legend
+    from rllib_mamt.plotting import colours, plot_band, plt, save, shared_legend
 
-    drawn = {row: [s for s in rows[row] if nested(s, "agents", "from_episodes") == 0
-                   and s["agents"]["curve"]] for row in ordered(rows)}
+    drawn = {row: [s for s in rows[row] if run_summary.agents_from_start(s)]
+             for row in ordered(rows)}
     drawn = {row: seeds for row, seeds in drawn.items() if seeds}
     if not drawn:
         return None
