@@ -20,7 +20,8 @@ rerun of a run another holds (same row and seed), ``rerun_difference`` gives
 the largest gap between their total curves over the window: 0 when training
 repeats exactly for a seed.
 
-    python benchmarks/early_agent_returns.py
+    python benchmarks/early_agent_returns.py                  # Mix
+    python benchmarks/early_agent_returns.py --variant ful    # or sep
 """
 
 import argparse
@@ -37,11 +38,25 @@ sys.path.insert(0, HERE)
 import run_summary  # noqa: E402
 import table10_report  # noqa: E402
 
-DIRECTORIES = [os.path.join(HERE, "recorded", "fig8_spread3_mix"),
-               os.path.join(HERE, "recorded", "fig8_spread3_mix_start")]
 SCRIPTED = os.path.join(HERE, "recorded", "spread3_scripted.json")
-OUT = os.path.join(HERE, "recorded", "early_agent_returns_spread3_mix.json")
-FIGURE = os.path.join(HERE, "figures", "table10", "early_agents_spread3_mix.png")
+
+
+def default_directories(variant):
+    """The variant's Fig. 8 plan directory and, where it exists, its
+    from-the-start plan's (``recorded/fig8_spread3_<variant>[_start]``)."""
+    main = os.path.join(HERE, "recorded", f"fig8_spread3_{variant}")
+    start = main + "_start"
+    return [main] + ([start] if os.path.isdir(start) else [])
+
+
+def default_out(variant):
+    """``recorded/early_agent_returns_spread3_<variant>.json``."""
+    return os.path.join(HERE, "recorded", f"early_agent_returns_spread3_{variant}.json")
+
+
+def default_figure(variant):
+    """``figures/table10/early_agents_spread3_<variant>.png``."""
+    return os.path.join(HERE, "figures", "table10", f"early_agents_spread3_{variant}.png")
 
 
 def load_runs(directories):
@@ -92,10 +107,12 @@ def rerun_difference(first, second, episodes):
 
 
 def agent_groups(graph, agents):
-    """{"independent": agents with no edge, "joined": the others} of a 0/1 graph."""
+    """{"independent": agents with no edge, "joined": the others} of a 0/1
+    graph, an empty group left out (Sep has no joined agent, Ful no independent one)."""
     degree = np.asarray(graph).sum(axis=1)
-    return {"independent": [a for a, d in zip(agents, degree) if d == 0],
-            "joined": [a for a, d in zip(agents, degree) if d > 0]}
+    groups = {"independent": [a for a, d in zip(agents, degree) if d == 0],
+              "joined": [a for a, d in zip(agents, degree) if d > 0]}
+    return {group: members for group, members in groups.items() if members}
 
 
 def seed_record(summary, episodes, reference, margin):
@@ -153,11 +170,13 @@ def group_improvement(result, groups, reps=2000, seed=0):
 
 
 def plot(runs, episodes, groups, reference, path):
-    """Two panels, the independent and the joined agents' mean own return,
-    mean ± std over each row's seeds with a record from the start."""
+    """One panel per agent group (independent, joined): the group's mean own
+    return, mean ± std over each row's seeds with a record from the start."""
     from rllib_mamt.plotting import colours, plot_band, plt, save, shared_legend
 
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=False, layout="constrained")
+    figure, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4), squeeze=False,
+                                layout="constrained")
+    axes = axes[0]
     drawn = started_runs(runs)
     for axis, (group, agents) in zip(axes, groups.items()):
         for (row, summaries), colour in zip(drawn.items(), colours(len(drawn))):
@@ -180,14 +199,18 @@ def plot(runs, episodes, groups, reference, path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("directories", nargs="*", default=DIRECTORIES,
-                        help="run-summary directories (ROW/seed_S.json), pooled by row")
+    parser.add_argument("directories", nargs="*",
+                        help="run-summary directories (ROW/seed_S.json), pooled by row; "
+                             "default: recorded/fig8_spread3_<variant>[_start]")
     parser.add_argument("--variant", default="mix", choices=["sep", "mix", "ful"])
     parser.add_argument("--episodes", type=int, default=5000)
     parser.add_argument("--margin", type=float, default=1.0)
-    parser.add_argument("--out", default=OUT)
-    parser.add_argument("--figure", default=FIGURE)
+    parser.add_argument("--out", help="default: recorded/early_agent_returns_spread3_<variant>.json")
+    parser.add_argument("--figure", help="default: figures/table10/early_agents_spread3_<variant>.png")
     args = parser.parse_args()
+    args.directories = args.directories or default_directories(args.variant)
+    args.out = args.out or default_out(args.variant)
+    args.figure = args.figure or default_figure(args.variant)
     if args.episodes < 1 or args.margin < 0:
         raise SystemExit(f"--episodes {args.episodes} / --margin {args.margin}: allowed: "
                          "an int >= 1 and a number >= 0")

@@ -107,6 +107,27 @@ def test_mix_graph_leaves_agent_1_independent_and_the_figure_is_drawn(tmp_path):
     assert os.path.getsize(path) > 0
 
 
+@pytest.mark.parametrize("variant, group", [("sep", "independent"), ("ful", "joined")])
+def test_sep_and_ful_have_one_agent_group_and_a_one_panel_figure(tmp_path, variant, group):
+    from rllib_mamt.envs.spread3 import DEPENDENCY_GRAPHS
+
+    groups = early_agent_returns.agent_groups(DEPENDENCY_GRAPHS[variant], sorted(REFERENCE))
+    assert groups == {group: ["agent_0", "agent_1", "agent_2"]}
+    directory = str(tmp_path / "runs")
+    write_run(directory, "MAAC", 0, [-30.0, -20.0], [-40.0, -30.0])
+    path = early_agent_returns.plot(early_agent_returns.load_runs([directory]), 200, groups,
+                                    REFERENCE, str(tmp_path / "figure" / "early.png"))
+    assert os.path.getsize(path) > 0
+
+
+def test_default_paths_follow_the_variant():
+    assert early_agent_returns.default_directories("ful")[0].endswith(
+        os.path.join("recorded", "fig8_spread3_ful"))
+    assert early_agent_returns.default_directories("mix")[1].endswith("fig8_spread3_mix_start")
+    assert early_agent_returns.default_out("sep").endswith("early_agent_returns_spread3_sep.json")
+    assert early_agent_returns.default_figure("ful").endswith("early_agents_spread3_ful.png")
+
+
 def test_a_row_whose_independent_agent_is_slower_in_every_seed_loses_every_comparison(tmp_path):
     pytest.importorskip("rliable", reason="rliable is not installed (pip install -e .[bench])")
     from rllib_mamt.envs.spread3 import DEPENDENCY_GRAPHS
