@@ -41,7 +41,9 @@ A campaign file (``{"campaign": [{"plan": ..., "rows": [...], "seeds":
 [...]}, ...]}``, e.g. ``benchmarks/plans/issue14_campaign.json``; ``rows``
 and ``seeds`` optional) runs several plans in its order with the same
 skip-and-resume rules, so one command carries a whole reproduction across
-sessions.
+sessions. A stage with ``"report": false`` is run but left out of
+``table10_report.py``'s tables (a diagnostic at a shorter budget, whose
+runs must not be pooled with the full-budget runs of the same row).
 """
 
 import argparse
@@ -65,6 +67,7 @@ PLAN_COUNTS = {"episodes_per_iteration": 40, "checkpoint_every": 50, "decomposit
                "checkpoint_eval_episodes": 100}
 PLAN_MAPPINGS = ("env_config", "common")
 ROW_KEYS = ("algorithm", "training", "use_common", "search")
+CAMPAIGN_STAGE_KEYS = ("plan", "rows", "seeds", "report")
 
 
 def is_count(value, minimum=1):
@@ -417,8 +420,9 @@ class Stage:
     """One plan of a run: its file, contents, rows and output/checkpoint dirs."""
 
     def __init__(self, plan_path, rows=None, out_dir=None, work_dir=None, root=HERE,
-                 seeds=None):
+                 seeds=None, report=True):
         self.plan_path = os.path.abspath(plan_path)
+        self.report = report
         self.plan = load_plan(self.plan_path)
         name = os.path.splitext(os.path.basename(self.plan_path))[0]
         self.out_dir = os.path.abspath(out_dir or os.path.join(root, "recorded", name))
@@ -442,15 +446,24 @@ def load_campaign(path, root=HERE):
     subset of the plan's)}, ...]}``, run in order; their summaries and
     checkpoints go under ``root`` (``recorded/``, ``results/``). A stage with
     one seed before the same rows' stage with all of them gives every row a
-    first seed before any row gets its others."""
+    first seed before any row gets its others. ``"report": false`` (optional,
+    default true) leaves a stage's runs out of ``table10_report.py``."""
     with open(path) as handle:
         campaign = json.load(handle)
     stages = campaign.get("campaign")
     if not isinstance(stages, list) or not all(isinstance(s, dict) and "plan" in s for s in stages):
         raise SystemExit(f"{path}: key 'campaign' is {stages!r}; allowed: a list of "
                          "{'plan': path, 'rows': [...]} dicts")
+    for stage in stages:
+        unknown = [key for key in stage if key not in CAMPAIGN_STAGE_KEYS]
+        if unknown:
+            raise SystemExit(f"{path}: stage {stage['plan']} has unknown key '{unknown[0]}'; "
+                             f"allowed: {list(CAMPAIGN_STAGE_KEYS)}")
+        if not isinstance(stage.get("report", True), bool):
+            raise SystemExit(f"{path}: stage {stage['plan']} key 'report' is "
+                             f"{stage['report']!r}; allowed: true or false")
     return [Stage(os.path.join(REPOSITORY, stage["plan"]), stage.get("rows"), root=root,
-                  seeds=stage.get("seeds"))
+                  seeds=stage.get("seeds"), report=stage.get("report", True))
             for stage in stages]
 
 

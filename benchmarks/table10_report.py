@@ -151,13 +151,15 @@ def paper_unit(summary, value):
 def summary_directories(sources, root=paper_budget.HERE):
     """The run-summary directories of ``sources``: directories as given; for a
     plan or campaign file, each of its plans' ``root/recorded/<plan>`` directory that
-    holds a summary, in order, without repeats (the others are named on stdout)."""
+    holds a summary, in order, without repeats (the others are named on stdout),
+    leaving out campaign stages marked ``"report": false``."""
     directories, seen = [], set()
     for source in sources:
         if os.path.isdir(source) or not source.endswith(".json"):
             candidates, required = [source], True
         else:
-            candidates = [stage.out_dir for stage in paper_budget.load_stages(source, root)]
+            candidates = [stage.out_dir for stage in paper_budget.load_stages(source, root)
+                          if stage.report]
             required = False
         for directory in candidates:
             if directory in seen:
@@ -171,15 +173,23 @@ def summary_directories(sources, root=paper_budget.HERE):
 
 
 def load_summaries(directories):
-    """All run summaries under ``directories``, grouped as {task: {row: [summary]}}."""
-    grouped = {}
+    """All run summaries under ``directories``, grouped as {task: {row: [summary]}};
+    two summaries of one task, row and seed (e.g. a shorter diagnostic rerun
+    beside the reported run) are refused rather than pooled as two seeds."""
+    grouped, seen = {}, {}
     for directory in directories:
         paths = sorted(glob.glob(os.path.join(directory, "*", "seed_*.json")))
         if not paths:
             raise SystemExit(f"{directory}: no run summaries (ROW/seed_S.json) found")
         for path in paths:
             summary = run_summary.load(path)
-            grouped.setdefault(task_name(summary), {}).setdefault(summary["row"], []).append(summary)
+            key = (task_name(summary), summary["row"], summary["seed"])
+            if key in seen:
+                raise SystemExit(f"{path}: task {key[0]}, row {key[1]}, seed {key[2]} is also "
+                                 f"{seen[key]}; allowed: one summary per task, row and seed "
+                                 "(leave a diagnostic stage out with \"report\": false)")
+            seen[key] = path
+            grouped.setdefault(key[0], {}).setdefault(summary["row"], []).append(summary)
     for rows in grouped.values():
         for summaries in rows.values():
             summaries.sort(key=lambda s: s["seed"])

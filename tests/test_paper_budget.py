@@ -411,6 +411,22 @@ def test_the_issue14_campaign_names_existing_plans_and_rows():
         "table10_spread_paper_variant.json", "table10_rover_tower.json", "fig8_spread3_mix.json"}
 
 
+def test_the_fig8_start_plan_runs_the_main_plans_rows_with_their_settings():
+    """The first-5,000-episode runs are pooled with the 25,000-episode runs
+    by row and seed (early_agent_returns.py), so a row must mean the same run."""
+    plans = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         "benchmarks", "plans")
+    main = paper_budget.load_plan(os.path.join(plans, "fig8_spread3_mix.json"))
+    start = paper_budget.load_plan(os.path.join(plans, "fig8_spread3_mix_start.json"))
+    assert {"MAAC", "MAMD", "MAMD-OP", "MAMT"} <= set(start["rows"])
+    for row in start["rows"]:
+        assert paper_budget.training_settings(start, row) == \
+            paper_budget.training_settings(main, row), row
+        assert start["rows"][row]["algorithm"] == main["rows"][row]["algorithm"]
+    for key in ("env", "env_config", "episodes_per_iteration", "bin_episodes"):
+        assert start[key] == main[key], key
+
+
 def test_rows_with_a_search_wait_for_its_summary_then_take_the_best_values(tmp_path, monkeypatch):
     monkeypatch.setattr(paper_budget, "REPOSITORY", str(tmp_path))
     plan = dict(PLAN, rows={"MAAC": {"algorithm": "MAAC"},

@@ -12,6 +12,7 @@ pytest.importorskip("rliable", reason="rliable is not installed (pip install -e 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "benchmarks"))
 
+import paper_budget  # noqa: E402
 import run_summary  # noqa: E402
 import table10_report  # noqa: E402
 
@@ -231,6 +232,39 @@ def test_a_campaign_reports_the_plans_with_finished_runs_and_names_the_others(
     assert capsys.readouterr().out.count("not_started: no finished runs yet, passed over") == 1
     with pytest.raises(SystemExit, match="no run summaries"):
         table10_report.load_summaries([str(recorded / "not_started")])
+
+
+def test_a_campaign_stage_marked_report_false_is_run_but_not_reported(spread_runs, tmp_path):
+    plans, recorded = tmp_path / "plans", tmp_path / "root" / "recorded"
+    plans.mkdir()
+    for name in ("full", "start"):
+        (plans / f"{name}.json").write_text(json.dumps(
+            {"env": "spread", "episodes": 80, "seeds": [0], "rows": {"MAAC": {"algorithm": "MAAC"}}}))
+    os.makedirs(recorded)
+    os.rename(spread_runs, recorded / "full")
+    write_run(str(recorded / "start"), "MAAC", 0, -200.0)
+    campaign = tmp_path / "campaign.json"
+    campaign.write_text(json.dumps({"campaign": [
+        {"plan": str(plans / "full.json")}, {"plan": str(plans / "start.json"), "report": False}]}))
+    assert [stage.report for stage in paper_budget.load_campaign(str(campaign))] == [True, False]
+    directories = table10_report.summary_directories([str(campaign)], str(tmp_path / "root"))
+    assert directories == [str(recorded / "full")]
+    with pytest.raises(SystemExit, match="row MAAC, seed 0 is also"):
+        table10_report.load_summaries([str(recorded / "full"), str(recorded / "start")])
+
+
+@pytest.mark.parametrize("stage, message", [
+    ({"report": "no"}, "key 'report' is 'no'; allowed: true or false"),
+    ({"reports": False}, "unknown key 'reports'"),
+])
+def test_a_bad_campaign_stage_key_is_named(tmp_path, stage, message):
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(
+        {"env": "spread", "episodes": 80, "seeds": [0], "rows": {"MAAC": {"algorithm": "MAAC"}}}))
+    campaign = tmp_path / "campaign.json"
+    campaign.write_text(json.dumps({"campaign": [dict({"plan": str(plan)}, **stage)]}))
+    with pytest.raises(SystemExit, match=message):
+        paper_budget.load_campaign(str(campaign))
 
 
 def test_the_report_is_the_same_on_every_run(spread_runs, tmp_path):
