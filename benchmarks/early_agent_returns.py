@@ -12,7 +12,11 @@ whose per-agent record starts at episode 0 (summary key ``agents``):
   the scripted controller's (``spread3_scripted.py``, a known reference);
 - the independent and the joined agents' mean curves (``--figure``);
 - per group, rliable's probability of improvement between rows, with its
-  95 % stratified-bootstrap CI, on the window means.
+  95 % stratified-bootstrap CI, on the window means;
+- for rows with learned trust regions (MAMT), which agent's δ_i first falls
+  to ``--frozen-below`` (default 0.1, a tenth of the equal share δ̄ = 1)
+  within the window, and whether that agent is independent or joined: the
+  allocation the known graph asks for freezes no independent agent.
 
 Runs from several plans' directories are pooled by row, a run with a record
 from its start being taken over one without. Where a directory holds a
@@ -115,13 +119,64 @@ def agent_groups(graph, agents):
     return {group: members for group, members in groups.items() if members}
 
 
-def seed_record(summary, episodes, reference, margin):
-    """One run's per-agent window means and episodes to the reference."""
+def window_deltas(summary, episodes):
+    """[(episodes, {agent: δ_i})] of the run's decomposition records within
+    ``episodes`` (empty without ``summary["decomposition"]``)."""
+    return [(record["episodes"],
+             {agent: values["trust_region_delta"] for agent, values in record["learners"].items()
+              if "trust_region_delta" in values})
+            for record in summary.get("decomposition") or [] if record["episodes"] <= episodes]
+
+
+def delta_learned(summary, episodes):
+    """Whether some agent's δ_i takes more than one value within ``episodes``
+    (MAMT; MAMD's, MAMD-OP's and MAAC's are fixed)."""
+    seen = {}
+    for _, deltas in window_deltas(summary, episodes):
+        for agent, delta in deltas.items():
+            seen.setdefault(agent, set()).add(delta)
+    return any(len(values) > 1 for values in seen.values())
+
+
+def first_frozen(summary, episodes, threshold):
+    """{"agent", "episodes", "delta"} of the first decomposition record within
+    ``episodes`` where an agent's δ_i is at most ``threshold`` (the lowest δ
+    if several agents are), or None: no record has one, or the run has no
+    learned δ (``summary["decomposition"]``)."""
+    for at, deltas in window_deltas(summary, episodes):
+        frozen = {agent: delta for agent, delta in deltas.items() if delta <= threshold}
+        if frozen:
+            agent = min(frozen, key=frozen.get)
+            return {"agent": agent, "episodes": at, "delta": frozen[agent]}
+    return None
+
+
+def seed_record(summary, episodes, reference, margin, frozen_below):
+    """One run's per-agent window means, episodes to the reference and first
+    frozen agent."""
     curves = summary["agents"]["curve"]
     return {"seed": summary["seed"],
             "window_mean": {a: window_mean(c, episodes) for a, c in curves.items()},
             "episodes_to_reference": {a: episodes_to_reference(c, episodes, reference[a], margin)
-                                      for a, c in curves.items()}}
+                                      for a, c in curves.items()},
+            "delta_learned": delta_learned(summary, episodes),
+            "first_frozen": first_frozen(summary, episodes, frozen_below)}
+
+
+def frozen_counts(result, groups):
+    """Per row with learned δ: in how many seeds the first frozen agent is in
+    each group, and in how many no agent froze within the window."""
+    group_of = {agent: group for group, agents in groups.items() for agent in agents}
+    counts = {}
+    for row, entry in result["rows"].items():
+        if not any(r["delta_learned"] for r in entry["records"]):
+            continue
+        tally = dict.fromkeys(list(groups) + ["none"], 0)
+        for record in entry["records"]:
+            frozen = record["first_frozen"]
+            tally[group_of[frozen["agent"]] if frozen else "none"] += 1
+        counts[row] = tally
+    return counts
 
 
 def mean_std(values):
@@ -134,7 +189,7 @@ def mean_std(values):
             "std": table10_report.sample_std(values)}
 
 
-def compare(runs, episodes, reference, margin):
+def compare(runs, episodes, reference, margin, frozen_below=0.1):
     """The comparison: per row its seeds' records and their mean ± std per agent,
     and the rerun differences."""
     reruns = [{"row": row, "seed": seed,
@@ -143,7 +198,7 @@ def compare(runs, episodes, reference, margin):
               for other in summaries[1:]]
     rows = {}
     for row, summaries in started_runs(runs).items():
-        records = [seed_record(s, episodes, reference, margin) for s in summaries]
+        records = [seed_record(s, episodes, reference, margin, frozen_below) for s in summaries]
         agents = sorted(records[0]["window_mean"])
         rows[row] = {
             "seeds": [r["seed"] for r in records], "records": records,
@@ -205,6 +260,8 @@ def main():
     parser.add_argument("--variant", default="mix", choices=["sep", "mix", "ful"])
     parser.add_argument("--episodes", type=int, default=5000)
     parser.add_argument("--margin", type=float, default=1.0)
+    parser.add_argument("--frozen-below", type=float, default=0.1,
+                        help="a learned δ_i at or below this counts as frozen")
     parser.add_argument("--out", help="default: recorded/early_agent_returns_spread3_<variant>.json")
     parser.add_argument("--figure", help="default: figures/table10/early_agents_spread3_<variant>.png")
     args = parser.parse_args()
@@ -214,14 +271,18 @@ def main():
     if args.episodes < 1 or args.margin < 0:
         raise SystemExit(f"--episodes {args.episodes} / --margin {args.margin}: allowed: "
                          "an int >= 1 and a number >= 0")
+    if not args.frozen_below > 0:
+        raise SystemExit(f"--frozen-below {args.frozen_below}: allowed: a number > 0")
     from rllib_mamt.envs.spread3 import DEPENDENCY_GRAPHS
 
     with open(SCRIPTED) as handle:
         reference = json.load(handle)["variants"][args.variant]["agent_return_mean"]
     runs = load_runs(args.directories)
-    result = compare(runs, args.episodes, reference, args.margin)
+    result = compare(runs, args.episodes, reference, args.margin, args.frozen_below)
     result["groups"] = agent_groups(DEPENDENCY_GRAPHS[args.variant], sorted(reference))
     result["probability_of_improvement"] = group_improvement(result, result["groups"])
+    result["frozen_below"] = args.frozen_below
+    result["first_frozen_group"] = frozen_counts(result, result["groups"])
     with open(args.out, "w") as handle:
         json.dump(result, handle, indent=1)
     plot(runs, args.episodes, result["groups"], reference, args.figure)
@@ -236,6 +297,11 @@ def main():
         for pair, value in pairs.items():
             print(f"{group}: P({pair.replace(',', ' > ')}) = {value['probability']:.2f} "
                   f"[{value['ci95'][0]:.2f}, {value['ci95'][1]:.2f}]")
+    for row, tally in result["first_frozen_group"].items():
+        firsts = ", ".join(f"seed {r['seed']}: {r['first_frozen']['agent']} at "
+                           f"{r['first_frozen']['episodes']}" if r["first_frozen"]
+                           else f"seed {r['seed']}: none" for r in result["rows"][row]["records"])
+        print(f"{row}: first agent with delta <= {args.frozen_below} per group {tally} ({firsts})")
     for rerun in result["rerun_difference"]:
         print(f"rerun {rerun['row']} seed {rerun['seed']}: max |difference| "
               f"{rerun['max_abs_difference']}")

@@ -22,9 +22,11 @@ def binned(returns, width=100):
             "return_mean": list(returns)}
 
 
-def write_run(directory, row, seed, independent, joined, from_episodes=0, total=None):
+def write_run(directory, row, seed, independent, joined, from_episodes=0, total=None,
+              deltas=None):
     """A Spread-3-Mix run whose agent 1 has the curve ``independent`` and
-    agents 0 and 2 the curve ``joined`` (bins of 100 episodes)."""
+    agents 0 and 2 the curve ``joined`` (bins of 100 episodes); ``deltas``, a
+    list of {agent: δ_i}, are its decomposition records every 100 episodes."""
     total = total if total is not None else [i + 2 * j for i, j in zip(independent, joined)]
     summary = {
         "format": run_summary.FORMAT, "row": row, "algorithm": row, "training": {},
@@ -37,6 +39,11 @@ def write_run(directory, row, seed, independent, joined, from_episodes=0, total=
         "agents": {"from_episodes": from_episodes,
                    "curve": {"agent_0": binned(joined), "agent_1": binned(independent),
                              "agent_2": binned(joined)}}}
+    if deltas is not None:
+        summary["decomposition"] = [
+            {"num_env_steps_sampled_lifetime": 2500 * (i + 1), "episodes": 100 * (i + 1),
+             "learners": {agent: {"trust_region_delta": delta} for agent, delta in record.items()}}
+            for i, record in enumerate(deltas)]
     path = os.path.join(directory, row, f"seed_{seed}.json")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as handle:
@@ -144,3 +151,34 @@ def test_a_row_whose_independent_agent_is_slower_in_every_seed_loses_every_compa
     assert improvement["independent"]["MAAC,MAMD"] == {"probability": 1.0, "ci95": [1.0, 1.0]}
     assert improvement["independent"]["MAMD,MAAC"]["probability"] == 0.0
     assert improvement["joined"]["MAAC,MAMD"]["probability"] == 0.5  # equal curves: ties
+
+
+def test_the_first_agent_whose_learned_delta_falls_to_the_threshold_is_counted_per_group(
+        tmp_path):
+    from rllib_mamt.envs.spread3 import DEPENDENCY_GRAPHS
+
+    directory = str(tmp_path / "runs")
+    curve = [-30.0, -20.0, -15.0]
+
+    def record(agent_0, agent_1, agent_2):
+        return {"agent_0": agent_0, "agent_1": agent_1, "agent_2": agent_2}
+
+    write_run(directory, "MAMT", 0, curve, curve,
+              deltas=[record(1.0, 0.5, 1.5), record(1.2, 0.05, 1.75), record(0.01, 0.01, 2.98)])
+    write_run(directory, "MAMT", 1, curve, curve,
+              deltas=[record(0.9, 1.1, 1.0), record(0.08, 1.4, 1.52), record(0.01, 1.4, 1.59)])
+    write_run(directory, "MAMT", 2, curve, curve,  # frozen only after the 200-episode window
+              deltas=[record(1.0, 1.0, 1.0), record(0.9, 1.2, 0.9), record(0.01, 1.5, 1.49)])
+    write_run(directory, "MAMD", 0, curve, curve, deltas=[record(1.0, 1.0, 1.0)] * 3)
+    result = early_agent_returns.compare(early_agent_returns.load_runs([directory]), 200,
+                                         REFERENCE, 1.0, frozen_below=0.1)
+    firsts = [r["first_frozen"] for r in result["rows"]["MAMT"]["records"]]
+    assert firsts == [{"agent": "agent_1", "episodes": 200, "delta": 0.05},
+                      {"agent": "agent_0", "episodes": 200, "delta": 0.08}, None]
+    groups = early_agent_returns.agent_groups(DEPENDENCY_GRAPHS["mix"], sorted(REFERENCE))
+    assert early_agent_returns.frozen_counts(result, groups) == {
+        "MAMT": {"independent": 1, "joined": 1, "none": 1}}
+    result = early_agent_returns.compare(early_agent_returns.load_runs([directory]), 300,
+                                         REFERENCE, 1.0, frozen_below=0.1)
+    assert result["rows"]["MAMT"]["records"][2]["first_frozen"]["agent"] == "agent_0"
+    assert early_agent_returns.frozen_counts(result, groups)["MAMT"]["none"] == 0
