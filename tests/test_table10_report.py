@@ -36,6 +36,15 @@ def write_run(directory, row, seed, metric, env="spread", variant="mpe2", evalua
         json.dump(summary, handle)
 
 
+def write_plans(directory, names):
+    """Writes a one-row (MAAC) Spread plan per name into ``directory``; returns it."""
+    directory.mkdir(exist_ok=True)
+    for name in names:
+        (directory / f"{name}.json").write_text(json.dumps(
+            {"env": "spread", "episodes": 80, "seeds": [0], "rows": {"MAAC": {"algorithm": "MAAC"}}}))
+    return directory
+
+
 @pytest.fixture
 def spread_runs(tmp_path):
     directory = str(tmp_path / "runs")
@@ -215,11 +224,8 @@ def test_the_fig8_plans_run_mamd_op_only_where_it_is_not_maac_or_mamd():
 
 def test_a_campaign_reports_the_plans_with_finished_runs_and_names_the_others(
         spread_runs, tmp_path, capsys):
-    plans, recorded = tmp_path / "plans", tmp_path / "root" / "recorded"
-    plans.mkdir()
-    for name in ("done", "not_started"):
-        (plans / f"{name}.json").write_text(json.dumps(
-            {"env": "spread", "episodes": 80, "seeds": [0], "rows": {"MAAC": {"algorithm": "MAAC"}}}))
+    plans = write_plans(tmp_path / "plans", ("done", "not_started"))
+    recorded = tmp_path / "root" / "recorded"
     os.makedirs(recorded)
     os.rename(spread_runs, recorded / "done")
     campaign = tmp_path / "campaign.json"
@@ -235,11 +241,8 @@ def test_a_campaign_reports_the_plans_with_finished_runs_and_names_the_others(
 
 
 def test_a_campaign_stage_marked_report_false_is_run_but_not_reported(spread_runs, tmp_path):
-    plans, recorded = tmp_path / "plans", tmp_path / "root" / "recorded"
-    plans.mkdir()
-    for name in ("full", "start"):
-        (plans / f"{name}.json").write_text(json.dumps(
-            {"env": "spread", "episodes": 80, "seeds": [0], "rows": {"MAAC": {"algorithm": "MAAC"}}}))
+    plans = write_plans(tmp_path / "plans", ("full", "start"))
+    recorded = tmp_path / "root" / "recorded"
     os.makedirs(recorded)
     os.rename(spread_runs, recorded / "full")
     write_run(str(recorded / "start"), "MAAC", 0, -200.0)
@@ -258,9 +261,7 @@ def test_a_campaign_stage_marked_report_false_is_run_but_not_reported(spread_run
     ({"reports": False}, "unknown key 'reports'"),
 ])
 def test_a_bad_campaign_stage_key_is_named(tmp_path, stage, message):
-    plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps(
-        {"env": "spread", "episodes": 80, "seeds": [0], "rows": {"MAAC": {"algorithm": "MAAC"}}}))
+    plan = write_plans(tmp_path, ("plan",)) / "plan.json"
     campaign = tmp_path / "campaign.json"
     campaign.write_text(json.dumps({"campaign": [dict({"plan": str(plan)}, **stage)]}))
     with pytest.raises(SystemExit, match=message):
