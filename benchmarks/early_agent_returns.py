@@ -224,9 +224,11 @@ def group_improvement(result, groups, reps=2000, seed=0):
     return out
 
 
-def plot(runs, episodes, groups, reference, path):
+def plot(runs, episodes, groups, reference, path, task=None):
     """One panel per agent group (independent, joined): the group's mean own
-    return, mean ± std over each row's seeds with a record from the start."""
+    return, mean ± std over each row's seeds with a record from the start;
+    rows named with the rows they also are on ``task`` ("MAAC = MAMD-OP" on
+    Sep, ``table10_report.row_label``)."""
     from rllib_mamt.plotting import colours, plot_band, plt, save, shared_legend
 
     figure, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4), squeeze=False,
@@ -240,7 +242,9 @@ def plot(runs, episodes, groups, reference, path):
                 curves = [run_summary.first_episodes_bins(summary["agents"]["curve"][a], episodes)
                           for a in agents]
                 trials.append((curves[0][0], np.mean([c[2] for c in curves], axis=0)))
-            plot_band(axis, trials, f"{row} ({len(trials)} seeds)", colour)
+            seeds = f"{len(trials)} seed{'s' if len(trials) != 1 else ''}"
+            label = table10_report.row_label(task, row, drawn) if task else row
+            plot_band(axis, trials, f"{label} ({seeds})", colour)
         axis.axhline(np.mean([reference[a] for a in agents]), color="black", linestyle="--",
                      linewidth=1, label="scripted controller")
         axis.set_title(f"{group} agent(s): {', '.join(agents)}", fontsize=9)
@@ -285,14 +289,16 @@ def main():
     result["first_frozen_group"] = frozen_counts(result, result["groups"])
     with open(args.out, "w") as handle:
         json.dump(result, handle, indent=1)
-    plot(runs, args.episodes, result["groups"], reference, args.figure)
+    task = f"spread3_{args.variant}"
+    plot(runs, args.episodes, result["groups"], reference, args.figure, task)
     for row, entry in result["rows"].items():
         reached = entry["episodes_to_reference"]
         cells = "  ".join(f"{a}: {entry['window_mean'][a]['mean']:.2f}, "
                           f"to ref {reached[a].get('mean', float('nan')):.0f} "
                           f"({reached[a]['reached']}/{len(entry['seeds'])})"
                           for a in sorted(entry["window_mean"]))
-        print(f"{row:<14} seeds {entry['seeds']}  {cells}")
+        print(f"{table10_report.row_label(task, row, result['rows']):<14} "
+              f"seeds {entry['seeds']}  {cells}")
     for group, pairs in result["probability_of_improvement"].items():
         for pair, value in pairs.items():
             print(f"{group}: P({pair.replace(',', ' > ')}) = {value['probability']:.2f} "

@@ -123,7 +123,8 @@ def test_sep_and_ful_have_one_agent_group_and_a_one_panel_figure(tmp_path, varia
     directory = str(tmp_path / "runs")
     write_run(directory, "MAAC", 0, [-30.0, -20.0], [-40.0, -30.0])
     path = early_agent_returns.plot(early_agent_returns.load_runs([directory]), 200, groups,
-                                    REFERENCE, str(tmp_path / "figure" / "early.png"))
+                                    REFERENCE, str(tmp_path / "figure" / "early.png"),
+                                    task=f"spread3_{variant}")
     assert os.path.getsize(path) > 0
 
 
