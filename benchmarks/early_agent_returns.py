@@ -43,6 +43,8 @@ import run_summary  # noqa: E402
 import table10_report  # noqa: E402
 
 SCRIPTED = os.path.join(HERE, "recorded", "spread3_scripted.json")
+# A learned δ_i at or below this counts as frozen: a tenth of the equal share δ̄ = 1.
+FROZEN_BELOW = 0.1
 
 
 def default_directories(variant):
@@ -189,7 +191,7 @@ def mean_std(values):
             "std": table10_report.sample_std(values)}
 
 
-def compare(runs, episodes, reference, margin, frozen_below=0.1):
+def compare(runs, episodes, reference, margin, frozen_below=FROZEN_BELOW):
     """The comparison: per row its seeds' records and their mean ± std per agent,
     and the rerun differences."""
     reruns = [{"row": row, "seed": seed,
@@ -207,8 +209,8 @@ def compare(runs, episodes, reference, margin, frozen_below=0.1):
                 a: {**(mean_std([r["episodes_to_reference"][a] for r in records]) or {}),
                     "reached": sum(r["episodes_to_reference"][a] is not None for r in records)}
                 for a in agents}}
-    return {"episodes": episodes, "margin": margin, "reference": reference,
-            "rows": rows, "rerun_difference": reruns}
+    return {"episodes": episodes, "margin": margin, "frozen_below": frozen_below,
+            "reference": reference, "rows": rows, "rerun_difference": reruns}
 
 
 def group_improvement(result, groups, reps=2000, seed=0):
@@ -264,7 +266,7 @@ def main():
     parser.add_argument("--variant", default="mix", choices=["sep", "mix", "ful"])
     parser.add_argument("--episodes", type=int, default=5000)
     parser.add_argument("--margin", type=float, default=1.0)
-    parser.add_argument("--frozen-below", type=float, default=0.1,
+    parser.add_argument("--frozen-below", type=float, default=FROZEN_BELOW,
                         help="a learned δ_i at or below this counts as frozen")
     parser.add_argument("--out", help="default: recorded/early_agent_returns_spread3_<variant>.json")
     parser.add_argument("--figure", help="default: figures/table10/early_agents_spread3_<variant>.png")
@@ -285,7 +287,6 @@ def main():
     result = compare(runs, args.episodes, reference, args.margin, args.frozen_below)
     result["groups"] = agent_groups(DEPENDENCY_GRAPHS[args.variant], sorted(reference))
     result["probability_of_improvement"] = group_improvement(result, result["groups"])
-    result["frozen_below"] = args.frozen_below
     result["first_frozen_group"] = frozen_counts(result, result["groups"])
     with open(args.out, "w") as handle:
         json.dump(result, handle, indent=1)
