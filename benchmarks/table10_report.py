@@ -7,7 +7,8 @@
 Reads every ``*/seed_*.json`` run summary (format: ``run_summary.py``) under the
 given directories, or under the summary directories of the given plan or
 campaign files (``paper_budget.py``'s; a plan without finished runs yet is
-passed over with a line), and writes to ``--out``:
+passed over with a line; so is a run shorter than its task's longest, until it is
+extended to the raised budget), and writes to ``--out``:
 
 - ``table10.md``: per task and row, the paper's Table 10 value beside ours:
   mean ± std over seeds (std with ddof=1) of the paper's metric (mean training
@@ -193,7 +194,25 @@ def load_summaries(directories):
     for rows in grouped.values():
         for summaries in rows.values():
             summaries.sort(key=lambda s: s["seed"])
-    return grouped
+    return {task: at_the_tasks_budget(task, rows) for task, rows in grouped.items()}
+
+
+def at_the_tasks_budget(task, rows):
+    """``rows`` without the runs shorter than the task's longest (a plan's
+    ``episodes`` raised and its finished runs not yet extended): the last 1,000
+    episodes and the first fifth are compared at one budget. The runs passed
+    over are named on stdout; a row left without runs is dropped."""
+    budget = max(s["episodes"] for summaries in rows.values() for s in summaries)
+    kept = {}
+    for row, summaries in rows.items():
+        for summary in summaries:
+            if summary["episodes"] < budget:
+                print(f"{task} {row} seed {summary['seed']}: {summary['episodes']} episodes, "
+                      f"the task's longest runs {budget}; passed over until extended")
+        at_budget = [s for s in summaries if s["episodes"] == budget]
+        if at_budget:
+            kept[row] = at_budget
+    return kept
 
 
 def row_label(task, row, rows):

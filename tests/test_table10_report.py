@@ -508,3 +508,18 @@ def test_early_return_averages_the_first_fifth_of_the_episodes_by_episodes():
     assert table10_report.early_return(summary) == pytest.approx(
         (80 * -100.0 + 40 * -50.0 + 80 * -20.0) / 200)
     assert math.isnan(table10_report.early_return(dict(summary, episodes=300)))
+
+
+def test_runs_shorter_than_the_tasks_longest_are_passed_over_until_extended(tmp_path, capsys):
+    directory = str(tmp_path / "runs")
+    for seed in range(2):
+        write_run(directory, "MAAC", seed, -80.0)
+    write_run(directory, "MAMD", 0, -60.0)
+    add_to_summary(directory, "MAAC", 1, episodes=4000)
+    add_to_summary(directory, "MAMD", 0, episodes=4000)
+    rows = table10_report.load_summaries([directory])["spread"]
+    assert {row: [s["seed"] for s in summaries] for row, summaries in rows.items()} == {
+        "MAAC": [1], "MAMD": [0]}
+    assert "spread MAAC seed 0: 2000 episodes, the task's longest runs 4000" in capsys.readouterr().out
+    add_to_summary(directory, "MAMD", 0, episodes=2000)
+    assert list(table10_report.load_summaries([directory])["spread"]) == ["MAAC"]
