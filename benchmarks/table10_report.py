@@ -125,6 +125,11 @@ SLOPE_WINDOW_EPISODES = 3000
 #: Share of a run's episodes at its start over which ``early_return`` averages.
 EARLY_FRACTION = 0.2
 
+#: Fewest seeds of a row for a std, a bootstrap CI or a probability of
+#: improvement: from one seed the bootstrap has nothing to resample and would
+#: print a zero-width CI ("1.00 [1.00, 1.00]") that looks certain.
+MIN_SEEDS_FOR_SPREAD = 2
+
 #: Appendix D defines Fig. 8's MAMD-OP as MAAC on Spread-3-Sep (no trust
 #: region) and as MAMD on Spread-3-Ful (equal trust regions); our configs of
 #: those are the same (``trust_region_mode`` "none", "equal"), so the Fig. 8
@@ -252,7 +257,8 @@ def cell_statistics(rows, reps, seed):
                                           "values": values.tolist()},
             "paper_unit": {"mean": float(in_paper_unit.mean()), "std": sample_std(in_paper_unit)},
             "iqm": float(iqm[row][0]),
-            "iqm_ci95": [float(iqm_ci[row][0][0]), float(iqm_ci[row][1][0])],
+            "iqm_ci95": ([float(iqm_ci[row][0][0]), float(iqm_ci[row][1][0])]
+                         if len(summaries) >= MIN_SEEDS_FOR_SPREAD else None),
             "eval_return": {"mean": float(evaluations.mean()), "std": sample_std(evaluations)},
             "final_slope": {"mean": float(slopes.mean()), "std": sample_std(slopes)},
             "early_return": {"mean": float(early.mean()), "std": sample_std(early)},
@@ -263,11 +269,13 @@ def cell_statistics(rows, reps, seed):
 
 def probability_of_improvement(scores, reps, seed):
     """rliable's probability of improvement with its 95 % stratified-bootstrap
-    CI for every ordered pair of rows: {"x,y": {"probability": P(x > y),
-    "ci95": [low, high]}} from ``scores`` {row: (runs, 1) array}."""
+    CI for every ordered pair of rows with ``MIN_SEEDS_FOR_SPREAD`` runs each:
+    {"x,y": {"probability": P(x > y), "ci95": [low, high]}} from ``scores``
+    {row: (runs, tasks) array}."""
     from rliable import library, metrics
 
-    pairs = {f"{x},{y}": [scores[x], scores[y]] for x in scores for y in scores if x != y}
+    pairs = {f"{x},{y}": [scores[x], scores[y]] for x in scores for y in scores
+             if x != y and min(len(scores[x]), len(scores[y])) >= MIN_SEEDS_FOR_SPREAD}
     if not pairs:
         return {}
     np.random.seed(seed)
@@ -365,6 +373,13 @@ def cost(cells):
     and checkpointing from the start of each resumed piece)."""
     return {"runs": sum(len(cell["seeds"]) for cell in cells.values()),
             "process_hours": sum(cell["process_hours"] for cell in cells.values())}
+
+
+def plus_minus(mean, std, seeds, sign=""):
+    """"mean ± std" for a markdown cell, or the mean alone from fewer than
+    ``MIN_SEEDS_FOR_SPREAD`` seeds (the table's seeds column says how many)."""
+    text = f"{mean:{sign}.2f}"
+    return f"{text} ± {std:.2f}" if seeds >= MIN_SEEDS_FOR_SPREAD else text
 
 
 def sample_std(values):
@@ -523,14 +538,16 @@ def markdown(statistics):
             metric, unit, evaluation, early, slope = (
                 cell["last_1000_episodes_return"], cell["paper_unit"], cell["eval_return"],
                 cell["early_return"], cell["final_slope"])
+            seeds = len(cell["seeds"])
+            interval = ("" if cell["iqm_ci95"] is None else
+                        f" [{cell['iqm_ci95'][0]:.2f}, {cell['iqm_ci95'][1]:.2f}]")
             lines.append(
                 f"| {row_label(task, row, result['cells'])} | {paper_cell} | "
-                f"{metric['mean']:.2f} ± {metric['std']:.2f} | "
-                f"{unit['mean']:.2f} ± {unit['std']:.2f} | {cell['iqm']:.2f} "
-                f"[{cell['iqm_ci95'][0]:.2f}, {cell['iqm_ci95'][1]:.2f}] | "
-                f"{evaluation['mean']:.2f} ± {evaluation['std']:.2f} | "
-                f"{early['mean']:.2f} ± {early['std']:.2f} | "
-                f"{slope['mean']:+.2f} ± {slope['std']:.2f} | {len(cell['seeds'])} |")
+                f"{plus_minus(metric['mean'], metric['std'], seeds)} | "
+                f"{plus_minus(unit['mean'], unit['std'], seeds)} | {cell['iqm']:.2f}{interval} | "
+                f"{plus_minus(evaluation['mean'], evaluation['std'], seeds)} | "
+                f"{plus_minus(early['mean'], early['std'], seeds)} | "
+                f"{plus_minus(slope['mean'], slope['std'], seeds, '+')} | {seeds} |")
         if result["probability_of_improvement"]:
             lines += ["", "Probability of improvement P(row > column) [95 % CI]:", ""]
             rows = ordered(result["cells"])
@@ -594,7 +611,7 @@ def markdown(statistics):
             for row in ordered(result["agent_returns"]):
                 for label, measure in result["agent_returns"][row].items():
                     lines.append(f"| {row} | {label} | {measure['seeds']} | " + " | ".join(
-                        f"{measure['mean'][a]:.2f} ± {measure['std'][a]:.2f}"
+                        plus_minus(measure["mean"][a], measure["std"][a], measure["seeds"])
                         if a in measure["mean"] else "–" for a in agents) + " |")
             scripted = result.get("scripted_reference")
             if scripted:
