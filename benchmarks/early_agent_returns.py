@@ -244,9 +244,8 @@ def plot(runs, episodes, groups, reference, path, task=None):
                 curves = [run_summary.first_episodes_bins(summary["agents"]["curve"][a], episodes)
                           for a in agents]
                 trials.append((curves[0][0], np.mean([c[2] for c in curves], axis=0)))
-            seeds = f"{len(trials)} seed{'s' if len(trials) != 1 else ''}"
-            label = table10_report.row_label(task, row, drawn) if task else row
-            plot_band(axis, trials, f"{label} ({seeds})", colour)
+            label = table10_report.row_label(task, row, drawn)
+            plot_band(axis, trials, f"{label} ({table10_report.seed_count(len(trials))})", colour)
         axis.axhline(np.mean([reference[a] for a in agents]), color="black", linestyle="--",
                      linewidth=1, label="scripted controller")
         axis.set_title(f"{group} agent(s): {', '.join(agents)}", fontsize=9)
