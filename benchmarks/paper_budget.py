@@ -566,6 +566,47 @@ def status(stage):
             print(f"{row:<14} seed {seed:<4} {run_state(stage, row, seed)}")
 
 
+def episodes_trained(stage, row, seed):
+    """Episodes a pending run already has: its checkpoint's, else its
+    (shorter than the plan) summary's, else 0."""
+    progress = os.path.join(run_dir(stage.work_dir, row, seed), "checkpoint", "progress.json")
+    for path in (progress, summary_path(stage.out_dir, row, seed)):
+        if os.path.exists(path):
+            with open(path) as handle:
+                return json.load(handle)["episodes"]
+    return 0
+
+
+def seconds_per_episode(stage, row):
+    """The mean of ``process_seconds / episodes`` over ``row``'s finished
+    summaries in ``stage.out_dir`` (any seed), or None if it has none."""
+    costs = []
+    for seed in stage.plan["seeds"]:
+        path = summary_path(stage.out_dir, row, seed)
+        if os.path.exists(path):
+            with open(path) as handle:
+                recorded = json.load(handle)
+            if recorded.get("process_seconds") and recorded.get("episodes"):
+                costs.append(recorded["process_seconds"] / recorded["episodes"])
+    return sum(costs) / len(costs) if costs else None
+
+
+def remaining_cost(queue):
+    """Process-hours the runs of ``queue`` (:func:`pending_queue`) still need,
+    estimated as each run's episodes left × its row's measured seconds per
+    episode (:func:`seconds_per_episode`), and the runs whose row has no
+    finished run to measure from: ``(hours, unmeasured_runs)``."""
+    hours, unmeasured = 0.0, []
+    for stage, row, seed in queue:
+        cost = seconds_per_episode(stage, row)
+        if cost is None:
+            unmeasured.append((stage, row, seed))
+            continue
+        left = max(stage.plan["episodes"] - episodes_trained(stage, row, seed), 0)
+        hours += left * cost / 3600.0
+    return hours, unmeasured
+
+
 def main():
     """Command line: orchestrate a plan or a campaign, run one (row, seed), or print the status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -595,6 +636,11 @@ def main():
     elif args.status:
         for stage in stages:
             status(stage)
+        queue = pending_queue(stages)
+        hours, unmeasured = remaining_cost(queue)
+        print(f"{len(queue)} runs to do: ~{hours:.1f} process-hours for the "
+              f"{len(queue) - len(unmeasured)} whose row has a finished run (at its measured "
+              f"seconds per episode), plus {len(unmeasured)} runs of rows not yet measured")
     else:
         sys.exit(1 if orchestrate(stages, args.jobs, args.poll_seconds) else 0)
 

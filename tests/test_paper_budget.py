@@ -490,3 +490,25 @@ def test_a_stage_names_seeds_outside_its_plan(tmp_path):
     campaign = tmp_path / "campaign.json"
     campaign.write_text(json.dumps({"campaign": [{"plan": str(plan_path), "seeds": [1]}]}))
     assert paper_budget.load_campaign(str(campaign))[0].seeds == [1]
+
+
+def test_the_remaining_cost_scales_each_rows_measured_seconds_per_episode_by_the_episodes_left(
+        tmp_path):
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(json.dumps(dict(PLAN, seeds=[0, 1, 2])))
+    stage = paper_budget.Stage(str(plan_path), ["MAAC", "MAMT-Fixed"],
+                               out_dir=str(tmp_path / "out"), work_dir=str(tmp_path / "work"))
+    done = paper_budget.summary_path(stage.out_dir, "MAAC", 0)
+    os.makedirs(os.path.dirname(done))
+    with open(done, "w") as handle:
+        json.dump({"episodes": 80, "process_seconds": 2 * 3600.0,
+                   "training": paper_budget.training_settings(stage.plan, "MAAC")}, handle)
+    checkpoint = os.path.join(paper_budget.run_dir(stage.work_dir, "MAAC", 1), "checkpoint")
+    os.makedirs(checkpoint)
+    with open(os.path.join(checkpoint, "progress.json"), "w") as handle:
+        json.dump({"episodes": 60}, handle)
+    queue = paper_budget.pending_queue([stage])
+    hours, unmeasured = paper_budget.remaining_cost(queue)
+    assert hours == pytest.approx(2.0 * 20 / 80 + 2.0)
+    assert [(row, seed) for _, row, seed in unmeasured] == [
+        ("MAMT-Fixed", 0), ("MAMT-Fixed", 1), ("MAMT-Fixed", 2)]
