@@ -1,7 +1,7 @@
 """Paper-budget runs (Table 10): table rows x seeds, resumable, two processes at a time.
 
     python benchmarks/paper_budget.py benchmarks/plans/table10_spread.json [--jobs 2] [--rows MAMT MAAC]
-    python benchmarks/paper_budget.py PLAN --status
+    python benchmarks/paper_budget.py PLAN --status   # each run's state, then the process-hours left
     python benchmarks/paper_budget.py benchmarks/plans/issue14_campaign.json   # several plans in order
 
 A plan (JSON) names the env (``env``, ``env_config``), the budget in training
