@@ -368,6 +368,26 @@ def test_final_slope_is_the_rise_per_1000_episodes_over_the_last_3000(tmp_path):
         assert "| +12.00 | 1 |" in handle.read()
 
 
+def test_final_slope_of_a_long_run_fits_its_last_fifth_not_only_its_last_3000(tmp_path):
+    """A 50,000-episode run that rises by 1 per 1,000 episodes from 40,000 to
+    47,000 and then holds still: the last 3,000 alone read flat (0), its last
+    fifth (10,000 episodes) reads the rise that is still there."""
+    directory = str(tmp_path / "runs")
+    write_run(directory, "MAAC", 0, -70.0)
+    path = os.path.join(directory, "MAAC", "seed_0.json")
+    with open(path) as handle:
+        summary = json.load(handle)
+    episodes = list(range(100, 50001, 100))
+    summary["curve"] = {"bin_episodes": 100, "episodes": episodes,
+                        "env_steps": [25 * e for e in episodes],
+                        "return_mean": [-77.0 + 0.001 * min(max(e, 40000), 47000) - 40.0
+                                        for e in episodes]}
+    summary["episodes"] = 50000
+    assert table10_report.slope_window(50000) == 10000
+    assert table10_report.slope_window(10000) == 3000
+    assert table10_report.final_slope(summary) > 0.5
+
+
 def add_to_summary(directory, row, seed, **fields):
     path = os.path.join(directory, row, f"seed_{seed}.json")
     with open(path) as handle:
