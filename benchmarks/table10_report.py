@@ -18,8 +18,8 @@ extended to the raised budget), and writes to ``--out``:
   mean (IQM) with its 95 % stratified-bootstrap confidence interval, and the
   deterministic evaluation, and the slope of the training curve per 1,000
   episodes over the last 20 % of the episodes, at least 3,000
-  (``final_slope``: near 0 once a row has flattened), and the mean training return over the first 20 % of the
-  episodes (``early_return``: Fig. 8 claims speed as well as the end
+  (``final_slope``: near 0 once a row has flattened), and the mean training
+  return over the first 20 % of the episodes (``early_return``: Fig. 8 claims speed as well as the end
   result); then the probability of improvement of every row
   over every other with its 95 % CI. IQM, CIs and probabilities come from
   ``rliable`` (``library.get_interval_estimates`` with
@@ -538,7 +538,8 @@ def markdown(statistics):
                   "| Row | Paper (per agent) | Ours, last 1,000 ep. (sum over agents) | "
                   "Ours, paper's unit | IQM [95 % CI] | Deterministic eval | "
                   f"First {EARLY_FRACTION:.0%} of the episodes | "
-                  f"Slope, last {100 * SLOPE_WINDOW_FRACTION:.0f} % (≥ {SLOPE_WINDOW_MIN_EPISODES:,} ep.; per 1,000 ep.) | Seeds |",
+                  f"Slope, last {SLOPE_WINDOW_FRACTION:.0%} of the episodes (at least "
+                  f"{SLOPE_WINDOW_MIN_EPISODES:,}; per 1,000 ep.) | Seeds |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for row in ordered(result["cells"]):
             cell = result["cells"][row]

@@ -346,6 +346,14 @@ def test_rows_at_other_settings_are_set_beside_the_papers_row_of_their_algorithm
         assert "| MAMD-Code | 127.80 ± 5.04 (MAMD) |" in handle.read()
 
 
+def binned_curve_of(return_at, last_episode):
+    """A 100-episode-bin training curve up to ``last_episode`` whose bin
+    ending at episode e has the return ``return_at(e)``."""
+    episodes = list(range(100, last_episode + 1, 100))
+    return {"bin_episodes": 100, "episodes": episodes, "env_steps": [25 * e for e in episodes],
+            "return_mean": [return_at(e) for e in episodes]}
+
+
 def test_final_slope_is_the_rise_per_1000_episodes_over_the_last_3000(tmp_path):
     directory = str(tmp_path / "runs")
     write_run(directory, "MAAC", 0, -90.0)
@@ -353,11 +361,8 @@ def test_final_slope_is_the_rise_per_1000_episodes_over_the_last_3000(tmp_path):
     path = os.path.join(directory, "MAAC", "seed_0.json")
     with open(path) as handle:
         summary = json.load(handle)
-    episodes = list(range(100, 10001, 100))
-    summary["curve"] = {"bin_episodes": 100, "episodes": episodes,
-                        "env_steps": [25 * e for e in episodes],
-                        "return_mean": [-90.0 + 0.012 * e if e > 7000 else -500.0 + 0.1 * e
-                                        for e in episodes]}
+    summary["curve"] = binned_curve_of(
+        lambda e: -90.0 + 0.012 * e if e > 7000 else -500.0 + 0.1 * e, 10000)
     with open(path, "w") as handle:
         json.dump(summary, handle)
     statistics = table10_report.report([directory], str(tmp_path / "out"), reps=50)
@@ -368,21 +373,11 @@ def test_final_slope_is_the_rise_per_1000_episodes_over_the_last_3000(tmp_path):
         assert "| +12.00 | 1 |" in handle.read()
 
 
-def test_final_slope_of_a_long_run_fits_its_last_fifth_not_only_its_last_3000(tmp_path):
+def test_final_slope_of_a_long_run_fits_its_last_fifth_not_only_its_last_3000():
     """A 50,000-episode run that rises by 1 per 1,000 episodes from 40,000 to
     47,000 and then holds still: the last 3,000 alone read flat (0), its last
     fifth (10,000 episodes) reads the rise that is still there."""
-    directory = str(tmp_path / "runs")
-    write_run(directory, "MAAC", 0, -70.0)
-    path = os.path.join(directory, "MAAC", "seed_0.json")
-    with open(path) as handle:
-        summary = json.load(handle)
-    episodes = list(range(100, 50001, 100))
-    summary["curve"] = {"bin_episodes": 100, "episodes": episodes,
-                        "env_steps": [25 * e for e in episodes],
-                        "return_mean": [-77.0 + 0.001 * min(max(e, 40000), 47000) - 40.0
-                                        for e in episodes]}
-    summary["episodes"] = 50000
+    summary = {"curve": binned_curve_of(lambda e: -117.0 + 0.001 * min(max(e, 40000), 47000), 50000)}
     assert table10_report.slope_window(50000) == 10000
     assert table10_report.slope_window(10000) == 3000
     assert table10_report.final_slope(summary) > 0.5
