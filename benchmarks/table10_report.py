@@ -18,9 +18,11 @@ extended to the raised budget), and writes to ``--out``:
   mean (IQM) with its 95 % stratified-bootstrap confidence interval, and the
   deterministic evaluation, and the slope of the training curve per 1,000
   episodes over the last 20 % of the episodes, at least 3,000
-  (``final_slope``: near 0 once a row has flattened), and the mean training
-  return over the first 20 % of the episodes (``early_return``: Fig. 8 claims speed as well as the end
-  result); then the probability of improvement of every row
+  (``final_slope``: near 0 once a row has flattened; a second table gives
+  the slope over each fifth of the episodes, ``window_slopes``, to show
+  whether the rise slows down), and the mean training return over the
+  first 20 % of the episodes (``early_return``: Fig. 8 claims speed as well
+  as the end result); then the probability of improvement of every row
   over every other with its 95 % CI. IQM, CIs and probabilities come from
   ``rliable`` (``library.get_interval_estimates`` with
   ``metrics.aggregate_iqm`` and ``metrics.probability_of_improvement``), one
@@ -127,6 +129,10 @@ PAPER_ROW_OF_VARIANT = {"MAMD-Code": "MAMD", "MAMT-Code": "MAMT", "MAMT-LogStep"
 #: it is ~0.08.
 SLOPE_WINDOW_FRACTION = 0.2
 SLOPE_WINDOW_MIN_EPISODES = 3000
+#: Equal successive parts of a run over which ``window_slopes`` fits the
+#: curve: whether the rise slows down toward the budget, not only how large
+#: it is at the end.
+SLOPE_PARTS = 5
 #: Share of a run's episodes at its start over which ``early_return`` averages.
 EARLY_FRACTION = 0.2
 
@@ -254,6 +260,7 @@ def cell_statistics(rows, reps, seed):
         values = scores[row][:, 0]
         evaluations = np.array([s["eval"]["return_mean"] for s in summaries])
         slopes = np.array([final_slope(s) for s in summaries])
+        by_part = np.array([window_slopes(s) for s in summaries])
         early = np.array([early_return(s) for s in summaries])
         in_paper_unit = np.array([paper_unit(s, s["last_1000_episodes_return"]) for s in summaries])
         cells[row] = {
@@ -266,6 +273,9 @@ def cell_statistics(rows, reps, seed):
                          if len(summaries) >= MIN_SEEDS_FOR_SPREAD else None),
             "eval_return": {"mean": float(evaluations.mean()), "std": sample_std(evaluations)},
             "final_slope": {"mean": float(slopes.mean()), "std": sample_std(slopes)},
+            "window_slopes": {
+                "mean": [finite_or_none(float(part.mean())) for part in by_part.T],
+                "std": [finite_or_none(sample_std(part)) for part in by_part.T]},
             "early_return": {"mean": float(early.mean()), "std": sample_std(early)},
             "process_hours": sum(s.get("process_seconds", 0.0) for s in summaries) / 3600.0,
         }
@@ -357,18 +367,31 @@ def slope_window(last_episode):
     return max(SLOPE_WINDOW_MIN_EPISODES, SLOPE_WINDOW_FRACTION * last_episode)
 
 
-def final_slope(summary):
-    """Least-squares slope of a run's binned training curve over its last
-    ``slope_window`` episodes, per 1,000 episodes (our unit): how far the run
-    is from flat at its budget (issue 14 asks for curves that flatten). NaN
-    with fewer than two bins in the window."""
-    curve = summary["curve"]
+def curve_slope(curve, start, end):
+    """Least-squares slope, per 1,000 episodes (our unit), of a binned
+    training curve's bins that end in (``start``, ``end``]; NaN with fewer
+    than two bins there."""
     episodes = np.asarray(curve["episodes"], dtype=float)
     returns = np.asarray(curve["return_mean"], dtype=float)
-    inside = episodes > episodes[-1] - slope_window(episodes[-1])
+    inside = (episodes > start) & (episodes <= end)
     if inside.sum() < 2:
         return float("nan")
     return float(np.polyfit(episodes[inside] / 1000.0, returns[inside], 1)[0])
+
+
+def final_slope(summary):
+    """``curve_slope`` over a run's last ``slope_window`` episodes: how far
+    the run is from flat at its budget (issue 14 asks for curves that
+    flatten)."""
+    last = summary["curve"]["episodes"][-1]
+    return curve_slope(summary["curve"], last - slope_window(last), last)
+
+
+def window_slopes(summary, parts=SLOPE_PARTS):
+    """``curve_slope`` over each of ``parts`` equal successive parts of a run."""
+    last = summary["curve"]["episodes"][-1]
+    return [curve_slope(summary["curve"], last * part / parts, last * (part + 1) / parts)
+            for part in range(parts)]
 
 
 def early_return(summary, fraction=EARLY_FRACTION):
@@ -392,6 +415,12 @@ def plus_minus(mean, std, seeds, sign=""):
     ``MIN_SEEDS_FOR_SPREAD`` seeds (the table's seeds column says how many)."""
     text = f"{mean:{sign}.2f}"
     return f"{text} ± {std:.2f}" if seeds >= MIN_SEEDS_FOR_SPREAD else text
+
+
+def finite_or_none(value):
+    """``value``, or None where it is NaN (a part of a run with fewer than two
+    curve bins has no slope), so the statistics stay comparable JSON."""
+    return None if math.isnan(value) else value
 
 
 def sample_std(values):
@@ -561,6 +590,19 @@ def markdown(statistics):
                 f"{plus_minus(evaluation['mean'], evaluation['std'], seeds)} | "
                 f"{plus_minus(early['mean'], early['std'], seeds)} | "
                 f"{plus_minus(slope['mean'], slope['std'], seeds, '+')} | {seeds} |")
+        lines += ["", f"Slope of the training curve over each {1 / SLOPE_PARTS:.0%} of the "
+                  "episodes, per 1,000 episodes (mean ± std over seeds): a curve that has "
+                  "flattened ends near 0.", "",
+                  "| Row | " + " | ".join(
+                      f"{part / SLOPE_PARTS:.0%}–{(part + 1) / SLOPE_PARTS:.0%}"
+                      for part in range(SLOPE_PARTS)) + " |",
+                  "|---|" + "---|" * SLOPE_PARTS]
+        for row in ordered(result["cells"]):
+            parts = result["cells"][row]["window_slopes"]
+            seeds = len(result["cells"][row]["seeds"])
+            lines.append(f"| {row_label(task, row, result['cells'])} | " + " | ".join(
+                "–" if mean is None else plus_minus(mean, std, seeds, "+")
+                for mean, std in zip(parts["mean"], parts["std"])) + " |")
         if result["probability_of_improvement"]:
             lines += ["", "Probability of improvement P(row > column) [95 % CI]:", ""]
             rows = ordered(result["cells"])

@@ -373,6 +373,31 @@ def test_final_slope_is_the_rise_per_1000_episodes_over_the_last_3000(tmp_path):
         assert "| +12.00 | 1 |" in handle.read()
 
 
+def test_window_slopes_give_the_rise_over_each_fifth_of_a_run(tmp_path):
+    """A 10,000-episode run that gains 5, 4, 3, 2 and 1 per 1,000 episodes over
+    its successive fifths: the report's slope-per-fifth table reads them back."""
+    directory = str(tmp_path / "runs")
+    write_run(directory, "MAAC", 0, -90.0)
+    path = os.path.join(directory, "MAAC", "seed_0.json")
+    with open(path) as handle:
+        summary = json.load(handle)
+    rates = [5.0, 4.0, 3.0, 2.0, 1.0]
+
+    def return_at(episode):
+        done = [min(max(episode - 2000 * part, 0), 2000) for part in range(5)]
+        return -100.0 + sum(rate * episodes / 1000 for rate, episodes in zip(rates, done))
+
+    summary["curve"] = binned_curve_of(return_at, 10000)
+    with open(path, "w") as handle:
+        json.dump(summary, handle)
+    statistics = table10_report.report([directory], str(tmp_path / "out"), reps=50)
+    assert statistics["spread"]["cells"]["MAAC"]["window_slopes"]["mean"] == pytest.approx(rates)
+    with open(tmp_path / "out" / "table10.md") as handle:
+        text = handle.read()
+    assert "| Row | 0%–20% | 20%–40% | 40%–60% | 60%–80% | 80%–100% |" in text
+    assert "| MAAC | +5.00 | +4.00 | +3.00 | +2.00 | +1.00 |" in text
+
+
 def test_final_slope_of_a_long_run_fits_its_last_fifth_not_only_its_last_3000():
     """A 50,000-episode run that rises by 1 per 1,000 episodes from 40,000 to
     47,000 and then holds still: the last 3,000 alone read flat (0), its last
