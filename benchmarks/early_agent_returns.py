@@ -47,12 +47,17 @@ SCRIPTED = os.path.join(HERE, "recorded", "spread3_scripted.json")
 FROZEN_BELOW = 0.1
 
 
-def default_directories(variant):
-    """The variant's Fig. 8 plan directory and, where it exists, its
-    from-the-start plan's (``recorded/fig8_spread3_<variant>[_start]``)."""
-    main = os.path.join(HERE, "recorded", f"fig8_spread3_{variant}")
+def default_directories(variant, recorded=os.path.join(HERE, "recorded")):
+    """The variant's Fig. 8 plan directory, then those of its diagnostic plans
+    that exist: its from-the-start plan's first, then the others by name
+    (``recorded/fig8_spread3_<variant>_start``, ``..._<variant>_*``). A
+    diagnostic run of a seed that an earlier directory also holds is compared
+    with it as a rerun."""
+    main = os.path.join(recorded, f"fig8_spread3_{variant}")
     start = main + "_start"
-    return [main] + ([start] if os.path.isdir(start) else [])
+    others = sorted(path for path in glob.glob(main + "_*")
+                    if path != start and os.path.isdir(path))
+    return [main] + ([start] if os.path.isdir(start) else []) + others
 
 
 def default_out(variant):

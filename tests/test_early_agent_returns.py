@@ -136,6 +136,17 @@ def test_default_paths_follow_the_variant():
     assert early_agent_returns.default_figure("ful").endswith("early_agents_spread3_ful.png")
 
 
+def test_default_directories_put_the_start_plan_before_the_variants_other_diagnostics(tmp_path):
+    for name in ("fig8_spread3_mix", "fig8_spread3_mix_start", "fig8_spread3_mix_frozen_agent",
+                 "fig8_spread3_ful_start"):
+        (tmp_path / name).mkdir()
+    assert early_agent_returns.default_directories("mix", str(tmp_path)) == [
+        str(tmp_path / "fig8_spread3_mix"), str(tmp_path / "fig8_spread3_mix_start"),
+        str(tmp_path / "fig8_spread3_mix_frozen_agent")]
+    assert early_agent_returns.default_directories("sep", str(tmp_path)) == [
+        str(tmp_path / "fig8_spread3_sep")]
+
+
 def test_a_row_whose_independent_agent_is_slower_in_every_seed_loses_every_comparison(tmp_path):
     pytest.importorskip("rliable", reason="rliable is not installed (pip install -e .[bench])")
     from rllib_mamt.envs.spread3 import DEPENDENCY_GRAPHS
