@@ -236,21 +236,22 @@ def plot(runs, episodes, groups, reference, path, task=None):
     return, mean ± std over each row's seeds with a record from the start;
     rows named with the rows they also are on ``task`` ("MAAC = MAMD-OP" on
     Sep, ``table10_report.row_label``)."""
-    from rllib_mamt.plotting import colours, plot_band, plt, save, shared_legend
+    from rllib_mamt.plotting import plot_band, plt, save, shared_legend
 
     figure, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4), squeeze=False,
                                 layout="constrained")
     axes = axes[0]
     drawn = started_runs(runs)
     for axis, (group, agents) in zip(axes, groups.items()):
-        for (row, summaries), colour in zip(drawn.items(), colours(len(drawn))):
+        for row, summaries in drawn.items():
             trials = []
             for summary in summaries:
                 curves = [run_summary.first_episodes_bins(summary["agents"]["curve"][a], episodes)
                           for a in agents]
                 trials.append((curves[0][0], np.mean([c[2] for c in curves], axis=0)))
             label = table10_report.row_label(task, row, drawn)
-            plot_band(axis, trials, f"{label} ({table10_report.seed_count(len(trials))})", colour)
+            plot_band(axis, trials, f"{label} ({table10_report.seed_count(len(trials))})",
+                      table10_report.row_colour(row))
         axis.axhline(np.mean([reference[a] for a in agents]), color="black", linestyle="--",
                      linewidth=1, label="scripted controller")
         axis.set_title(f"{group} agent(s): {', '.join(agents)}", fontsize=9)

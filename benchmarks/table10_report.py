@@ -231,6 +231,20 @@ def at_the_tasks_budget(task, rows):
     return kept
 
 
+def row_colour(row):
+    """The colour of ``row`` in every figure: tab20's entry at the row's place
+    in ``ROW_ORDER``, so a row keeps its colour across tasks and panels
+    whichever other rows are drawn beside it; a row outside ``ROW_ORDER``
+    takes one of tab20's remaining entries, by its name."""
+    from rllib_mamt.plotting import colours
+
+    palette = colours(20)
+    if row in ROW_ORDER:
+        return palette[ROW_ORDER.index(row)]
+    spare = len(palette) - len(ROW_ORDER)
+    return palette[len(ROW_ORDER) + sum(map(ord, row)) % spare]
+
+
 def row_label(task, row, rows):
     """``row``'s name, with the rows of ``SAME_RUNS`` it also is on ``task``
     that were not run under their own name: "MAAC = MAMD-OP"."""
@@ -711,8 +725,10 @@ def draw_curves(axes, task, rows):
         episodes = np.array(summaries[0]["curve"]["episodes"][:length])
         returns = np.array([s["curve"]["return_mean"][:length] for s in summaries])
         mean, std = returns.mean(axis=0), returns.std(axis=0)
-        axes.plot(episodes, mean, label=f"{row_label(task, row, rows)} ({seed_count(len(summaries))})")
-        axes.fill_between(episodes, mean - std, mean + std, alpha=0.2)
+        colour = row_colour(row)
+        axes.plot(episodes, mean, color=colour,
+                  label=f"{row_label(task, row, rows)} ({seed_count(len(summaries))})")
+        axes.fill_between(episodes, mean - std, mean + std, color=colour, alpha=0.2)
     axes.set_xlabel("training episodes")
     axes.set_ylabel("training return (sum over agents)")
     axes.set_title(task)
@@ -775,14 +791,15 @@ def plot_partner_history(task, rows, path):
     mean ± std over seeds) and toward the others of its kind (dashed) against
     training episodes, one panel per kind, for the rows whose every seed
     recorded ``coordination_history``; the path, or None."""
-    from rllib_mamt.plotting import colours, mean_and_spread, plot_band, plt, save, shared_legend
+    from rllib_mamt.plotting import mean_and_spread, plot_band, plt, save, shared_legend
 
     drawn = [row for row in ordered(rows) if all(s.get("coordination_history") for s in rows[row])]
     if not drawn:
         return None
     figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True, layout="constrained")
     for axis, kind in zip(axes, ("rover", "tower")):
-        for row, colour in zip(drawn, colours(len(drawn))):
+        for row in drawn:
+            colour = row_colour(row)
             trials = partner_history(rows[row], kind)
             plot_band(axis, [(e, p) for e, p, _ in trials], f"{row}: toward the partner", colour)
             others = mean_and_spread([(e, o) for e, _, o in trials])
@@ -801,7 +818,7 @@ def plot_agent_curves(task, rows, path):
     """Each agent's own training return against episodes, one panel per agent,
     mean ± std over each row's seeds whose per-agent record starts at episode
     0 (summary key ``agents``); the path, or None if no seed has one."""
-    from rllib_mamt.plotting import colours, plot_band, plt, save, shared_legend
+    from rllib_mamt.plotting import plot_band, plt, save, shared_legend
 
     drawn = {row: [s for s in rows[row] if run_summary.agents_from_start(s)]
              for row in ordered(rows)}
@@ -815,11 +832,11 @@ def plot_agent_curves(task, rows, path):
                                 figsize=(4 * columns, 3.5 * math.ceil(len(agents) / columns)),
                                 sharey=True, layout="constrained")
     for axis, agent in zip(axes.ravel(), agents):
-        for (row, seeds), colour in zip(drawn.items(), colours(len(drawn))):
+        for row, seeds in drawn.items():
             curves = [s["agents"]["curve"][agent] for s in seeds if agent in s["agents"]["curve"]]
             plot_band(axis, [(np.asarray(c["episodes"], float), np.asarray(c["return_mean"]))
                              for c in curves],
-                      f"{row_label(task, row, rows)} ({seed_count(len(curves))})", colour)
+                      f"{row_label(task, row, rows)} ({seed_count(len(curves))})", row_colour(row))
         axis.set_title(f"{task}: {agent}", fontsize=9)
         axis.set_xlabel("training episodes")
         axis.grid(alpha=0.3)

@@ -373,6 +373,28 @@ def test_final_slope_is_the_rise_per_1000_episodes_over_the_last_3000(tmp_path):
         assert "| +12.00 | 1 |" in handle.read()
 
 
+def test_a_row_keeps_its_colour_whichever_rows_are_drawn_beside_it():
+    """Fig. 8's panels draw different rows (MAMD-Code on Mix only); MAMT's
+    line must have one colour in both."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run = {"curve": binned_curve_of(lambda e: -50.0, 1000)}
+    figure, (left, right) = plt.subplots(1, 2)
+    table10_report.draw_curves(left, "spread3_ful", {"MAAC": [run], "MAMT": [run]})
+    table10_report.draw_curves(right, "spread3_mix",
+                               {"MAAC": [run], "MAMD-Code": [run], "MAMT": [run]})
+    colour = {axis: {line.get_label().split(" (")[0]: line.get_color() for line in axis.lines}
+              for axis in (left, right)}
+    plt.close(figure)
+    assert colour[left]["MAMT"] == colour[right]["MAMT"]
+    assert colour[right]["MAMT"] != colour[right]["MAMD-Code"]
+    assert table10_report.row_colour("MAMT-Extra") not in [
+        table10_report.row_colour(row) for row in table10_report.ROW_ORDER]
+
+
 def test_window_slopes_give_the_rise_over_each_fifth_of_a_run(tmp_path):
     """A 10,000-episode run that gains 5, 4, 3, 2 and 1 per 1,000 episodes over
     its successive fifths: the report's slope-per-fifth table reads them back."""
