@@ -3,6 +3,7 @@
     python benchmarks/paper_budget.py benchmarks/plans/table10_spread.json [--jobs 2] [--rows MAMT MAAC]
     python benchmarks/paper_budget.py PLAN --status   # each run's state, then the process-hours left
     python benchmarks/paper_budget.py benchmarks/plans/issue14_campaign.json   # several plans in order
+    python benchmarks/paper_budget.py CAMPAIGN --until 03:10   # before then, runs that end by then
 
 A plan (JSON) names the env (``env``, ``env_config``), the budget in training
 episodes (``episodes``), the ``seeds``, ``common`` training settings, and the
@@ -44,9 +45,20 @@ skip-and-resume rules, so one command carries a whole reproduction across
 sessions. A stage with ``"report": false`` is run but left out of
 ``table10_report.py``'s tables (a diagnostic at a shorter budget, whose
 runs must not be pooled with the full-budget runs of the same row).
+
+A run's process holds a lock (``seed_S.lock`` beside its checkpoint
+directory) while it trains: a second orchestrator leaves that run out and
+``--status`` shows it as "training now". ``--until HH:MM`` (the end of the
+working session) makes a free core take the first queued run estimated to
+finish before then (episodes left × its row's measured seconds per episode, or
+its plan's slowest measured row's), and the next in order if none does: a run
+still training when a session ends loses its work if the next session is on
+another machine.
 """
 
 import argparse
+import datetime
+import fcntl
 import json
 import os
 import shutil
@@ -125,6 +137,42 @@ def summary_path(out_dir, row, seed):
 def run_dir(work_dir, row, seed):
     """The run's checkpoint directory (``checkpoint`` inside it), log beside it."""
     return os.path.join(work_dir, row, f"seed_{seed}")
+
+
+def lock_path(work_dir, row, seed):
+    """The file a run's process holds an exclusive lock on while it trains."""
+    return run_dir(work_dir, row, seed) + ".lock"
+
+
+def hold_run_lock(work_dir, row, seed):
+    """Takes the run's lock for the life of this process (the open file is
+    returned; the lock goes with the process), or stops with one line if another
+    process holds it: two processes must never train one run (they would
+    overwrite each other's checkpoint)."""
+    path = lock_path(work_dir, row, seed)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    handle = open(path, "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise SystemExit(f"run {row} seed {seed} is already being trained by another process "
+                         f"(lock {path}); allowed: one process per run")
+    return handle
+
+
+def is_running(work_dir, row, seed):
+    """Whether another process holds the run's lock (:func:`hold_run_lock`)."""
+    path = lock_path(work_dir, row, seed)
+    if not os.path.exists(path):
+        return False
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
 
 
 def searched_settings(spec):
@@ -272,6 +320,7 @@ def run_one(plan, row, seed, out_dir, work_dir):
 
     directory = run_dir(work_dir, row, seed)
     os.makedirs(directory, exist_ok=True)
+    lock = hold_run_lock(work_dir, row, seed)  # noqa: F841  (held until the process ends)
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     checkpoint = recover_checkpoint(directory)
     if checkpoint:
@@ -501,15 +550,53 @@ def pending_queue(stages):
     return queue
 
 
-def orchestrate(stages, jobs, poll_seconds=5.0):
+def parse_deadline(value, now=None):
+    """The ``--until`` deadline: ``HH:MM`` (local time, today, or tomorrow if
+    that time has passed) or ``YYYY-MM-DDTHH:MM``."""
+    now = now or datetime.datetime.now()
+    try:
+        if "T" in value:
+            return datetime.datetime.fromisoformat(value)
+        clock = datetime.datetime.strptime(value, "%H:%M")
+    except ValueError:
+        raise SystemExit(f"--until is {value!r}; allowed: HH:MM (today, or tomorrow if that "
+                         "time has passed) or YYYY-MM-DDTHH:MM") from None
+    deadline = now.replace(hour=clock.hour, minute=clock.minute, second=0, microsecond=0)
+    return deadline if deadline > now else deadline + datetime.timedelta(days=1)
+
+
+def next_run(queue, deadline=None, now=None):
+    """The index in ``queue`` of the run to start next: the first one, or with
+    a ``deadline`` the first whose :func:`estimated_hours` end before it (a run
+    still training when a session ends loses its work if the next session is
+    on another machine); the first one if none fits or none can be estimated,
+    as its work is kept whenever the machine is."""
+    if deadline is None:
+        return 0
+    hours_left = (deadline - (now or datetime.datetime.now())).total_seconds() / 3600.0
+    for index, (stage, row, seed) in enumerate(queue):
+        hours = estimated_hours(stage, row, seed)
+        if hours is not None and hours <= hours_left:
+            return index
+    return 0
+
+
+def orchestrate(stages, jobs, poll_seconds=5.0, deadline=None):
     """Runs every pending (row, seed) of the stages in order, ``jobs``
-    subprocesses at a time (the next stage's runs fill a core as soon as it is free)."""
+    subprocesses at a time (the next stage's runs fill a core as soon as it is
+    free), leaving out runs another process is training (:func:`is_running`);
+    with a ``deadline``, a free core takes the first run that ends before it
+    (:func:`next_run`)."""
     queue = pending_queue(stages)
+    for stage, row, seed in [entry for entry in queue if is_running(entry[0].work_dir, *entry[1:])]:
+        queue.remove((stage, row, seed))
+        print(f"skipped {os.path.basename(stage.plan_path)} {row} seed {seed}: "
+              "another process is training it", flush=True)
     print(f"{len(queue)} runs to do, {jobs} at a time", flush=True)
     running, failures = [], 0
     while queue or running:
         while queue and len(running) < jobs:
-            stage, row, seed = queue.pop(0)
+            stage, row, seed = queue.pop(next_run(queue, deadline))
             environment = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                                PYTHONPATH=REPOSITORY)
             command = [sys.executable, os.path.abspath(__file__), stage.plan_path, "--one", row,
@@ -537,6 +624,12 @@ def run_state(stage, row, seed):
     (the orchestrator stops on those)."""
     summary = summary_path(stage.out_dir, row, seed)
     progress = os.path.join(run_dir(stage.work_dir, row, seed), "checkpoint", "progress.json")
+    if is_running(stage.work_dir, row, seed):
+        state = "training now"
+        if os.path.exists(progress):
+            with open(progress) as handle:
+                state += f", checkpoint at {json.load(handle)['episodes']} episodes"
+        return state
     if os.path.exists(summary):
         state, source = "done", summary
     elif os.path.exists(progress):
@@ -591,6 +684,27 @@ def seconds_per_episode(stage, row):
     return sum(costs) / len(costs) if costs else None
 
 
+def estimated_seconds_per_episode(stage, row):
+    """``row``'s :func:`seconds_per_episode`, or if it has no finished run the
+    slowest of its plan's measured rows (a guess for rows not yet measured), or None."""
+    own = seconds_per_episode(stage, row)
+    if own is not None:
+        return own
+    measured = [cost for cost in (seconds_per_episode(stage, other) for other in stage.plan["rows"])
+                if cost is not None]
+    return max(measured) if measured else None
+
+
+def estimated_hours(stage, row, seed):
+    """Process-hours (one core each) a pending run still needs: its episodes
+    left × :func:`estimated_seconds_per_episode`, or None if its plan has no
+    measured row."""
+    cost = estimated_seconds_per_episode(stage, row)
+    if cost is None:
+        return None
+    return max(stage.plan["episodes"] - episodes_trained(stage, row, seed), 0) * cost / 3600.0
+
+
 def remaining_cost(queue):
     """Process-hours the runs of ``queue`` (:func:`pending_queue`) still need,
     estimated as each run's episodes left × its row's measured seconds per
@@ -598,12 +712,10 @@ def remaining_cost(queue):
     finished run to measure from: ``(hours, unmeasured_runs)``."""
     hours, unmeasured = 0.0, []
     for stage, row, seed in queue:
-        cost = seconds_per_episode(stage, row)
-        if cost is None:
+        if seconds_per_episode(stage, row) is None:
             unmeasured.append((stage, row, seed))
-            continue
-        left = max(stage.plan["episodes"] - episodes_trained(stage, row, seed), 0)
-        hours += left * cost / 3600.0
+        else:
+            hours += estimated_hours(stage, row, seed)
     return hours, unmeasured
 
 
@@ -619,9 +731,14 @@ def main():
                         help="where recorded/ and results/ go (default: this checkout's "
                              "benchmarks/; e.g. the main checkout's when running a snapshot)")
     parser.add_argument("--status", action="store_true")
+    parser.add_argument("--until", metavar="HH:MM",
+                        help="when the working session ends: a free core takes the first queued "
+                             "run estimated to finish before then (runs cut off by a machine "
+                             "change lose their checkpoints), else the next in order")
     parser.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
     parser.add_argument("--one", nargs=2, metavar=("ROW", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    deadline = parse_deadline(args.until) if args.until else None
     if is_campaign_file(args.plan):
         if args.rows or args.one or args.out_dir or args.work_dir:
             raise SystemExit(f"{args.plan} is a campaign; --rows, --out-dir and --work-dir "
@@ -642,7 +759,7 @@ def main():
               f"{len(queue) - len(unmeasured)} whose row has a finished run (at its measured "
               f"seconds per episode), plus {len(unmeasured)} runs of rows not yet measured")
     else:
-        sys.exit(1 if orchestrate(stages, args.jobs, args.poll_seconds) else 0)
+        sys.exit(1 if orchestrate(stages, args.jobs, args.poll_seconds, deadline) else 0)
 
 
 if __name__ == "__main__":

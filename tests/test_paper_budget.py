@@ -512,3 +512,60 @@ def test_the_remaining_cost_scales_each_rows_measured_seconds_per_episode_by_the
     assert hours == pytest.approx(2.0 * 20 / 80 + 2.0)
     assert [(row, seed) for _, row, seed in unmeasured] == [
         ("MAMT-Fixed", 0), ("MAMT-Fixed", 1), ("MAMT-Fixed", 2)]
+
+
+def test_a_run_another_process_trains_is_left_out_of_the_queue_and_cannot_be_started_twice(
+        tmp_path, capsys):
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(json.dumps(dict(PLAN, seeds=[0])))
+    stage = paper_budget.Stage(str(plan_path), ["MAAC"], out_dir=str(tmp_path / "out"),
+                               work_dir=str(tmp_path / "work"))
+    assert not paper_budget.is_running(stage.work_dir, "MAAC", 0)
+    held = paper_budget.hold_run_lock(stage.work_dir, "MAAC", 0)
+    assert paper_budget.is_running(stage.work_dir, "MAAC", 0)
+    assert paper_budget.run_state(stage, "MAAC", 0) == "training now"
+    with pytest.raises(SystemExit, match="MAAC seed 0 is already being trained"):
+        paper_budget.hold_run_lock(stage.work_dir, "MAAC", 0)
+    assert paper_budget.orchestrate([stage], jobs=2, poll_seconds=0.0) == 0
+    assert "skipped plan.json MAAC seed 0: another process is training it" in capsys.readouterr().out
+    held.close()
+    assert not paper_budget.is_running(stage.work_dir, "MAAC", 0)
+    assert paper_budget.run_state(stage, "MAAC", 0) == "not started"
+
+
+def test_with_a_deadline_a_free_core_takes_the_first_run_that_ends_before_it(tmp_path):
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(json.dumps(dict(PLAN, seeds=[0, 1])))
+    stage = paper_budget.Stage(str(plan_path), ["MAAC", "MAMT-Fixed"],
+                               out_dir=str(tmp_path / "out"), work_dir=str(tmp_path / "work"))
+    for row, hours in (("MAAC", 2.0), ("MAMT-Fixed", 0.5)):
+        done = paper_budget.summary_path(stage.out_dir, row, 0)
+        os.makedirs(os.path.dirname(done))
+        with open(done, "w") as handle:
+            json.dump({"episodes": 80, "process_seconds": hours * 3600.0,
+                       "training": paper_budget.training_settings(stage.plan, row)}, handle)
+    queue = paper_budget.pending_queue([stage])
+    assert [row for _, row, _ in queue] == ["MAAC", "MAMT-Fixed"]
+    now = paper_budget.datetime.datetime(2026, 11, 28, 1, 0)
+    in_hours = lambda hours: now + paper_budget.datetime.timedelta(hours=hours)  # noqa: E731
+    assert paper_budget.next_run(queue) == 0
+    assert paper_budget.next_run(queue, in_hours(3.0), now) == 0
+    assert paper_budget.next_run(queue, in_hours(1.0), now) == 1
+    assert paper_budget.next_run(queue, in_hours(0.1), now) == 0
+    checkpoint = os.path.join(paper_budget.run_dir(stage.work_dir, "MAAC", 1), "checkpoint")
+    os.makedirs(checkpoint)
+    with open(os.path.join(checkpoint, "progress.json"), "w") as handle:
+        json.dump({"episodes": 60}, handle)
+    assert paper_budget.next_run(queue, in_hours(1.0), now) == 0
+    assert paper_budget.estimated_seconds_per_episode(stage, "MA-PPO") == pytest.approx(90.0)
+
+
+def test_until_is_the_next_time_that_clock_shows_and_a_bad_value_is_named():
+    now = paper_budget.datetime.datetime(2026, 11, 28, 23, 0)
+    assert paper_budget.parse_deadline("23:30", now) == now.replace(minute=30)
+    assert paper_budget.parse_deadline("03:10", now) == paper_budget.datetime.datetime(
+        2026, 11, 29, 3, 10)
+    assert paper_budget.parse_deadline("2026-11-30T01:00", now) == paper_budget.datetime.datetime(
+        2026, 11, 30, 1, 0)
+    with pytest.raises(SystemExit, match="--until is '25:00'; allowed: HH:MM"):
+        paper_budget.parse_deadline("25:00", now)
