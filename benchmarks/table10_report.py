@@ -286,11 +286,11 @@ def cell_statistics(rows, reps, seed):
             "iqm_ci95": ([float(iqm_ci[row][0][0]), float(iqm_ci[row][1][0])]
                          if len(summaries) >= MIN_SEEDS_FOR_SPREAD else None),
             "eval_return": {"mean": float(evaluations.mean()), "std": sample_std(evaluations)},
-            "final_slope": {"mean": float(slopes.mean()), "std": sample_std(slopes)},
+            "final_slope": mean_and_std(slopes),
             "window_slopes": {
                 "mean": [finite_or_none(float(part.mean())) for part in by_part.T],
                 "std": [finite_or_none(sample_std(part)) for part in by_part.T]},
-            "early_return": {"mean": float(early.mean()), "std": sample_std(early)},
+            "early_return": mean_and_std(early),
             "process_hours": sum(s.get("process_seconds", 0.0) for s in summaries) / 3600.0,
         }
     return cells, probability_of_improvement(scores, reps, seed)
@@ -426,7 +426,10 @@ def cost(cells):
 
 def plus_minus(mean, std, seeds, sign=""):
     """"mean ± std" for a markdown cell, or the mean alone from fewer than
-    ``MIN_SEEDS_FOR_SPREAD`` seeds (the table's seeds column says how many)."""
+    ``MIN_SEEDS_FOR_SPREAD`` seeds (the table's seeds column says how many);
+    "–" where there is no mean (None)."""
+    if mean is None:
+        return "–"
     text = f"{mean:{sign}.2f}"
     return f"{text} ± {std:.2f}" if seeds >= MIN_SEEDS_FOR_SPREAD else text
 
@@ -435,6 +438,13 @@ def finite_or_none(value):
     """``value``, or None where it is NaN (a part of a run with fewer than two
     curve bins has no slope), so the statistics stay comparable JSON."""
     return None if math.isnan(value) else value
+
+
+def mean_and_std(values):
+    """``{"mean", "std"}`` over seeds, both None where the mean is NaN (a run
+    too short for the quantity), so the statistics stay comparable JSON."""
+    mean = finite_or_none(float(np.mean(values)))
+    return {"mean": mean, "std": None if mean is None else sample_std(values)}
 
 
 def sample_std(values):
@@ -615,7 +625,7 @@ def markdown(statistics):
             parts = result["cells"][row]["window_slopes"]
             seeds = len(result["cells"][row]["seeds"])
             lines.append(f"| {row_label(task, row, result['cells'])} | " + " | ".join(
-                "–" if mean is None else plus_minus(mean, std, seeds, "+")
+                plus_minus(mean, std, seeds, "+")
                 for mean, std in zip(parts["mean"], parts["std"])) + " |")
         if result["probability_of_improvement"]:
             lines += ["", "Probability of improvement P(row > column) [95 % CI]:", ""]

@@ -601,3 +601,22 @@ def test_a_one_seed_row_gets_no_spread_no_ci_and_no_probability_of_improvement(t
     maac = next(line for line in table.splitlines() if line.startswith("| MAAC |"))
     assert maac.endswith("| -80.00 | -65.00 | -80.00 | -80.00 | -80.00 | +0.00 | 1 |")
     assert "-60.50 ± 0.71" in table
+
+
+def test_a_run_too_short_for_an_end_slope_gets_none_not_nan(tmp_path):
+    directory = str(tmp_path / "runs")
+    write_run(directory, "MAAC", 0, -80.0)
+    path = os.path.join(directory, "MAAC", "seed_0.json")
+    with open(path) as handle:
+        summary = json.load(handle)
+    summary["curve"] = run_summary.binned_curve([(40, 40, 1000 * (i + 1), -80.0)
+                                                 for i in range(10)], 400)
+    with open(path, "w") as handle:
+        json.dump(summary, handle)
+    statistics = table10_report.report([directory], str(tmp_path / "out"), reps=50)
+    cell = statistics["spread"]["cells"]["MAAC"]
+    assert cell["final_slope"] == {"mean": None, "std": None}
+    json.dumps(statistics, allow_nan=False)
+    with open(tmp_path / "out" / "table10.md") as handle:
+        assert any(line.startswith("| MAAC |") and line.endswith("| – | 1 |")
+                   for line in handle.read().splitlines())
