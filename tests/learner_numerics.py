@@ -8,6 +8,12 @@ losses, every gradient an optimiser steps on (after scaling and clipping, in
 step order) and the parameters after the update are recorded. Tensors are
 reduced to their norm and their dot product with a fixed random direction,
 which moves with practically any change of the tensor.
+
+The old actors of the mirror-descent term are offset from the actors by seeded
+noise before the update, as they are between refreshes (``mirror_descent_lag``):
+with the old policy equal to the policy, the divergence's gradient, and so the
+δ step's slopes, are rounding noise (~1e-10), which the δ optimiser's
+normalised first step turns into a full step whose sign depended on the CPU.
 """
 
 from typing import Dict, List
@@ -46,7 +52,9 @@ LOSS_METRICS = {
 
 
 def numerics_config(case: str) -> MAMTConfig:
-    """The small Rover-Tower config of one case."""
+    """The small Rover-Tower config of one case; σ of Eq. 5 is 0, as a fresh
+    critic's influences (~1e-3) are all below the default 0.2, which would make
+    C, D_ns and the δ step's drift slopes 0."""
     return (
         MAMTConfig()
         .environment("rover_tower")
@@ -57,6 +65,7 @@ def numerics_config(case: str) -> MAMTConfig:
             actor_hidden_sizes=[32, 32],
             critic_hidden_dim=32,
             trd_hidden_dim=16,
+            coordination_threshold=0.0,
             num_steps_sampled_before_learning_starts=10**9,
             **CASES[case],
         )
@@ -64,8 +73,25 @@ def numerics_config(case: str) -> MAMTConfig:
     )
 
 
-def synthetic_batch(learner, with_alive: bool) -> Dict[str, torch.Tensor]:
-    """A joint batch of ``BATCH_ROWS`` rows drawn from a fixed-seed generator."""
+OLD_ACTOR_OFFSET = 0.05
+"""Std of the seeded noise added to the old actors' parameters (:func:`lag_old_actors`)."""
+
+
+@torch.no_grad()
+def lag_old_actors(learner) -> None:
+    """Moves each old actor away from its actor by seeded noise of std
+    ``OLD_ACTOR_OFFSET``, the state of an update between two refreshes."""
+    central = learner.module[CENTRAL_MODULE_ID].unwrapped()
+    generator = torch.Generator().manual_seed(5)
+    for old in central.old_actors:
+        for parameter in old.parameters():
+            parameter.add_(OLD_ACTOR_OFFSET * torch.randn(parameter.shape, generator=generator))
+
+
+def synthetic_batch(learner, with_alive: bool, rounding: float = 0.0) -> Dict[str, torch.Tensor]:
+    """A joint batch of ``BATCH_ROWS`` rows drawn from a fixed-seed generator;
+    ``rounding`` scales its observations and rewards by ``1 + rounding`` (a
+    rounding-sized change, to check the fingerprints do not hang on one)."""
     central = learner.module[CENTRAL_MODULE_ID].unwrapped()
     generator = torch.Generator().manual_seed(11)
     n = len(central.agent_ids)
@@ -89,6 +115,9 @@ def synthetic_batch(learner, with_alive: bool) -> Dict[str, torch.Tensor]:
         alive[2 * BATCH_ROWS // 3 :, 5] = 0.0
         data[ACTIONS] = data[ACTIONS].masked_fill(alive < 0.5, 0)
     data[ALIVE], data[NEXT_ALIVE] = alive, next_alive
+    for key, value in data.items():
+        if key not in (ACTIONS, TERMINATEDS, ALIVE, NEXT_ALIVE):
+            data[key] = value * (1.0 + rounding)
     return data
 
 
@@ -102,8 +131,10 @@ def fingerprint(tensor: torch.Tensor) -> List[float]:
     return [float(flat.norm()), float(flat @ _direction(flat.numel()))]
 
 
-def record_update(case: str) -> Dict[str, Dict[str, List[float]]]:
-    """Losses, stepped gradients and updated parameters of one update of ``case``."""
+def record_update(case: str, rounding: float = 0.0) -> Dict[str, Dict[str, List[float]]]:
+    """Losses, stepped gradients and updated parameters of one update of
+    ``case``, its old actors lagging (:func:`lag_old_actors`), on the batch
+    of :func:`synthetic_batch` (``rounding`` passed on)."""
     algo = numerics_config(case).build_algo()
     try:
         learner = algo.learner_group._learner
@@ -123,7 +154,8 @@ def record_update(case: str) -> Dict[str, Dict[str, List[float]]]:
 
         hook = register_optimizer_step_pre_hook(record_gradients)
         try:
-            batch = synthetic_batch(learner, with_alive=case.endswith("alive"))
+            lag_old_actors(learner)
+            batch = synthetic_batch(learner, with_alive=case.endswith("alive"), rounding=rounding)
             _, losses, _ = learner._uncompiled_update({CENTRAL_MODULE_ID: batch})
         finally:
             hook.remove()
