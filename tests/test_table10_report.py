@@ -117,12 +117,7 @@ def test_table_sets_the_papers_number_beside_ours_and_draws_the_figure(statistic
 def test_a_summary_without_the_metric_is_rejected_with_the_key(tmp_path):
     directory = str(tmp_path / "runs")
     write_run(directory, "MAMT", 0, -70.0)
-    path = os.path.join(directory, "MAMT", "seed_0.json")
-    with open(path) as handle:
-        summary = json.load(handle)
-    summary["last_1000_episodes_return"] = float("nan")
-    with open(path, "w") as handle:
-        json.dump(summary, handle)
+    add_to_summary(directory, "MAMT", 0, last_1000_episodes_return=float("nan"))
     with pytest.raises(ValueError, match="last_1000_episodes_return"):
         table10_report.report([directory], str(tmp_path / "out"), reps=50)
 
@@ -606,13 +601,8 @@ def test_a_one_seed_row_gets_no_spread_no_ci_and_no_probability_of_improvement(t
 def test_a_run_too_short_for_an_end_slope_gets_none_not_nan(tmp_path):
     directory = str(tmp_path / "runs")
     write_run(directory, "MAAC", 0, -80.0)
-    path = os.path.join(directory, "MAAC", "seed_0.json")
-    with open(path) as handle:
-        summary = json.load(handle)
-    summary["curve"] = run_summary.binned_curve([(40, 40, 1000 * (i + 1), -80.0)
-                                                 for i in range(10)], 400)
-    with open(path, "w") as handle:
-        json.dump(summary, handle)
+    add_to_summary(directory, "MAAC", 0, curve=run_summary.binned_curve(
+        [(40, 40, 1000 * (i + 1), -80.0) for i in range(10)], 400))
     statistics = table10_report.report([directory], str(tmp_path / "out"), reps=50)
     cell = statistics["spread"]["cells"]["MAAC"]
     assert cell["final_slope"] == {"mean": None, "std": None}
