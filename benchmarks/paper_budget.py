@@ -144,6 +144,16 @@ def lock_path(work_dir, row, seed):
     return run_dir(work_dir, row, seed) + ".lock"
 
 
+def take_lock(handle):
+    """Whether this process got the exclusive lock on the open file ``handle``
+    (False if another open file of the lock holds it)."""
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 def hold_run_lock(work_dir, row, seed):
     """Takes the run's lock for the life of this process (the open file is
     returned; the lock goes with the process), or stops with one line if another
@@ -152,9 +162,7 @@ def hold_run_lock(work_dir, row, seed):
     path = lock_path(work_dir, row, seed)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     handle = open(path, "a")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not take_lock(handle):
         handle.close()
         raise SystemExit(f"run {row} seed {seed} is already being trained by another process "
                          f"(lock {path}); allowed: one process per run")
@@ -167,12 +175,7 @@ def is_running(work_dir, row, seed):
     if not os.path.exists(path):
         return False
     with open(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
+        return not take_lock(handle)  # a lock taken here goes with the closed file
 
 
 def searched_settings(spec):

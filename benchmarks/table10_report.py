@@ -274,7 +274,8 @@ def cell_statistics(rows, reps, seed):
         values = scores[row][:, 0]
         evaluations = np.array([s["eval"]["return_mean"] for s in summaries])
         slopes = np.array([final_slope(s) for s in summaries])
-        by_part = np.array([window_slopes(s) for s in summaries])
+        parts = [mean_and_std(part)
+                 for part in np.array([window_slopes(s) for s in summaries]).T]
         early = np.array([early_return(s) for s in summaries])
         in_paper_unit = np.array([paper_unit(s, s["last_1000_episodes_return"]) for s in summaries])
         cells[row] = {
@@ -287,9 +288,7 @@ def cell_statistics(rows, reps, seed):
                          if len(summaries) >= MIN_SEEDS_FOR_SPREAD else None),
             "eval_return": {"mean": float(evaluations.mean()), "std": sample_std(evaluations)},
             "final_slope": mean_and_std(slopes),
-            "window_slopes": {
-                "mean": [finite_or_none(float(part.mean())) for part in by_part.T],
-                "std": [finite_or_none(sample_std(part)) for part in by_part.T]},
+            "window_slopes": {key: [part[key] for part in parts] for key in ("mean", "std")},
             "early_return": mean_and_std(early),
             "process_hours": sum(s.get("process_seconds", 0.0) for s in summaries) / 3600.0,
         }
@@ -434,17 +433,14 @@ def plus_minus(mean, std, seeds, sign=""):
     return f"{text} ± {std:.2f}" if seeds >= MIN_SEEDS_FOR_SPREAD else text
 
 
-def finite_or_none(value):
-    """``value``, or None where it is NaN (a part of a run with fewer than two
-    curve bins has no slope), so the statistics stay comparable JSON."""
-    return None if math.isnan(value) else value
-
-
 def mean_and_std(values):
     """``{"mean", "std"}`` over seeds, both None where the mean is NaN (a run
-    too short for the quantity), so the statistics stay comparable JSON."""
-    mean = finite_or_none(float(np.mean(values)))
-    return {"mean": mean, "std": None if mean is None else sample_std(values)}
+    too short for the quantity, e.g. a fifth with fewer than two curve bins
+    has no slope), so the statistics stay comparable JSON."""
+    mean = float(np.mean(values))
+    if math.isnan(mean):
+        return {"mean": None, "std": None}
+    return {"mean": mean, "std": sample_std(values)}
 
 
 def sample_std(values):
