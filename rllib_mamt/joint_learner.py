@@ -7,20 +7,28 @@ from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 
 from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 from rllib_mamt.learner_memory import retain_freed_memory
+from rllib_mamt.subnormal_floats import flush_subnormal_floats
 from rllib_mamt.torch_threads import set_learner_torch_threads
 
 
 class JointTorchLearner(TorchLearner):
-    """Sets the learner's torch threads from its CPUs before building, keeps
-    freed tensor memory in the process (``learner_memory``), and gives the
-    agents (in tensor order) and access to the central module and to each
-    agent's actor module."""
+    """Sets the learner's torch threads from its CPUs before building, flushes
+    subnormal floats to zero (``subnormal_floats``), keeps freed tensor memory
+    in the process (``learner_memory``), and gives the agents (in tensor
+    order) and access to the central module and to each agent's actor
+    module."""
 
     def build(self) -> None:
+        flush_subnormal_floats()
         set_learner_torch_threads(self.config)
         retain_freed_memory()
         super().build()
         self.agent_ids: List[str] = list(self._central().agent_ids)
+
+    def update(self, *args, **kwargs):
+        """RLlib's update, with subnormal floats flushed in the calling thread."""
+        flush_subnormal_floats()
+        return super().update(*args, **kwargs)
 
     def _central(self):
         """The learner-only central module (critics, targets, models)."""

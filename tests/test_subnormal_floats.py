@@ -1,0 +1,53 @@
+"""The learner flushes subnormal floats to zero (``rllib_mamt.subnormal_floats``)."""
+
+import pytest
+import torch
+
+from rllib_mamt.modules.attention_critic import AttentionCritic
+from tests.conftest import tiny_spread_config
+
+SUBNORMAL = 1e-39
+
+
+def flushes_in_this_thread() -> bool:
+    return (torch.full((1,), SUBNORMAL) * 1.0).item() == 0.0
+
+
+@pytest.fixture
+def flush_off():
+    torch.set_flush_denormal(False)
+    assert not flushes_in_this_thread()
+    yield
+    torch.set_flush_denormal(False)
+
+
+@pytest.mark.parametrize("agents, dead", [(2, True), (3, False)])
+def test_with_two_agents_the_value_gives_keys_and_queries_no_gradient(agents, dead):
+    """The cause: one other agent per attention makes its softmax weight 1."""
+    torch.manual_seed(0)
+    critic = AttentionCritic([6] * agents, [5] * agents, hidden_dim=16, num_heads=4)
+    observations = [torch.randn(64, 6) for _ in range(agents)]
+    actions = torch.randint(0, 5, (64, agents))
+    q_values, _ = critic(observations, actions)
+    sum(q.sum() for q in q_values).backward()
+    for projection in (critic.key_projection, critic.query_projection):
+        assert bool((projection.weight.grad == 0).all()) is dead
+
+
+def test_the_learner_flushes_subnormal_weights_in_its_update(ray_session, flush_off):
+    algo = tiny_spread_config(mode="learned").build_algo()
+    try:
+        algo.train()
+        torch.set_flush_denormal(False)
+        learner = algo.learner_group._learner
+        critic = learner._central().critic
+        with torch.no_grad():
+            for projection in (critic.key_projection, critic.query_projection):
+                projection.weight.copy_(torch.sign(projection.weight) * SUBNORMAL)
+        algo.update_from_buffer()
+        assert flushes_in_this_thread()
+        for projection in (critic.key_projection, critic.query_projection):
+            weights = projection.weight.abs()
+            assert bool(((weights == 0) | (weights >= torch.finfo(torch.float32).tiny)).all())
+    finally:
+        algo.stop()
