@@ -27,3 +27,15 @@ def flush_subnormal_floats() -> bool:
     """Turns on flush-to-zero for this thread; False where the CPU has no such
     mode (torch supports it on x86 with SSE3 and on arm64)."""
     return torch.set_flush_denormal(True)
+
+
+SMALLEST_NORMAL_FLOAT32_BITS = 0x00800000
+
+
+def subnormal_count(tensor: torch.Tensor) -> int:
+    """How many entries of a float32 tensor are subnormal, read from their bits:
+    while flushing is on, a comparison reads a subnormal as 0."""
+    if tensor.dtype != torch.float32:
+        raise ValueError(f"subnormal_count takes float32 tensors, not {tensor.dtype}")
+    magnitude = tensor.detach().contiguous().view(torch.int32) & 0x7FFFFFFF
+    return int(((magnitude > 0) & (magnitude < SMALLEST_NORMAL_FLOAT32_BITS)).sum())

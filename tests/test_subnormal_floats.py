@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from rllib_mamt.modules.attention_critic import AttentionCritic
+from rllib_mamt.subnormal_floats import subnormal_count
 from tests.conftest import tiny_spread_config
 
 SUBNORMAL = 1e-39
@@ -44,10 +45,18 @@ def test_the_learner_flushes_subnormal_weights_in_its_update(ray_session, flush_
         with torch.no_grad():
             for projection in (critic.key_projection, critic.query_projection):
                 projection.weight.copy_(torch.sign(projection.weight) * SUBNORMAL)
+        assert subnormal_count(critic.key_projection.weight) > 0
         algo.update_from_buffer()
-        assert flushes_in_this_thread()
         for projection in (critic.key_projection, critic.query_projection):
-            weights = projection.weight.abs()
-            assert bool(((weights == 0) | (weights >= torch.finfo(torch.float32).tiny)).all())
+            assert subnormal_count(projection.weight) == 0
+        assert flushes_in_this_thread()
     finally:
         algo.stop()
+
+
+def test_subnormals_are_counted_from_their_bits_while_flushing_is_on(flush_off):
+    values = torch.tensor([0.0, -SUBNORMAL, SUBNORMAL, 1e-45, torch.finfo(torch.float32).tiny, 1.0])
+    torch.set_flush_denormal(True)
+    assert subnormal_count(values) == 3
+    with pytest.raises(ValueError, match="float32"):
+        subnormal_count(values.double())
