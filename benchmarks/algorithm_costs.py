@@ -36,7 +36,6 @@ each round. Prints a table; writes JSON.
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 
@@ -45,7 +44,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from learner_update import MODES, flops_of, interleaved_samples, matmul_roofline  # noqa: E402
+from learner_update import MODES, flops_of, interleaved_samples, machine, matmul_roofline  # noqa: E402
 from sampling_throughput import median_rate  # noqa: E402
 
 from rllib_mamt import LOLAConfig, MADDPGConfig, MAMTConfig, MAMTPPOConfig, MAPPOConfig  # noqa: E402
@@ -279,8 +278,7 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump({
-            "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                        "processor": platform.processor() or platform.machine()},
+            "machine": machine(),
             "settings": {key: value for key, value in vars(args).items() if key != "out"},
             "rows": rows,
         }, handle, indent=2)

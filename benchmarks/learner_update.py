@@ -153,6 +153,19 @@ def measure(env, env_config, repeats, seed=0, threads=None, precisions=("float32
     }
 
 
+def machine() -> dict:
+    """CPUs, torch threads and the CPU model (from /proc/cpuinfo where there is one):
+    the same code runs at different speeds on different CPU models."""
+    processor = platform.processor() or platform.machine()
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as handle:
+            models = [line.split(":", 1)[1].strip() for line in handle
+                      if line.startswith("model name")]
+        processor = models[0] if models else processor
+    return {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "processor": processor}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="spread")
@@ -186,8 +199,7 @@ def main():
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump({
-            "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                        "processor": platform.processor() or platform.machine()},
+            "machine": machine(),
             "batch_size": 1024,
             "clock": args.clock,
             "rows": rows,

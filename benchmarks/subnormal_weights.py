@@ -27,7 +27,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import statistics
 import sys
 
@@ -38,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import rllib_mamt.joint_learner as joint_learner  # noqa: E402
 from rllib_mamt.subnormal_floats import subnormal_count  # noqa: E402
-from learner_update import CLOCKS, interleaved_samples  # noqa: E402
+from learner_update import CLOCKS, interleaved_samples, machine  # noqa: E402
 
 def subnormal_critic_weights(algo) -> int:
     """How many of the learner's critic weights are subnormal."""
@@ -118,8 +117,7 @@ def main():
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump({
-            "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                        "processor": platform.processor() or platform.machine()},
+            "machine": machine(),
             "command": "python benchmarks/subnormal_weights.py " + " ".join(sys.argv[1:]),
             "clock": args.clock, "repeats": args.repeats,
             "subnormal_critic_weights_at_start": subnormal_at_start,
