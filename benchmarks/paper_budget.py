@@ -587,19 +587,25 @@ def next_run(queue, deadline=None, now=None):
 def orchestrate(stages, jobs, poll_seconds=5.0, deadline=None):
     """Runs every pending (row, seed) of the stages in order, ``jobs``
     subprocesses at a time (the next stage's runs fill a core as soon as it is
-    free), leaving out runs another process is training (:func:`is_running`);
+    free), leaving out runs another process is training (:func:`is_running`,
+    checked again when a run's turn comes);
     with a ``deadline``, a free core takes the first run that ends before it
     (:func:`next_run`)."""
-    queue = pending_queue(stages)
-    for stage, row, seed in [entry for entry in queue if is_running(entry[0].work_dir, *entry[1:])]:
-        queue.remove((stage, row, seed))
+    def trained_elsewhere(stage, row, seed):
+        if not is_running(stage.work_dir, row, seed):
+            return False
         print(f"skipped {os.path.basename(stage.plan_path)} {row} seed {seed}: "
               "another process is training it", flush=True)
+        return True
+
+    queue = [entry for entry in pending_queue(stages) if not trained_elsewhere(*entry)]
     print(f"{len(queue)} runs to do, {jobs} at a time", flush=True)
     running, failures = [], 0
     while queue or running:
         while queue and len(running) < jobs:
             stage, row, seed = queue.pop(next_run(queue, deadline))
+            if trained_elsewhere(stage, row, seed):  # another process may have taken it since
+                continue
             environment = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                                PYTHONPATH=REPOSITORY)
             command = [sys.executable, os.path.abspath(__file__), stage.plan_path, "--one", row,

@@ -533,6 +533,27 @@ def test_a_run_another_process_trains_is_left_out_of_the_queue_and_cannot_be_sta
     assert paper_budget.run_state(stage, "MAAC", 0) == "not started"
 
 
+def test_a_run_another_process_takes_after_the_queue_was_built_is_left_out_too(
+        tmp_path, capsys, monkeypatch):
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(json.dumps(dict(PLAN, seeds=[0])))
+    stage = paper_budget.Stage(str(plan_path), ["MAAC"], out_dir=str(tmp_path / "out"),
+                               work_dir=str(tmp_path / "work"))
+    held = []
+
+    def next_run_while_another_process_takes_it(queue, deadline=None, now=None):
+        held.append(paper_budget.hold_run_lock(stage.work_dir, "MAAC", 0))
+        return 0
+
+    monkeypatch.setattr(paper_budget, "next_run", next_run_while_another_process_takes_it)
+    assert paper_budget.orchestrate([stage], jobs=1, poll_seconds=0.0) == 0
+    out = capsys.readouterr().out
+    assert "1 runs to do" in out
+    assert "skipped plan.json MAAC seed 0: another process is training it" in out
+    assert "started" not in out
+    held[0].close()
+
+
 def test_with_a_deadline_a_free_core_takes_the_first_run_that_ends_before_it(tmp_path):
     plan_path = tmp_path / "plan.json"
     plan_path.write_text(json.dumps(dict(PLAN, seeds=[0, 1])))
