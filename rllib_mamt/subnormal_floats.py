@@ -8,7 +8,7 @@ penalty and the critic's L2 weight decay (``critic_weight_decay``) only shrink
 them, geometrically, until they are subnormal
 floats (magnitude below 1.2e-38). Weights that only meet an input that is
 always 0 go the same way. x86 CPUs handle subnormal operands in microcode:
-on Spread (2 agents) a learner update ran ~5x slower on an Intel Xeon once
+on Spread (2 agents) a learner update ran ~6x slower on an Intel Xeon once
 16,287 of the 16,384 key weights had gone subnormal (BENCHMARKS.md, "Subnormal
 weights").
 
