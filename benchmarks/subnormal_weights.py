@@ -39,6 +39,7 @@ import rllib_mamt.joint_learner as joint_learner  # noqa: E402
 from rllib_mamt.subnormal_floats import subnormal_count  # noqa: E402
 from learner_update import CLOCKS, interleaved_samples, machine  # noqa: E402
 
+
 def subnormal_critic_weights(algo) -> int:
     """How many of the learner's critic weights are subnormal."""
     critic = algo.learner_group._learner._central().critic
