@@ -7,7 +7,10 @@ from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 
 from rllib_mamt.central_module_spec import CENTRAL_MODULE_ID
 from rllib_mamt.learner_memory import retain_freed_memory
-from rllib_mamt.subnormal_floats import flush_subnormal_floats
+from rllib_mamt.subnormal_floats import (
+    flush_subnormal_floats,
+    warn_if_intra_op_threads_keep_subnormals,
+)
 from rllib_mamt.torch_threads import set_learner_torch_threads
 
 
@@ -19,8 +22,10 @@ class JointTorchLearner(TorchLearner):
     module."""
 
     def build(self) -> None:
-        flush_subnormal_floats()
+        flushing = flush_subnormal_floats()
         set_learner_torch_threads(self.config)
+        if flushing:
+            warn_if_intra_op_threads_keep_subnormals()
         retain_freed_memory()
         super().build()
         self.agent_ids: List[str] = list(self._central().agent_ids)

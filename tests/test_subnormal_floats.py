@@ -1,9 +1,15 @@
 """The learner flushes subnormal floats to zero (``rllib_mamt.subnormal_floats``)."""
 
+import logging
+import subprocess
+import sys
+import textwrap
+
 import pytest
 import torch
 
 from rllib_mamt.modules.attention_critic import AttentionCritic
+from rllib_mamt import subnormal_floats
 from rllib_mamt.subnormal_floats import subnormal_count
 from tests.conftest import tiny_spread_config
 
@@ -60,3 +66,35 @@ def test_subnormals_are_counted_from_their_bits_while_flushing_is_on(flush_off):
     assert subnormal_count(values) == 3
     with pytest.raises(ValueError, match="float32"):
         subnormal_count(values.double())
+
+
+INTRA_OP_THREADS_SCRIPT = """
+import logging, torch
+from rllib_mamt.subnormal_floats import warn_if_intra_op_threads_keep_subnormals
+logging.basicConfig(level=logging.WARNING, format="%(message)s")
+torch.set_num_threads(2)
+if {threads_first}:
+    torch.randn(1 << 20).mul(2)
+torch.set_flush_denormal(True)
+print(warn_if_intra_op_threads_keep_subnormals())
+"""
+
+
+@pytest.mark.parametrize("threads_first, share", [(True, 0.5), (False, 0.0)])
+def test_intra_op_threads_started_before_flushing_are_found_and_named(threads_first, share):
+    """Threads take the mode of the thread that starts them: a pool started
+    before the flush computes its part of a product with subnormals kept."""
+    script = INTRA_OP_THREADS_SCRIPT.format(threads_first=threads_first)
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script)],
+                          capture_output=True, text=True, timeout=120, check=True)
+    assert float(done.stdout.split()[-1]) == share
+    assert ("intra-op threads (2) were started before" in done.stderr) is threads_first
+
+
+def test_a_learner_built_beside_unflushed_threads_warns(ray_session, monkeypatch, caplog):
+    monkeypatch.setattr(subnormal_floats, "unflushed_intra_op_share", lambda: 0.5)
+    with caplog.at_level(logging.WARNING, logger="rllib_mamt.subnormal_floats"):
+        algo = tiny_spread_config().build_algo()
+        algo.stop()
+    warnings = [r.getMessage() for r in caplog.records if r.name == "rllib_mamt.subnormal_floats"]
+    assert len(warnings) == 1 and warnings[0].startswith("50% of this learner's")
