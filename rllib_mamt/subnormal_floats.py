@@ -75,7 +75,7 @@ def warn_if_intra_op_threads_keep_subnormals() -> float:
     if share > 0:
         logger.warning(
             "%.0f%% of this learner's parallel torch work keeps subnormal floats "
-            "(~200x slower on x86): torch's intra-op threads (%d) were started "
+            "(~200x slower on some x86 CPUs): torch's intra-op threads (%d) were started "
             "before the learner turned on flush-to-zero; build the algorithm "
             "before other torch work in this process, or give the learner its "
             "own process (num_learners=1).",
