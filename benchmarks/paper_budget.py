@@ -704,11 +704,30 @@ def estimated_seconds_per_episode(stage, row):
     return max(measured) if measured else None
 
 
+def checkpoint_seconds_per_episode(stage, row, seed):
+    """``process_seconds / episodes`` of a pending run's own checkpoint, or
+    None if it has none (or it records no process time)."""
+    progress = os.path.join(run_dir(stage.work_dir, row, seed), "checkpoint", "progress.json")
+    if not os.path.exists(progress):
+        return None
+    with open(progress) as handle:
+        recorded = json.load(handle)
+    if recorded.get("process_seconds") and recorded.get("episodes"):
+        return recorded["process_seconds"] / recorded["episodes"]
+    return None
+
+
 def estimated_hours(stage, row, seed):
     """Process-hours (one core each) a pending run still needs: its episodes
-    left × :func:`estimated_seconds_per_episode`, or None if its plan has no
-    measured row."""
-    cost = estimated_seconds_per_episode(stage, row)
+    left × its row's :func:`seconds_per_episode`, else its own checkpoint's
+    (:func:`checkpoint_seconds_per_episode`: a resumed run of a row with no
+    finished seed), else the guess of :func:`estimated_seconds_per_episode`;
+    None if none of these is measured."""
+    cost = seconds_per_episode(stage, row)
+    if cost is None:
+        cost = checkpoint_seconds_per_episode(stage, row, seed)
+    if cost is None:
+        cost = estimated_seconds_per_episode(stage, row)
     if cost is None:
         return None
     return max(stage.plan["episodes"] - episodes_trained(stage, row, seed), 0) * cost / 3600.0

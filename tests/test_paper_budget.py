@@ -590,3 +590,21 @@ def test_until_is_the_next_time_that_clock_shows_and_a_bad_value_is_named():
         2026, 11, 30, 1, 0)
     with pytest.raises(SystemExit, match="--until is '25:00'; allowed: HH:MM"):
         paper_budget.parse_deadline("25:00", now)
+
+
+def test_a_resumable_run_of_a_row_with_no_finished_seed_is_timed_by_its_own_checkpoint(tmp_path):
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(json.dumps(dict(PLAN, seeds=[0, 1])))
+    stage = paper_budget.Stage(str(plan_path), ["MAAC"], out_dir=str(tmp_path / "out"),
+                               work_dir=str(tmp_path / "work"))
+    checkpoint = os.path.join(paper_budget.run_dir(stage.work_dir, "MAAC", 0), "checkpoint")
+    os.makedirs(checkpoint)
+    with open(os.path.join(checkpoint, "progress.json"), "w") as handle:
+        json.dump({"episodes": 60, "process_seconds": 0.75 * 3600.0}, handle)
+    assert paper_budget.estimated_hours(stage, "MAAC", 0) == pytest.approx(0.25)
+    assert paper_budget.estimated_hours(stage, "MAAC", 1) is None
+    queue = paper_budget.pending_queue([stage])
+    assert [(row, seed) for _, row, seed in queue] == [("MAAC", 0), ("MAAC", 1)]
+    now = paper_budget.datetime.datetime(2026, 11, 28, 1, 0)
+    later = now + paper_budget.datetime.timedelta(hours=0.5)
+    assert paper_budget.next_run(queue[1:] + queue[:1], later, now) == 1
