@@ -522,13 +522,16 @@ def test_a_run_another_process_trains_is_left_out_of_the_queue_and_cannot_be_sta
                                work_dir=str(tmp_path / "work"))
     assert not paper_budget.is_running(stage.work_dir, "MAAC", 0)
     held = paper_budget.hold_run_lock(stage.work_dir, "MAAC", 0)
-    assert paper_budget.is_running(stage.work_dir, "MAAC", 0)
-    assert paper_budget.run_state(stage, "MAAC", 0) == "training now"
-    with pytest.raises(SystemExit, match="MAAC seed 0 is already being trained"):
-        paper_budget.hold_run_lock(stage.work_dir, "MAAC", 0)
-    assert paper_budget.orchestrate([stage], jobs=2, poll_seconds=0.0) == 0
-    assert "skipped plan.json MAAC seed 0: another process is training it" in capsys.readouterr().out
-    held.close()
+    try:
+        assert paper_budget.is_running(stage.work_dir, "MAAC", 0)
+        assert paper_budget.run_state(stage, "MAAC", 0) == "training now"
+        with pytest.raises(SystemExit, match="MAAC seed 0 is already being trained"):
+            paper_budget.hold_run_lock(stage.work_dir, "MAAC", 0)
+        assert paper_budget.orchestrate([stage], jobs=2, poll_seconds=0.0) == 0
+        out = capsys.readouterr().out
+        assert "skipped plan.json MAAC seed 0: another process is training it" in out
+    finally:
+        held.close()
     assert not paper_budget.is_running(stage.work_dir, "MAAC", 0)
     assert paper_budget.run_state(stage, "MAAC", 0) == "not started"
 
@@ -546,12 +549,15 @@ def test_a_run_another_process_takes_after_the_queue_was_built_is_left_out_too(
         return 0
 
     monkeypatch.setattr(paper_budget, "next_run", next_run_while_another_process_takes_it)
-    assert paper_budget.orchestrate([stage], jobs=1, poll_seconds=0.0) == 0
+    try:
+        assert paper_budget.orchestrate([stage], jobs=1, poll_seconds=0.0) == 0
+    finally:
+        for lock in held:
+            lock.close()
     out = capsys.readouterr().out
     assert "1 runs to do" in out
     assert "skipped plan.json MAAC seed 0: another process is training it" in out
     assert "started" not in out
-    held[0].close()
 
 
 def test_with_a_deadline_a_free_core_takes_the_first_run_that_ends_before_it(tmp_path):
