@@ -736,11 +736,12 @@ def estimated_hours(stage, row, seed):
 def remaining_cost(queue):
     """Process-hours the runs of ``queue`` (:func:`pending_queue`) still need,
     estimated as each run's episodes left × its row's measured seconds per
-    episode (:func:`seconds_per_episode`), and the runs whose row has no
-    finished run to measure from: ``(hours, unmeasured_runs)``."""
+    episode (:func:`seconds_per_episode`, else its own checkpoint's), and the
+    runs with neither to measure from: ``(hours, unmeasured_runs)``."""
     hours, unmeasured = 0.0, []
     for stage, row, seed in queue:
-        if seconds_per_episode(stage, row) is None:
+        if (seconds_per_episode(stage, row) is None
+                and checkpoint_seconds_per_episode(stage, row, seed) is None):
             unmeasured.append((stage, row, seed))
         else:
             hours += estimated_hours(stage, row, seed)
@@ -784,8 +785,9 @@ def main():
         queue = pending_queue(stages)
         hours, unmeasured = remaining_cost(queue)
         print(f"{len(queue)} runs to do: ~{hours:.1f} process-hours for the "
-              f"{len(queue) - len(unmeasured)} whose row has a finished run (at its measured "
-              f"seconds per episode), plus {len(unmeasured)} runs of rows not yet measured")
+              f"{len(queue) - len(unmeasured)} whose row has a finished run or that have a "
+              f"checkpoint (at its measured seconds per episode), plus {len(unmeasured)} runs "
+              "not yet measured")
     else:
         sys.exit(1 if orchestrate(stages, args.jobs, args.poll_seconds, deadline) else 0)
 

@@ -614,3 +614,6 @@ def test_a_resumable_run_of_a_row_with_no_finished_seed_is_timed_by_its_own_chec
     now = paper_budget.datetime.datetime(2026, 11, 28, 1, 0)
     later = now + paper_budget.datetime.timedelta(hours=0.5)
     assert paper_budget.next_run(queue[1:] + queue[:1], later, now) == 1
+    hours, unmeasured = paper_budget.remaining_cost(queue)
+    assert hours == pytest.approx(0.25)
+    assert [(row, seed) for _, row, seed in unmeasured] == [("MAAC", 1)]
