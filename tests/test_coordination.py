@@ -212,6 +212,19 @@ def test_relative_coefficients_recover_the_spread3_graphs():
         assert torch.all(c[expected == 0] == 0), (name, c)
 
 
+def test_with_two_agents_eq5_and_both_ablations_give_the_same_c():
+    """n = 2: one partner each, so Eq. 5's softmax over j != i, MAMT-Fixed's
+    1/(n-1) and MAMT-Random's softmax of one draw are all C_ij = 1 for j != i,
+    whatever the influences; on 2-agent Spread the three differ in no C."""
+    influence = torch.rand(64, 2, 2, generator=torch.Generator().manual_seed(1)) * 10
+    learned = coefficients_from_influence(influence, threshold=0.2, normalization="paper")
+    fixed = fixed_coefficients(64, 2)
+    random = random_coefficients(64, 2, torch.Generator().manual_seed(2))
+    off_diagonal = 1 - torch.eye(2)
+    for c in (learned, fixed, random):
+        assert torch.equal(c, off_diagonal.expand(64, 2, 2))
+
+
 def test_paper_softmax_cannot_say_nobody_depends_on_anybody():
     """Eq. 5's rows sum to one: Spread-3-Sep gets the same C as -Ful."""
     sep = graph_coefficients(SPREAD3_GRAPHS["sep"], 1.0, "paper").mean(0)
