@@ -315,17 +315,38 @@ def probability_of_improvement(scores, reps, seed):
             for pair in pairs}
 
 
+def t_test_power(effect_size, seeds, alpha=0.05):
+    """Power of a two-sided two-sample t-test at ``alpha`` with ``seeds`` per
+    row (pooled variance) against a standardised gap ``effect_size``: the
+    noncentral t's mass beyond either critical value (scipy's ``nct``, as
+    statsmodels' ``TTestIndPower.power`` computes it). At large
+    noncentrality scipy returns nan for the far tail, an underflow below
+    ~1e-20 there; that tail is then counted as 0, which can only lower the
+    power. statsmodels passes the nan on, and a search over n then never
+    stops at n = 2 (it reported 8 seeds for a gap of 9.85 stds)."""
+    from scipy import stats
+
+    degrees = 2 * seeds - 2
+    noncentrality = abs(effect_size) * math.sqrt(seeds / 2.0)
+    critical = stats.t.isf(alpha / 2.0, degrees)
+    near_tail = stats.nct.sf(critical, degrees, noncentrality)
+    if not math.isfinite(near_tail):
+        near_tail = 1.0 - stats.nct.cdf(critical, degrees, noncentrality)
+    far_tail = stats.nct.cdf(-critical, degrees, noncentrality)
+    if not math.isfinite(near_tail):
+        raise ValueError(f"no t-test power for effect size {effect_size} with {seeds} seeds")
+    return float(near_tail + (far_tail if math.isfinite(far_tail) else 0.0))
+
+
 def seeds_for_power(effect_size, alpha=0.05, power=0.8):
     """The smallest seeds per row n >= 2 at which a two-sided two-sample t-test
     at ``alpha`` (equal n, pooled variance) detects a standardised gap
-    ``effect_size`` with probability ``power``: statsmodels' exact noncentral-t
-    power (``TTestIndPower.power``), searched over integers (its ``solve_power``
-    does not converge for large effects, where n is 2 or 3)."""
-    from statsmodels.stats.power import TTestIndPower
+    ``effect_size`` with probability ``power`` (:func:`t_test_power`),
+    searched over integers (statsmodels' ``solve_power`` does not converge
+    for large effects, where n is 2 or 3)."""
 
     def enough(n):
-        return TTestIndPower().power(abs(effect_size), n, alpha, ratio=1.0,
-                                     alternative="two-sided") >= power
+        return t_test_power(effect_size, n, alpha) >= power
 
     high = 2
     while not enough(high):

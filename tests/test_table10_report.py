@@ -172,6 +172,28 @@ def test_seeds_for_power_is_the_smallest_n_a_t_test_needs(effect_size, seeds):
     assert power(abs(effect_size), seeds, 0.05) >= 0.8 > power(abs(effect_size), seeds - 1, 0.05)
 
 
+@pytest.mark.parametrize("effect_size", [9.85, 20.0, 100.0])
+def test_a_gap_of_many_stds_needs_two_seeds(effect_size):
+    # statsmodels' power is nan here (the far tail underflows), which had the
+    # search double n past 2: it said 8 seeds for Spread MADDPG's 9.85 stds
+    assert table10_report.seeds_for_power(effect_size) == 2
+
+
+def test_t_test_power_agrees_with_statsmodels_wherever_statsmodels_has_a_number():
+    from statsmodels.stats.power import TTestIndPower
+
+    compared = 0
+    for effect_size in (0.3, 1.0, 2.0, 5.0, 9.85, 20.0):
+        for seeds in (2, 3, 4, 8, 16):
+            reference = float(TTestIndPower().power(effect_size, seeds, 0.05))
+            ours = table10_report.t_test_power(effect_size, seeds)
+            assert 0.0 <= ours <= 1.0
+            if math.isfinite(reference):
+                assert ours == pytest.approx(reference, abs=1e-9)
+                compared += 1
+    assert compared >= 20
+
+
 def test_the_spread3_dilemma_tasks_share_one_figure_8(tmp_path):
     directory = str(tmp_path / "runs")
     for env in ("spread3_sep", "spread3_ful"):
