@@ -320,10 +320,11 @@ def t_test_power(effect_size, seeds, alpha=0.05):
     row (pooled variance) against a standardised gap ``effect_size``: the
     noncentral t's mass beyond either critical value (scipy's ``nct``, as
     statsmodels' ``TTestIndPower.power`` computes it). At large
-    noncentrality scipy returns nan for the far tail, an underflow below
-    ~1e-20 there; that tail is then counted as 0, which can only lower the
-    power. statsmodels passes the nan on, and a search over n then never
-    stops at n = 2 (it reported 8 seeds for a gap of 9.85 stds)."""
+    noncentrality scipy returns nan for the far tail, an underflow (its
+    finite neighbours are below 1e-16); that tail is then counted as 0,
+    which can only lower the power. statsmodels passes the nan on, and the
+    search of :func:`seeds_for_power` then went past n = 2 (8 seeds for a
+    gap of 9.85 stds)."""
     from scipy import stats
 
     degrees = 2 * seeds - 2
@@ -331,10 +332,8 @@ def t_test_power(effect_size, seeds, alpha=0.05):
     critical = stats.t.isf(alpha / 2.0, degrees)
     near_tail = stats.nct.sf(critical, degrees, noncentrality)
     if not math.isfinite(near_tail):
-        near_tail = 1.0 - stats.nct.cdf(critical, degrees, noncentrality)
-    far_tail = stats.nct.cdf(-critical, degrees, noncentrality)
-    if not math.isfinite(near_tail):
         raise ValueError(f"no t-test power for effect size {effect_size} with {seeds} seeds")
+    far_tail = stats.nct.cdf(-critical, degrees, noncentrality)
     return float(near_tail + (far_tail if math.isfinite(far_tail) else 0.0))
 
 
